@@ -1,0 +1,149 @@
+"""Command line: ``deploybench run | summarize | ...``. Errors are one line, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from typer.exceptions import Abort, Exit, TyperException
+from rich.console import Console
+
+from .. import api
+from ..schemas import (
+    ConfigError, Deployment, DeploybenchError, ExternalEngine, LlamaCppEngine, LoadConfig, RunConfig,
+    SyntheticWorkload, JsonlWorkload, Workload,
+)
+from .progress import RunProgress
+from .tables import summary_table
+
+app = typer.Typer(add_completion=False, no_args_is_help=False, pretty_exceptions_enable=False,
+                  rich_markup_mode=None, help="Which LLM deployment should I pick? Measure, price, recommend.")
+err = Console(stderr=True, soft_wrap=True)
+out = Console()
+
+
+def _levels(text: str) -> list[int]:
+    try:
+        levels = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"--concurrency: '{text}' is not a list of integers", "write e.g. --concurrency 1,4,8") from None
+    if not levels or min(levels) < 1:
+        raise ConfigError(f"--concurrency: '{text}' needs levels >= 1", "write e.g. --concurrency 1,4,8")
+    return levels
+
+
+def _validated(factory, field: str, **kw):
+    try:
+        return factory(**kw)
+    except Exception as exc:  # pydantic.ValidationError -> one line
+        errors = getattr(exc, "errors", None)
+        if callable(errors):
+            e = errors()[0]
+            loc = ".".join(str(x) for x in e["loc"])
+            raise ConfigError(f"{field}{'.' + loc if loc else ''}: {e['msg']}", "see `deploybench run --help`") from None
+        raise
+
+
+@app.command()
+def run(
+    study: Optional[Path] = typer.Argument(None, help="study YAML (default: the embedded default benchmark)"),
+    endpoint: Optional[str] = typer.Option(None, "--endpoint", help="measure a running OpenAI-compatible server at URL"),
+    model: str = typer.Option("", "--model", help="model name (with --endpoint) or GGUF path / bundled name"),
+    concurrency: str = typer.Option("1,2,4", "--concurrency", "-c", help="closed-loop levels, e.g. 1,4,8"),
+    requests: Optional[int] = typer.Option(None, "--requests", "-n", help="measured requests per level"),
+    duration: Optional[float] = typer.Option(None, "--duration", help="measured seconds per level"),
+    max_tokens: int = typer.Option(50, "--max-tokens", help="output tokens per request (ignore_eos)"),
+    input_tokens: int = typer.Option(128, "--input-tokens", help="synthetic prompt length (tokens, approx.)"),
+    prompts: Optional[Path] = typer.Option(None, "--prompts", help="JSONL file of prompts ({\"prompt\": ...})"),
+    protocol: str = typer.Option("openai-chat", "--protocol", help="openai-chat | openai-completions"),
+    threads: int = typer.Option(2, "--threads", help="llama-server threads"),
+    parallel: int = typer.Option(4, "--parallel", help="llama-server slots"),
+    ctx_size: int = typer.Option(4096, "--ctx-size", help="llama-server context size"),
+    port: Optional[int] = typer.Option(None, "--port", help="llama-server port (default: a free one)"),
+    warmup: int = typer.Option(1, "--warmup", help="warm-up requests per level (excluded)"),
+    price: Optional[float] = typer.Option(None, "--price-per-hour", help="$/hour of this hardware, for cost per 1M tokens"),
+    api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help="env var holding the endpoint's API key"),
+    out_dir: Path = typer.Option(Path("runs"), "--out", help="where runs are stored"),
+    name: Optional[str] = typer.Option(None, "--name", help="study folder name (same name = resume)"),
+    as_json: bool = typer.Option(False, "--json", help="print run summaries as JSON on stdout"),
+) -> None:
+    """Run a benchmark: the embedded default, a study file, or an existing --endpoint."""
+    if study is not None:
+        raise ConfigError(f"study file {study}: studies are not supported by this version", "run without a study file")
+    if endpoint:
+        engine = _validated(ExternalEngine, "--endpoint", url=endpoint, model=model, api_key_env=api_key_env)
+    else:
+        engine = _validated(LlamaCppEngine, "engine", model=model or "smollm2", threads=threads, parallel=parallel,
+                            ctx_size=ctx_size, port=port)
+    if requests is None and duration is None:
+        duration, requests = (15.0, 500) if not endpoint else (None, 20)
+    source = JsonlWorkload(path=prompts) if prompts else SyntheticWorkload(input_tokens=input_tokens)
+    cfg = _validated(lambda **k: RunConfig(**k), "config",
+                     deployment=Deployment(name="default" if not endpoint else "endpoint", engine=engine,
+                                           protocol=protocol, hardware={"name": "local", "price_per_hour": price}),
+                     workload=Workload(source=source, max_tokens=max_tokens),
+                     load=LoadConfig(concurrency=_levels(concurrency), requests=requests, duration_s=duration,
+                                     warmup_requests=warmup))
+    with RunProgress(total_cells=len(cfg.load.concurrency)) as progress:
+        study_dir, summaries = api.run(cfg, out_dir, name=name, reporter=progress)
+    _print_summaries(summaries, study_dir, as_json)
+
+
+def _print_summaries(summaries, study_dir: Path, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps([s.model_dump(mode="json") for s in summaries], indent=2) + "\n")
+    else:
+        out.print(summary_table(summaries, title=f"deploybench — {study_dir}"))
+    err.print(f"results: {study_dir}", highlight=False)
+
+
+@app.command()
+def summarize(
+    path: Path = typer.Argument(..., help="a run or study folder"),
+    slo: Optional[str] = typer.Option(None, "--slo", help='goodput SLO, e.g. "ttft_ms<=500,tpot_ms<=40"'),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Recompute summaries from stored raw records (no re-run)."""
+    if not path.exists():
+        raise ConfigError(f"path {path} does not exist", "give a folder written by `deploybench run`")
+    summaries = api.summarize(path, slo)
+    if not summaries:
+        raise ConfigError(f"no runs under {path}", "give a folder written by `deploybench run`")
+    _print_summaries(summaries, path, as_json)
+
+
+def _sigterm(signum, frame) -> None:  # make SIGTERM take the Ctrl-C path (cleanup included)
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        rv = typer.main.get_command(app).main(args=argv, prog_name="deploybench", standalone_mode=False)
+    except Exit as exc:
+        return exc.exit_code
+    except TyperException as exc:  # usage errors: unknown option, bad value, missing argument
+        cmd = getattr(getattr(exc, "ctx", None), "command_path", "deploybench")
+        err.print(f"error: {exc.format_message()} — see `{cmd} --help`", highlight=False, markup=False)
+        return 2
+    except DeploybenchError as exc:
+        err.print(f"error: {exc.line()}", highlight=False, markup=False)
+        return exc.exit_code
+    except (KeyboardInterrupt, Abort):
+        err.print("interrupted — measurements taken so far are saved; run the same command with --name to resume",
+                  highlight=False, markup=False)
+        return 130
+    return rv if isinstance(rv, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""Engines start (or connect to) an inference server and hand back an :class:`Endpoint`.
+
+Registry keyed by the config's ``kind``; the caller (``sweep``) owns the ``Engine`` Protocol.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from ..schemas import ConfigError
+
+_REGISTRY: dict[str, Callable] = {}
+
+
+def register(kind: str, factory: Callable) -> None:
+    _REGISTRY[kind] = factory
+
+
+def create(cfg, log_dir: Path):
+    """Build the engine for ``cfg`` (a kind-tagged engine config)."""
+    _load_builtins()
+    factory = _REGISTRY.get(cfg.kind)
+    if factory is None:
+        raise ConfigError(f"engine.kind: '{cfg.kind}' is not available here",
+                          f"use one of: {', '.join(sorted(_REGISTRY))}")
+    return factory(cfg, log_dir)
+
+
+def _load_builtins() -> None:
+    if _REGISTRY:
+        return
+    from .external import ExternalServer
+    from .llamacpp import LlamaCppServer
+
+    register("llamacpp", LlamaCppServer)
+    register("external", ExternalServer)

@@ -1,0 +1,115 @@
+"""Child-process hygiene for engines: own process group, die with us, stop for sure."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
+_live: dict[int, subprocess.Popen] = {}
+_lock = threading.Lock()
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def spawn(argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start ``argv`` in its own process group, output to ``log_path``, killed if we die."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(log_path, "ab")
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+            env=env,
+        )
+    finally:
+        log.close()
+    with _lock:
+        _live[proc.pid] = proc
+    return proc
+
+
+def stop(proc: subprocess.Popen, grace_s: float = 5.0) -> int | None:
+    """SIGTERM the process group, then SIGKILL after ``grace_s``. Safe to call twice."""
+    try:
+        if proc.poll() is None:
+            _signal_group(proc, signal.SIGTERM)
+            try:
+                proc.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                _signal_group(proc, signal.SIGKILL)
+                proc.wait(timeout=grace_s)
+        else:  # leader gone; make sure nothing else in its group survives
+            _signal_group(proc, signal.SIGKILL)
+    finally:
+        with _lock:
+            _live.pop(proc.pid, None)
+    return proc.returncode
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
+
+
+def stop_all() -> None:
+    """Stop every child still alive (atexit and signal paths)."""
+    with _lock:
+        procs = list(_live.values())
+    for proc in procs:
+        stop(proc, grace_s=3.0)
+
+
+atexit.register(stop_all)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def tail(path: Path, lines: int = 8) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def wait_until(predicate, timeout_s: float, interval_s: float = 0.1, alive=None) -> bool:
+    """Poll ``predicate`` until true or timeout; stop early when ``alive()`` turns false."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        if alive is not None and not alive():
+            return False
+        time.sleep(interval_s)
+    return False

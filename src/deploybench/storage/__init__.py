@@ -1,0 +1,174 @@
+"""Crash-safe, append-only run storage.
+
+Layout of a study directory::
+
+    <study>/study.json                 the study/run config (written first)
+    <study>/<run_id>/meta.json         RunMeta (atomically replaced; status running -> complete)
+    <study>/<run_id>/records.jsonl     one RequestRecord per line, appended + flushed as each completes
+    <study>/<run_id>/records.parquet   the same records, written when the run completes
+    <study>/<run_id>/summary.json      cached RunSummary (recomputable from the two above)
+    <study>/<run_id>/server/...        engine logs and server-side metric scrapes
+
+JSONL is the source of truth: a ``kill -9`` loses at most the requests in flight, and a torn
+last line is skipped on read.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..schemas import DeploybenchError, RequestRecord, RunMeta, RunSummary
+
+RECORDS = "records.jsonl"
+META = "meta.json"
+SUMMARY = "summary.json"
+PARQUET = "records.parquet"
+
+
+class DiskFullError(DeploybenchError):
+    exit_code = 4
+
+
+def atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with _guard(path):
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+
+class _guard:
+    """Turn ENOSPC/EDQUOT into a one-line DiskFullError."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, et, exc, tb):
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFullError(f"disk full while writing {self.path}",
+                                "free space; records already written are kept and the run resumes") from None
+        return False
+
+
+class RunWriter:
+    """Appends records of one run as they complete; fsyncs at most every ``fsync_s`` seconds."""
+
+    def __init__(self, run_dir: Path, meta: RunMeta, fsync_s: float = 0.5) -> None:
+        self.dir = run_dir
+        self.meta = meta
+        self.fsync_s = fsync_s
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.write_meta()
+        with _guard(run_dir / RECORDS):
+            self._f = open(run_dir / RECORDS, "a", encoding="utf-8")
+        self._last_sync = time.monotonic()
+        self.count = 0
+
+    def append(self, rec: RequestRecord) -> None:
+        with _guard(self.dir / RECORDS):
+            self._f.write(rec.model_dump_json() + "\n")
+            self._f.flush()  # in the OS page cache: survives kill -9 of this process
+            if time.monotonic() - self._last_sync >= self.fsync_s:
+                os.fsync(self._f.fileno())  # on disk: survives a power cut
+                self._last_sync = time.monotonic()
+        self.count += 1
+
+    def write_meta(self) -> None:
+        atomic_write(self.dir / META, self.meta.model_dump_json(indent=2))
+
+    def close(self, status: str | None = None) -> None:
+        if not self._f.closed:
+            try:
+                with _guard(self.dir / RECORDS):
+                    self._f.flush()
+                    os.fsync(self._f.fileno())
+            finally:
+                self._f.close()
+        if status:
+            self.meta.status = status  # type: ignore[assignment]
+            self.meta.ended_at = self.meta.ended_at or _now_iso()
+            self.write_meta()
+
+
+def _now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def read_meta(run_dir: Path) -> RunMeta:
+    return RunMeta.model_validate_json((run_dir / META).read_text(encoding="utf-8"))
+
+
+def iter_records(run_dir: Path) -> Iterator[RequestRecord]:
+    """Records of a run; a torn (partially written) last line is skipped."""
+    path = run_dir / RECORDS
+    if not path.exists():
+        return
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if not line.endswith("\n"):
+                break  # torn write at a crash
+            try:
+                yield RequestRecord.model_validate_json(line)
+            except ValueError:
+                continue
+
+
+def read_records(run_dir: Path) -> list[RequestRecord]:
+    return list(iter_records(run_dir))
+
+
+def write_summary(run_dir: Path, summary: RunSummary) -> None:
+    atomic_write(run_dir / SUMMARY, summary.model_dump_json(indent=2))
+
+
+def read_summary(run_dir: Path) -> RunSummary | None:
+    path = run_dir / SUMMARY
+    return RunSummary.model_validate_json(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def run_dirs(root: Path) -> list[Path]:
+    """Run folders under ``root`` (a single run or a study), in name order."""
+    if (root / META).exists():
+        return [root]
+    return sorted(p.parent for p in root.glob(f"*/{META}"))
+
+
+def write_parquet(run_dir: Path, records: list[RequestRecord] | None = None) -> Path:
+    """Columnar copy of the records for DuckDB/pandas users."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [r.model_dump() for r in (records if records is not None else read_records(run_dir))]
+    table = pa.Table.from_pylist(rows, schema=_arrow_schema()) if rows else _arrow_schema().empty_table()
+    tmp = run_dir / (PARQUET + ".tmp")
+    with _guard(tmp):
+        pq.write_table(table, tmp)
+        os.replace(tmp, run_dir / PARQUET)
+    return run_dir / PARQUET
+
+
+def _arrow_schema():
+    import pyarrow as pa
+
+    i64, s = pa.int64(), pa.string()
+    return pa.schema([
+        ("index", i64), ("vu", i64), ("warmup", pa.bool_()), ("prompt_id", s), ("scheduled_ns", i64),
+        ("sent_ns", i64), ("chunk_ns", pa.list_(i64)), ("chunk_tokens", pa.list_(i64)), ("done_ns", i64),
+        ("input_tokens", i64), ("output_tokens", i64), ("token_source", s), ("max_tokens", i64),
+        ("finish_reason", s), ("error", s), ("http_status", i64),
+    ])
+
+
+def dump_json(obj) -> str:
+    return json.dumps(obj, indent=2, default=str)

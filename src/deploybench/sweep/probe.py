@@ -1,0 +1,38 @@
+"""Check that an endpoint is reachable and speaks the OpenAI API before loading it."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from ..schemas import Endpoint, EndpointError
+
+
+async def probe_openai(endpoint: Endpoint, session: aiohttp.ClientSession) -> Endpoint:
+    """GET /v1/models; fills in the model name when none was given."""
+    url = endpoint.url + "/v1/models"
+    try:
+        async with session.get(url, headers=endpoint.headers, timeout=aiohttp.ClientTimeout(total=10)) as resp:
+            status = resp.status
+            try:
+                body = await resp.json(content_type=None)
+            except ValueError:
+                body = None
+    except aiohttp.ClientConnectorError:
+        raise EndpointError(f"endpoint {endpoint.url} is unreachable (connection refused)",
+                            "check that the server is running and the host/port in --endpoint") from None
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise EndpointError(f"endpoint {endpoint.url} did not answer ({type(exc).__name__})",
+                            "check the URL and that the server is up") from None
+    if status in (401, 403):
+        raise EndpointError(f"endpoint {endpoint.url} refused the request (HTTP {status})",
+                            "set the API key (engine.api_key_env)")
+    if status != 200 or not isinstance(body, dict) or not isinstance(body.get("data"), list):
+        raise EndpointError(f"endpoint {endpoint.url} is not OpenAI-compatible (GET /v1/models gave HTTP {status})",
+                            "point --endpoint at the server root of an OpenAI-compatible API (without /v1)")
+    if not endpoint.model:
+        ids = [m.get("id") for m in body["data"] if isinstance(m, dict) and m.get("id")]
+        if not ids:
+            raise EndpointError(f"endpoint {endpoint.url} lists no models", "pass --model NAME")
+        endpoint = endpoint.model_copy(update={"model": ids[0]})
+        endpoint.headers = dict(endpoint.headers)
+    return endpoint

@@ -1,0 +1,144 @@
+"""Measure one deployment at each load level: start the engine once, run every level, stop it.
+
+The ``Engine`` Protocol lives here, with its only caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import aiohttp
+
+from .. import __version__, engines, metrics, protocols, storage
+from ..load import run_level
+from ..protocols.base import GenParams, Prompt
+from ..schemas import Endpoint, EngineInfo, RequestRecord, RunConfig, RunMeta, RunSummary
+from .hostinfo import host_info
+from .probe import probe_openai
+
+
+class Engine(Protocol):
+    kind: str
+
+    def start(self) -> Endpoint: ...
+    def stop(self) -> None: ...
+    def info(self) -> EngineInfo: ...
+
+
+class Reporter(Protocol):
+    def cell_started(self, run_id: str, concurrency: int, cfg: RunConfig) -> None: ...
+    def request_done(self, rec: RequestRecord) -> None: ...
+    def cell_finished(self, summary: RunSummary) -> None: ...
+    def cell_skipped(self, summary: RunSummary) -> None: ...
+
+
+class NullReporter:
+    def cell_started(self, run_id, concurrency, cfg) -> None: ...
+    def request_done(self, rec) -> None: ...
+    def cell_finished(self, summary) -> None: ...
+    def cell_skipped(self, summary) -> None: ...
+
+
+def run_id_for(deployment: str, concurrency: int) -> str:
+    return f"{deployment}__c{concurrency}"
+
+
+def completed_summary(run_dir: Path) -> RunSummary | None:
+    """The stored summary of a cell that finished; None if it must (re)run."""
+    try:
+        meta = storage.read_meta(run_dir)
+    except (OSError, ValueError):
+        return None
+    if meta.status != "complete":
+        return None
+    return storage.read_summary(run_dir) or summarize_dir(run_dir)
+
+
+def summarize_dir(run_dir: Path, slo: str | None = None) -> RunSummary:
+    """Recompute a stored run's summary from its raw records (no re-run)."""
+    meta = storage.read_meta(run_dir)
+    max_lag = float(meta.config.get("load", {}).get("max_lag_ms", 1.0)) if meta.config else 1.0
+    return metrics.summarize(storage.read_records(run_dir), meta, metrics.slo.parse(slo), max_lag)
+
+
+def run_deployment(cfg: RunConfig, prompts: Sequence[Prompt], study_dir: Path, *, study: str | None = None,
+                   reporter: Reporter | None = None, resume: bool = True,
+                   labels: dict[str, str] | None = None) -> list[RunSummary]:
+    """Start the engine, measure every load level, always stop the engine."""
+    reporter = reporter or NullReporter()
+    dep = cfg.deployment
+    todo, done = [], []
+    for c in cfg.load.concurrency:
+        prior = completed_summary(study_dir / run_id_for(dep.name, c)) if resume else None
+        if prior is not None:
+            reporter.cell_skipped(prior)
+            done.append(prior)
+        else:
+            todo.append(c)
+    if not todo:
+        return done
+    engine: Engine = engines.create(dep.engine, study_dir / "_servers" / dep.name)
+    try:
+        endpoint = engine.start()
+        if dep.protocol.startswith("openai") and endpoint.protocol.startswith("openai"):
+            endpoint = endpoint.model_copy(update={"protocol": dep.protocol})
+        info = engine.info()
+        done += asyncio.run(_measure(cfg, endpoint, info, todo, prompts, study_dir, study, reporter, labels or {}))
+    finally:
+        engine.stop()
+    order = {c: i for i, c in enumerate(cfg.load.concurrency)}
+    return sorted(done, key=lambda s: order.get(s.concurrency, 0))
+
+
+async def _measure(cfg: RunConfig, endpoint: Endpoint, info: EngineInfo, levels: list[int],
+                   prompts: Sequence[Prompt], study_dir: Path, study: str | None, reporter: Reporter,
+                   labels: dict[str, str]) -> list[RunSummary]:
+    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        headers = dict(endpoint.headers)
+        if endpoint.protocol.startswith("openai"):
+            endpoint = await probe_openai(endpoint, session)
+        endpoint.headers = headers
+        info.model = info.model or endpoint.model
+        client = protocols.create(endpoint, session)
+        host = host_info()
+        out = []
+        for c in levels:
+            out.append(await _measure_level(cfg, client, info, host, c, prompts, study_dir, study, reporter, labels))
+        return out
+
+
+async def _measure_level(cfg, client, info, host, concurrency, prompts, study_dir, study, reporter, labels):
+    dep = cfg.deployment
+    run_id = run_id_for(dep.name, concurrency)
+    run_dir = study_dir / run_id
+    if run_dir.exists():  # an incomplete earlier attempt: keep it aside, start clean
+        run_dir.rename(run_dir.with_name(f"{run_id}.incomplete-{time.strftime('%Y%m%d-%H%M%S')}"))
+    meta = RunMeta(run_id=run_id, study=study, deployment=dep.name, deployment_config=dep.model_dump(mode="json"),
+                   concurrency=concurrency, config=cfg.model_dump(mode="json"), engine=info, host=host,
+                   deploybench_version=__version__, started_at=storage._now_iso(),
+                   price_per_hour=dep.hardware.price_per_hour,
+                   labels={"hardware": dep.hardware.name, **dep.labels, **labels})
+    writer = storage.RunWriter(run_dir, meta)
+    params = GenParams(max_tokens=cfg.workload.max_tokens, ignore_eos=cfg.workload.ignore_eos,
+                       temperature=cfg.workload.temperature)
+    reporter.cell_started(run_id, concurrency, cfg)
+    status = "interrupted"
+    try:
+        res = await run_level(client, prompts, params, concurrency, cfg.load, writer.append, reporter)
+        meta.window_start_ns, meta.window_end_ns = res.window_start_ns, res.window_end_ns
+        status = "complete"
+    finally:
+        meta.ended_at = storage._now_iso()
+        writer.close(status)
+    records = storage.read_records(run_dir)
+    summary = metrics.summarize(records, meta, (), cfg.load.max_lag_ms)
+    storage.write_summary(run_dir, summary)
+    storage.write_parquet(run_dir, records)
+    reporter.cell_finished(summary)
+    return summary

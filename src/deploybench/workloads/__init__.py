@@ -1,0 +1,112 @@
+"""Prompt sources: bundled synthetic text, a user's JSONL, the 2023 study's samples.json."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from ..protocols.base import Prompt
+from ..schemas import ConfigError, JsonlWorkload, SamplesWorkload, SyntheticWorkload
+
+TOKENS_PER_WORD = 1.3  # rough English average; the real count comes from the server's usage
+
+__all__ = ["Prompt", "load_prompts", "synthetic", "jsonl", "samples", "lengths"]
+
+
+def load_prompts(source) -> list[Prompt]:
+    if isinstance(source, SyntheticWorkload):
+        return synthetic(source)
+    if isinstance(source, JsonlWorkload):
+        return jsonl(source)
+    if isinstance(source, SamplesWorkload):
+        return samples(source)
+    raise ConfigError(f"workload.source.kind: unknown {getattr(source, 'kind', source)!r}",
+                      "use synthetic, jsonl or samples")
+
+
+def corpus_words() -> list[str]:
+    text = resources.files("deploybench").joinpath("data/corpus.txt").read_text(encoding="utf-8")
+    return text.split()
+
+
+def lengths(cfg: SyntheticWorkload) -> np.ndarray:
+    """Target input lengths (tokens) drawn from the configured distribution, clipped to [min, max]."""
+    rng = np.random.default_rng(cfg.seed)
+    n, mean, sd = cfg.prompts, cfg.input_tokens, cfg.input_tokens_stdev
+    if cfg.distribution == "fixed" or sd == 0:
+        raw = np.full(n, float(mean))
+    elif cfg.distribution == "uniform":
+        half = sd * np.sqrt(3.0)
+        raw = rng.uniform(mean - half, mean + half, n)
+    elif cfg.distribution == "normal":
+        raw = rng.normal(mean, sd, n)
+    else:  # lognormal with the requested mean and stdev
+        sigma2 = np.log1p((sd / mean) ** 2)
+        raw = rng.lognormal(np.log(mean) - sigma2 / 2, np.sqrt(sigma2), n)
+    return np.clip(np.rint(raw), cfg.input_tokens_min, cfg.input_tokens_max).astype(int)
+
+
+def synthetic(cfg: SyntheticWorkload) -> list[Prompt]:
+    words = corpus_words()
+    rng = np.random.default_rng(cfg.seed + 1)
+    prompts = []
+    for i, target in enumerate(lengths(cfg)):
+        n_words = max(1, int(round(target / TOKENS_PER_WORD)))
+        start = int(rng.integers(0, len(words)))
+        picked = [words[(start + k) % len(words)] for k in range(n_words)]
+        prompts.append(Prompt(id=f"syn-{i}", text=" ".join(picked), approx_tokens=int(target)))
+    return prompts
+
+
+def jsonl(cfg: JsonlWorkload) -> list[Prompt]:
+    if not cfg.path.is_file():
+        raise ConfigError(f"workload.source.path: file not found: {cfg.path}", "give a JSONL file of prompts")
+    prompts = []
+    with open(cfg.path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{cfg.path}:{n}: not valid JSON ({exc.msg})", "one JSON object per line") from None
+            prompts.append(_jsonl_prompt(obj, cfg.field, f"{cfg.path}:{n}", len(prompts)))
+    if not prompts:
+        raise ConfigError(f"{cfg.path}: no prompts", f"add lines like {{\"{cfg.field}\": \"...\"}}")
+    return prompts
+
+
+def _jsonl_prompt(obj, field: str, where: str, i: int) -> Prompt:
+    if isinstance(obj, str):
+        return Prompt(id=f"jsonl-{i}", text=obj)
+    if not isinstance(obj, dict):
+        raise ConfigError(f"{where}: expected an object", f"write {{\"{field}\": \"...\"}}")
+    if "messages" in obj and isinstance(obj["messages"], list):
+        text = " ".join(str(m.get("content", "")) for m in obj["messages"] if isinstance(m, dict))
+        return Prompt(id=str(obj.get("id", f"jsonl-{i}")), text=text, messages=obj["messages"])
+    if field not in obj:
+        raise ConfigError(f"{where}: no '{field}' field", f"add \"{field}\" or set workload.source.field")
+    return Prompt(id=str(obj.get("id", f"jsonl-{i}")), text=str(obj[field]))
+
+
+def samples(cfg: SamplesWorkload) -> list[Prompt]:
+    """The 2023 study's prompt set, in order (iteration i used prompt i)."""
+    if not cfg.path.is_file():
+        raise ConfigError(f"workload.source.path: file not found: {cfg.path}",
+                          "point it at shared/seed-data/samples.json")
+    try:
+        data = json.loads(cfg.path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{cfg.path}: not valid JSON ({exc.msg})", "give the study's samples.json") from None
+    prompts = []
+    for i, entry in enumerate(data):
+        if not (isinstance(entry, list) and entry and isinstance(entry[0], str)):
+            raise ConfigError(f"{cfg.path}: entry {i} is not [prompt, tokens, ...]", "give the study's samples.json")
+        n = int(entry[1]) if len(entry) > 1 and isinstance(entry[1], (int, float)) else 0
+        if cfg.max_input_tokens and n > cfg.max_input_tokens:
+            continue
+        prompts.append(Prompt(id=f"sample-{i}", text=entry[0], approx_tokens=n))
+    return prompts
