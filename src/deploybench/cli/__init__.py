@@ -147,3 +147,20 @@ if __name__ == "__main__":
 
 def entry() -> None:
     sys.exit(main())
+
+
+def _register_subcommands() -> None:
+    """Commands that live in their own modules register themselves on ``app``."""
+    import importlib
+
+    for mod in ("analysis", "reporting", "cloud"):
+        try:
+            module = importlib.import_module(f".{mod}", __name__)
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.endswith(f"cli.{mod}"):
+                continue
+            raise
+        module.register(app)
+
+
+_register_subcommands()
