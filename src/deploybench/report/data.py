@@ -1,0 +1,135 @@
+"""What a report reads: the runs under a folder, with their metadata, summaries and records.
+
+A *cell* is one run (deployment x load level). Summaries are read from ``summary.json`` and
+recomputed from the raw records only where the cached file is missing. Records are read lazily
+(imported 2023 data has none).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import metrics, storage
+from ..schemas import ConfigError, RequestRecord, RunMeta, RunSummary
+
+
+@dataclass
+class Cell:
+    """One stored run: where it lives, its metadata and its summary."""
+
+    run_dir: Path
+    meta: RunMeta
+    summary: RunSummary
+    _records: list[RequestRecord] | None = field(default=None, repr=False)
+
+    @property
+    def run_id(self) -> str:
+        return self.summary.run_id
+
+    @property
+    def deployment(self) -> str:
+        return self.summary.deployment
+
+    @property
+    def concurrency(self) -> int:
+        return self.summary.concurrency
+
+    def label(self, key: str) -> str | None:
+        return self.summary.labels.get(key) or self.meta.labels.get(key)
+
+    @property
+    def model(self) -> str:
+        eng = self.meta.engine
+        return self.label("model") or (eng.model if eng and eng.model else None) or self.deployment
+
+    @property
+    def quantization(self) -> str:
+        return self.label("quantization") or "—"
+
+    @property
+    def hardware(self) -> str:
+        return self.label("hardware") or self.label("instance") or "—"
+
+    @property
+    def engine(self) -> str:
+        eng = self.meta.engine
+        return self.label("engine") or (eng.kind if eng else None) or "—"
+
+    @property
+    def records(self) -> list[RequestRecord]:
+        """Measured (non-warm-up) records; empty for imported data."""
+        if self._records is None:
+            self._records = [r for r in storage.read_records(self.run_dir) if not r.warmup]
+        return self._records
+
+    @property
+    def has_records(self) -> bool:
+        return bool(self.records)
+
+    @property
+    def imported(self) -> bool:
+        return bool(self.meta.external)
+
+
+@dataclass
+class Store:
+    """Every cell under one folder (a study, a single run, or imported data)."""
+
+    root: Path
+    cells: list[Cell]
+
+    @property
+    def summaries(self) -> list[RunSummary]:
+        return [c.summary for c in self.cells]
+
+    @property
+    def deployments(self) -> list[str]:
+        return list(dict.fromkeys(c.deployment for c in self.cells))
+
+    @property
+    def has_records(self) -> bool:
+        return any(c.has_records for c in self.cells)
+
+    def by_run_id(self, run_id: str) -> Cell | None:
+        return next((c for c in self.cells if c.run_id == run_id), None)
+
+    def find(self, deployment: str, concurrency: int) -> Cell | None:
+        return next((c for c in self.cells if c.deployment == deployment and c.concurrency == concurrency), None)
+
+
+def load_store(path: Path | str) -> Store:
+    """Read every run under ``path``; a ConfigError when there is nothing to read."""
+    root = Path(path)
+    if not root.exists():
+        raise ConfigError(f"path {root} does not exist", "give a run or study folder written by `deploybench run` "
+                          "or `deploybench import-seed`")
+    if not root.is_dir():
+        raise ConfigError(f"{root} is not a folder", "give a run or study folder, not a file")
+    cells = []
+    for d in storage.run_dirs(root):
+        try:
+            meta = storage.read_meta(d)
+        except ValueError as exc:
+            raise ConfigError(f"{d / storage.META} is not a valid run description ({_first_line(exc)})",
+                              "remove or repair that run folder") from None
+        cells.append(Cell(run_dir=d, meta=meta, summary=_summary(d, meta)))
+    if not cells:
+        raise ConfigError(f"no runs under {root}", "give a folder written by `deploybench run` or `deploybench import-seed`")
+    cells.sort(key=lambda c: (c.deployment, c.concurrency, c.run_id))
+    return Store(root=root, cells=cells)
+
+
+def _summary(run_dir: Path, meta: RunMeta) -> RunSummary:
+    try:
+        cached = storage.read_summary(run_dir)
+    except ValueError as exc:
+        raise ConfigError(f"{run_dir / storage.SUMMARY} is not a valid summary ({_first_line(exc)})",
+                          f"delete it and run `deploybench summarize {run_dir}`") from None
+    if cached is not None:
+        return cached
+    return metrics.summarize(storage.read_records(run_dir), meta)
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -1,0 +1,121 @@
+"""Table definitions shared by every output format (Markdown, CSV, XLSX, HTML, JSON).
+
+A table is a list of :class:`Column`; each column reads one value from a row object and knows how
+to print it. Formats only decide how to lay the values out, so a number means the same in each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .. import metrics
+from ..schemas import RequestRecord
+from .data import Cell
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    title: str
+    get: Callable[[Any], Any]
+    fmt: str | None = None  # format for display; None = str()
+
+    def text(self, row: Any) -> str:
+        return fmt_value(self.get(row), self.fmt)
+
+
+def fmt_value(v: Any, fmt: str | None = None) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if fmt and isinstance(v, (int, float)):
+        return fmt.format(v)
+    return str(v)
+
+
+def _d(metric: str, stat: str) -> Callable[[Cell], float | None]:
+    return lambda c: getattr(getattr(c.summary, metric), stat)
+
+
+def _s(attr: str) -> Callable[[Cell], Any]:
+    return lambda c: getattr(c.summary, attr)
+
+
+# --------------------------------------------------------------------------- per-cell table
+
+CELL_COLUMNS: list[Column] = [
+    Column("deployment", "deployment", lambda c: c.deployment),
+    Column("model", "model", lambda c: c.model),
+    Column("quantization", "quantization", lambda c: c.quantization),
+    Column("hardware", "hardware", lambda c: c.hardware),
+    Column("engine", "engine", lambda c: c.engine),
+    Column("concurrency", "concurrency", lambda c: c.concurrency),
+    Column("requests", "requests", _s("requests")),
+    Column("errors", "errors", _s("errors")),
+    Column("error_rate", "error %", lambda c: 100.0 * c.summary.error_rate, "{:.1f}"),
+    *[Column(f"{m}_{p}", f"{t} {p}", _d(f"{m}_ms", p), "{:.1f}")
+      for m, t in (("ttft", "TTFT"), ("tpot", "TPOT"), ("e2e", "E2E")) for p in ("p50", "p90", "p99")],
+    Column("ms_per_token_p50", "ms/token p50", _d("ms_per_token", "p50"), "{:.2f}"),
+    Column("output_tok_s", "output tok/s", _s("output_throughput_tok_s"), "{:.1f}"),
+    Column("request_rps", "req/s", _s("request_throughput_rps"), "{:.3f}"),
+    Column("goodput_rps", "goodput req/s", _s("goodput_rps"), "{:.3f}"),
+    Column("price_per_hour", "$/hour", _s("price_per_hour"), "{:.3f}"),
+    Column("minutes_per_1m_tokens", "min per 1M tok", _s("minutes_per_1m_tokens"), "{:.1f}"),
+    Column("cost_per_1m_tokens", "$ per 1M tok", _s("cost_per_1m_tokens"), "{:.3f}"),
+    Column("records", "records", lambda c: "yes" if c.has_records else "no (summary only)"),
+    Column("client_lagged", "client lagged", _s("client_lagged")),
+    Column("run_id", "run", lambda c: c.run_id),
+]
+
+# --------------------------------------------------------------------------- the 2023 study's columns
+
+STUDY_COLUMNS: list[Column] = [
+    Column("model", "Model", lambda r: r.cell.model),
+    Column("quantization", "Quantization", lambda r: r.cell.quantization),
+    Column("hardware", "Instance / hardware", lambda r: r.cell.hardware),
+    Column("concurrency", "Concurrent requests", lambda r: r.cell.concurrency),
+    Column("ms_per_token_p50", "Median ms/token", lambda r: r.ms_per_token, "{:.2f}"),
+    Column("tokens_per_s", "Tokens/s", lambda r: r.tokens_per_s, "{:.1f}"),
+    Column("price_per_hour", "$/hour", lambda r: r.price_per_hour, "{:.3f}"),
+    Column("minutes_per_1m_tokens", "Minutes to generate 1M tokens", lambda r: r.minutes_per_1m, "{:.1f}"),
+    Column("cost_per_1m_tokens", "$ to generate 1M tokens", lambda r: r.cost_per_1m, "{:.2f}"),
+    Column("deployment", "Deployment", lambda r: r.cell.deployment),
+]
+
+# --------------------------------------------------------------------------- per-request records
+
+RECORD_COLUMNS: list[tuple[str, Callable[[Cell, RequestRecord], Any]]] = [
+    ("run_id", lambda c, r: c.run_id),
+    ("deployment", lambda c, r: c.deployment),
+    ("concurrency", lambda c, r: c.concurrency),
+    ("index", lambda c, r: r.index),
+    ("vu", lambda c, r: r.vu),
+    ("prompt_id", lambda c, r: r.prompt_id),
+    ("input_tokens", lambda c, r: r.input_tokens),
+    ("output_tokens", lambda c, r: r.output_tokens),
+    ("token_source", lambda c, r: r.token_source),
+    ("ttft_ms", lambda c, r: metrics.ttft_ms(r)),
+    ("tpot_ms", lambda c, r: metrics.tpot_ms(r)),
+    ("e2e_ms", lambda c, r: metrics.e2e_ms(r)),
+    ("ms_per_token", lambda c, r: metrics.ms_per_token(r)),
+    ("schedule_lag_ms", lambda c, r: metrics.lag_ms(r)),
+    ("finish_reason", lambda c, r: r.finish_reason),
+    ("http_status", lambda c, r: r.http_status),
+    ("error", lambda c, r: r.error),
+]
+
+
+def cell_rows(cells: Sequence[Cell]) -> list[dict[str, Any]]:
+    """The per-cell table as plain values keyed by column key (CSV/JSON/XLSX)."""
+    return [{col.key: col.get(c) for col in CELL_COLUMNS} for c in cells]
+
+
+def by_cost(cells: Sequence[Cell]) -> list[Cell]:
+    """Cells cheapest first; cells without a price last (then by deployment, concurrency)."""
+    def key(c: Cell):
+        cost = c.summary.cost_per_1m_tokens
+        return (cost is None, cost if cost is not None else 0.0, c.deployment, c.concurrency)
+    return sorted(cells, key=key)

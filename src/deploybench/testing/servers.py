@@ -1,0 +1,39 @@
+"""Start a scripted server in a child process (its own event loop, like a real server)."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..engines import process
+
+
+@contextlib.contextmanager
+def scripted_server(ttft_ms: float = 50.0, itl_ms: float = 10.0, tokens_per_chunk: int = 1,
+                    timeout_s: float = 20.0) -> Iterator[str]:
+    """Yields the base URL of a running scripted server; always stops it."""
+    port = process.free_port()
+    log = Path(tempfile.mkdtemp(prefix="deploybench-scripted-")) / "server.log"
+    argv = [sys.executable, "-m", "deploybench.testing.scripted", "--port", str(port),
+            "--ttft-ms", str(ttft_ms), "--itl-ms", str(itl_ms), "--tokens-per-chunk", str(tokens_per_chunk)]
+    proc = process.spawn(argv, log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        def up() -> bool:
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=1) as r:
+                    return r.status == 200
+            except OSError:
+                return False
+
+        if not process.wait_until(up, timeout_s, 0.05, lambda: proc.poll() is None):
+            raise RuntimeError(f"scripted server did not start: {process.tail(log)}")
+        yield url
+    finally:
+        process.stop(proc)
+        time.sleep(0)

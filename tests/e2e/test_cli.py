@@ -1,0 +1,129 @@
+"""The CLI as a user runs it: one-line errors, JSON output, Ctrl-C / SIGTERM / kill -9 safety."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from deploybench import storage
+from deploybench.testing.servers import scripted_server
+from tests.procs import llama_servers_on
+
+CLI = [sys.executable, "-m", "deploybench"]
+
+
+def run_cli(*args, timeout=240, cwd=None):
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd)
+
+
+def assert_one_line_error(p, *words):
+    assert p.returncode != 0
+    err = p.stderr.strip()
+    assert "Traceback" not in p.stderr and "Traceback" not in p.stdout
+    assert len(err.splitlines()) == 1, err
+    for w in words:
+        assert w in err, err
+
+
+def test_unknown_option():
+    assert_one_line_error(run_cli("run", "--bogus"), "No such option", "--bogus", "--help")
+
+
+def test_missing_model_file(tmp_path):
+    assert_one_line_error(run_cli("run", "--model", str(tmp_path / "nope.gguf"), "--out", str(tmp_path)),
+                          "model", "not found", "GGUF")
+
+
+def test_unreachable_endpoint(tmp_path):
+    from deploybench.engines.process import free_port
+
+    p = run_cli("run", "--endpoint", f"http://127.0.0.1:{free_port()}", "-n", "2", "--out", str(tmp_path))
+    assert_one_line_error(p, "unreachable", "--endpoint")
+
+
+def test_not_openai_compatible(tmp_path):
+    import http.server
+    import threading
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        p = run_cli("run", "--endpoint", f"http://127.0.0.1:{srv.server_address[1]}", "-n", "1",
+                    "--out", str(tmp_path), cwd=tmp_path)
+    finally:
+        srv.shutdown()
+    assert_one_line_error(p, "not OpenAI-compatible", "/v1/models")
+
+
+def test_bad_concurrency_and_endpoint_url(tmp_path):
+    assert_one_line_error(run_cli("run", "-c", "0,2"), "--concurrency")
+    assert_one_line_error(run_cli("run", "--endpoint", "localhost:8000"), "--endpoint", "http://")
+
+
+def test_port_in_use(tmp_path, have_llama):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        assert_one_line_error(run_cli("run", "--port", str(port), "--out", str(tmp_path)), "port", "in use")
+
+
+def test_endpoint_json_output(tmp_path):
+    with scripted_server(ttft_ms=5, itl_ms=1) as url:
+        p = run_cli("run", "--endpoint", url, "--model", "scripted", "-c", "1,4", "-n", "8", "--max-tokens", "10",
+                    "--out", str(tmp_path), "--name", "j", "--json")
+    assert p.returncode == 0, p.stderr
+    data = json.loads(p.stdout)
+    assert [d["concurrency"] for d in data] == [1, 4]
+    for d in data:
+        assert d["requests"] == 8 and d["errors"] == 0 and d["output_tokens"] == 80
+        for key in ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms", "ms_per_token", "schedule_lag_ms"):
+            assert {"p50", "p90", "p99"} <= set(d[key])
+        assert d["output_throughput_tok_s"] > 0
+    # summarize re-reads the stored records and agrees
+    p2 = run_cli("summarize", str(tmp_path / "j"), "--json")
+    assert [round(d["output_throughput_tok_s"], 6) for d in json.loads(p2.stdout)] == \
+           [round(d["output_throughput_tok_s"], 6) for d in data]
+
+
+def _wait_for_records(study: Path, n: int, timeout: float = 120) -> Path:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for run in study.glob("*__c*"):
+            if len(storage.read_records(run)) >= n:
+                return run
+        time.sleep(0.2)
+    raise AssertionError("no records appeared")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_interrupt_keeps_records_and_leaves_no_server(tmp_path, have_llama, sig):
+    proc = subprocess.Popen([*CLI, "run", "-c", "2", "-n", "400", "--max-tokens", "8", "--out", str(tmp_path),
+                             "--name", "int", "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        run = _wait_for_records(tmp_path / "int", 5)
+        meta = storage.read_meta(run)
+        port = int(meta.engine.argv[meta.engine.argv.index("--port") + 1])
+        assert llama_servers_on(port), "server should be running during the run"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    kept = storage.read_records(run)
+    assert len(kept) >= 5
+    deadline = time.monotonic() + 10
+    while llama_servers_on(port) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert llama_servers_on(port) == [], "llama-server left running"
+    if sig != signal.SIGKILL:
+        assert proc.returncode == 130 and "Traceback" not in err
+        assert storage.read_meta(run).status == "interrupted"

@@ -1,0 +1,78 @@
+"""The real llama-server with the PyPI model: exact token counts, honest throughput, clean lifecycle."""
+
+import socket
+
+import pytest
+
+from deploybench import api, storage
+from deploybench.engines.llamacpp import LlamaCppServer
+from deploybench.schemas import ConfigError, Deployment, EngineError, LlamaCppEngine, LoadConfig, RunConfig, Workload
+from deploybench.schemas import SyntheticWorkload
+from tests.procs import llama_servers_on
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("have_llama")]
+
+
+def _cfg(levels, requests, max_tokens=16, protocol="openai-chat"):
+    return RunConfig(
+        deployment=Deployment(name="smol", engine=LlamaCppEngine(threads=2, parallel=2, ctx_size=2048),
+                              protocol=protocol, hardware={"name": "local", "price_per_hour": 0.1}),
+        workload=Workload(source=SyntheticWorkload(input_tokens=32, prompts=16), max_tokens=max_tokens),
+        load=LoadConfig(concurrency=levels, requests=requests, warmup_requests=1))
+
+
+@pytest.mark.parametrize("protocol", ["openai-chat", "openai-completions"])
+def test_exact_tokens_and_throughput_from_counts(tmp_path, protocol):
+    study, summaries = api.run(_cfg([1, 2], requests=6, protocol=protocol), tmp_path, name="real")
+    assert [s.concurrency for s in summaries] == [1, 2]
+    for s in summaries:
+        run = study / s.run_id
+        recs = [r for r in storage.read_records(run) if not r.warmup]
+        meta = storage.read_meta(run)
+        assert meta.status == "complete" and s.errors == 0 and len(recs) == 6
+        assert all(r.output_tokens == 16 and r.token_source == "usage" for r in recs)
+        assert all(len(r.chunk_ns) == 16 for r in recs)  # llama-server streams one token per chunk
+        assert all(r.input_tokens and r.input_tokens > 10 for r in recs)
+        in_window = [r for r in recs if meta.window_start_ns <= r.done_ns <= meta.window_end_ns]
+        window_s = (meta.window_end_ns - meta.window_start_ns) / 1e9
+        assert s.output_throughput_tok_s == pytest.approx(sum(r.output_tokens for r in in_window) / window_s)
+        assert s.output_tokens == 16 * 6
+        assert 0 < s.ttft_ms.p50 < s.e2e_ms.p50
+        # metadata for reproducibility
+        assert meta.engine.binary_version and meta.engine.model_sha256 and len(meta.engine.model_sha256) == 64
+        assert meta.host.cpu_count >= 1 and "--parallel" in meta.engine.argv
+        assert (run / "records.parquet").exists()
+        port = int(meta.engine.argv[meta.engine.argv.index("--port") + 1])
+        assert llama_servers_on(port) == []  # stopped after the deployment
+
+
+def test_resummarize_matches_stored(tmp_path):
+    study, (s,) = api.run(_cfg([2], requests=4, max_tokens=8), tmp_path, name="re")
+    (again,) = api.summarize(study)
+    assert again.output_throughput_tok_s == pytest.approx(s.output_throughput_tok_s)
+    assert again.ttft_ms == s.ttft_ms
+
+
+def test_bad_model_file_gives_log_tail_and_no_orphan(tmp_path):
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"not a gguf file at all" * 100)
+    srv = LlamaCppServer(LlamaCppEngine(model=str(bad), threads=1, startup_timeout_s=30), tmp_path)
+    with pytest.raises(EngineError) as e:
+        srv.start()
+    msg = str(e.value)
+    assert "llama-server exited" in msg and "log" in msg and "\n" not in msg
+    assert llama_servers_on(srv.port) == []
+
+
+def test_port_in_use_is_a_config_error(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"engine.port: {port} is already in use"):
+            LlamaCppServer(LlamaCppEngine(port=port), tmp_path)
+
+
+def test_too_many_threads_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="engine.threads"):
+        LlamaCppServer(LlamaCppEngine(threads=4096), tmp_path)

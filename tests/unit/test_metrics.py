@@ -1,0 +1,97 @@
+"""Metric definitions on hand-built records (values computed by hand, not by the code)."""
+
+import math
+
+import pytest
+
+from deploybench import metrics
+from deploybench.metrics import slo
+from deploybench.schemas import ConfigError, RequestRecord, RunMeta
+
+MS = 1_000_000
+
+
+def rec(i=0, sent=0, chunks=(), tokens=None, done=None, out=None, err=None, sched=None, warm=False):
+    chunks = [c * MS for c in chunks]
+    return RequestRecord(index=i, scheduled_ns=(sched if sched is not None else sent) * MS, sent_ns=sent * MS,
+                         chunk_ns=chunks, chunk_tokens=list(tokens or [1] * len(chunks)),
+                         done_ns=(done if done is not None else (chunks[-1] // MS if chunks else sent)) * MS,
+                         output_tokens=out if out is not None else sum(tokens or [1] * len(chunks)),
+                         error=err, warmup=warm, token_source="usage")
+
+
+def test_ttft_tpot_e2e_ms_per_token():
+    r = rec(sent=100, chunks=[150, 160, 170, 180], done=185)
+    assert metrics.ttft_ms(r) == 50
+    assert metrics.e2e_ms(r) == 85
+    assert metrics.tpot_ms(r) == pytest.approx(10.0)  # (180-150)/(4-1)
+    assert metrics.ms_per_token(r) == pytest.approx(85 / 4)
+
+
+def test_itl_splits_multi_token_chunks():
+    r = rec(sent=0, chunks=[10, 20, 50], tokens=[1, 1, 3])
+    assert metrics.itl_ms(r) == pytest.approx([10.0, 10.0, 10.0, 10.0])
+
+
+def test_errors_have_no_latency():
+    r = rec(sent=0, chunks=[10], err="HTTP 500: boom")
+    assert metrics.ttft_ms(r) is None and metrics.e2e_ms(r) is None and metrics.itl_ms(r) == []
+
+
+def test_summary_window_and_throughput():
+    # 3 measured requests of 4 tokens; one finishes after the window end and is not counted.
+    recs = [rec(0, 0, [10, 20, 30, 40], done=40), rec(1, 40, [50, 60, 70, 80], done=80),
+            rec(2, 80, [90, 100, 110, 1200], done=1200), rec(3, 0, [5], warm=True),
+            rec(4, 10, [], done=20, err="timeout")]
+    meta = RunMeta(run_id="r", concurrency=1, window_start_ns=0, window_end_ns=1000 * MS, price_per_hour=3.6)
+    s = metrics.summarize(recs, meta)
+    assert s.requests == 4 and s.errors == 1 and s.completed == 3
+    assert s.error_rate == pytest.approx(0.25)
+    assert s.window_s == pytest.approx(1.0)
+    assert s.output_tokens == 8
+    assert s.output_throughput_tok_s == pytest.approx(8.0)
+    assert s.request_throughput_rps == pytest.approx(2.0)
+    assert s.ttft_ms.p50 == pytest.approx(10.0)
+    assert s.minutes_per_1m_tokens == pytest.approx(1e6 / 8 / 60)
+    assert s.cost_per_1m_tokens == pytest.approx(3.6 * (1e6 / 8 / 60) / 60)
+
+
+def test_percentiles_are_linear_like_pandas():
+    d = metrics.dist([1, 2, 3, 4])
+    assert d.p50 == 2.5 and d.p90 == pytest.approx(3.7) and d.max == 4 and d.n == 4
+
+
+def test_schedule_lag_flags_client():
+    recs = [rec(i, sent=i * 10 + 5, sched=i * 10, chunks=[i * 10 + 6], done=i * 10 + 7) for i in range(10)]
+    s = metrics.summarize(recs, RunMeta(run_id="r", concurrency=1), max_lag_ms=1.0)
+    assert s.schedule_lag_ms.p99 == pytest.approx(5.0)
+    assert s.client_lagged
+
+
+def test_cost_math():
+    assert metrics.minutes_per_1m(1000.0) == pytest.approx(1e6 / 1000 / 60)
+    assert metrics.cost_per_1m(1.515, 1000.0) == pytest.approx(1.515 * 1e6 / 1000 / 3600)
+    assert metrics.cost_per_1m(None, 10.0) is None and metrics.minutes_per_1m(0) is None
+
+
+def test_slo_parse_and_goodput():
+    cs = slo.parse("p90_ttft_ms<=500, p50_tpot_ms<40,error_rate<=0.01")
+    assert [str(c) for c in cs] == ["p90_ttft_ms<=500", "p50_tpot_ms<40", "error_rate<=0.01"]
+    fast, slow = rec(0, 0, [100, 110], done=110), rec(1, 0, [600, 610], done=610)
+    good = slo.parse("ttft_ms<=500")
+    s = metrics.summarize([fast, slow], RunMeta(run_id="r", concurrency=1, window_start_ns=0,
+                                                window_end_ns=1000 * MS), good)
+    assert s.goodput_rps == pytest.approx(1.0) and s.request_throughput_rps == pytest.approx(2.0)
+    assert good[0].met_by_summary(s) is False or s.ttft_ms.p50 <= 500
+
+
+@pytest.mark.parametrize("bad", ["p90_ttft<=", "latency<=3", "p90_ttft_ms=5"])
+def test_slo_errors_are_one_line(bad):
+    with pytest.raises(ConfigError) as e:
+        slo.parse(bad)
+    assert "\n" not in str(e.value) and "--slo" in str(e.value)
+
+
+def test_no_records_gives_empty_summary():
+    s = metrics.summarize([], RunMeta(run_id="r", concurrency=4))
+    assert s.requests == 0 and s.output_throughput_tok_s == 0 and s.ttft_ms.n == 0 and not math.isnan(s.error_rate)
