@@ -35,3 +35,32 @@ def load_summaries(path: Path | str) -> list[RunSummary]:
     for d in storage.run_dirs(Path(path)):
         out.append(storage.read_summary(d) or summarize_dir(d))
     return out
+
+
+def default_study(quick: bool = False):
+    """The embedded default study (``--quick`` trims it for a first look)."""
+    from importlib import resources
+
+    import yaml
+
+    from .sweep import validate_study
+
+    data = yaml.safe_load(resources.files("deploybench").joinpath("data/default-study.yaml").read_text())
+    if quick:
+        data["name"] = "default-quick"
+        data["load"].update(concurrency=[1, 4], duration_s=3, warmup_requests=1)
+    return validate_study(data, "default study")
+
+
+def run_study(study, out: Path | str = "runs", reporter: Reporter | None = None, resume: bool = True,
+              fresh: bool = False, max_cost: float | None = None):
+    """Plan, cost-check and run a study; returns (folder, summaries, failures)."""
+    from .sweep import check_cost, estimate, plan, run_study as _run
+
+    planned = plan(study)
+    study_dir = Path(out) / study.name
+    if fresh and study_dir.exists():
+        study_dir.rename(study_dir.with_name(f"{study.name}.{time.strftime('%Y%m%d-%H%M%S')}"))
+    check_cost(estimate(study, planned, study_dir), study.max_cost if max_cost is None else max_cost)
+    summaries, failures = _run(study, planned, study_dir, reporter=reporter, resume=resume)
+    return study_dir, summaries, failures

@@ -51,13 +51,13 @@ def _validated(factory, field: str, **kw):
 
 @app.command()
 def run(
-    study: Optional[Path] = typer.Argument(None, help="study YAML (default: the embedded default benchmark)"),
+    study: Optional[Path] = typer.Argument(None, help="study YAML (default: the embedded default study)"),
     endpoint: Optional[str] = typer.Option(None, "--endpoint", help="measure a running OpenAI-compatible server at URL"),
-    model: str = typer.Option("", "--model", help="model name (with --endpoint) or GGUF path / bundled name"),
-    concurrency: str = typer.Option("1,2,4", "--concurrency", "-c", help="closed-loop levels, e.g. 1,4,8"),
+    model: Optional[str] = typer.Option(None, "--model", help="model name (with --endpoint), or a GGUF path / bundled name to serve one llama-server"),
+    concurrency: Optional[str] = typer.Option(None, "--concurrency", "-c", help="closed-loop levels, e.g. 1,4,8"),
     requests: Optional[int] = typer.Option(None, "--requests", "-n", help="measured requests per level"),
     duration: Optional[float] = typer.Option(None, "--duration", help="measured seconds per level"),
-    max_tokens: int = typer.Option(50, "--max-tokens", help="output tokens per request (ignore_eos)"),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="output tokens per request (ignore_eos)"),
     input_tokens: int = typer.Option(128, "--input-tokens", help="synthetic prompt length (tokens, approx.)"),
     prompts: Optional[Path] = typer.Option(None, "--prompts", help="JSONL file of prompts ({\"prompt\": ...})"),
     protocol: str = typer.Option("openai-chat", "--protocol", help="openai-chat | openai-completions"),
@@ -65,33 +65,79 @@ def run(
     parallel: int = typer.Option(4, "--parallel", help="llama-server slots"),
     ctx_size: int = typer.Option(4096, "--ctx-size", help="llama-server context size"),
     port: Optional[int] = typer.Option(None, "--port", help="llama-server port (default: a free one)"),
-    warmup: int = typer.Option(1, "--warmup", help="warm-up requests per level (excluded)"),
+    warmup: Optional[int] = typer.Option(None, "--warmup", help="warm-up requests per level (excluded)"),
     price: Optional[float] = typer.Option(None, "--price-per-hour", help="$/hour of this hardware, for cost per 1M tokens"),
     api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help="env var holding the endpoint's API key"),
     out_dir: Path = typer.Option(Path("runs"), "--out", help="where runs are stored"),
     name: Optional[str] = typer.Option(None, "--name", help="study folder name (same name = resume)"),
+    quick: bool = typer.Option(False, "--quick", help="trimmed default study for a first look"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the plan, time and cost estimate; start nothing"),
+    fresh: bool = typer.Option(False, "--fresh", help="measure again even if the study folder is complete"),
+    max_cost: Optional[float] = typer.Option(None, "--max-cost", help="refuse studies whose cloud cost estimate is above this ($)"),
     as_json: bool = typer.Option(False, "--json", help="print run summaries as JSON on stdout"),
 ) -> None:
-    """Run a benchmark: the embedded default, a study file, or an existing --endpoint."""
-    if study is not None:
-        raise ConfigError(f"study file {study}: studies are not supported by this version", "run without a study file")
-    if endpoint:
-        engine = _validated(ExternalEngine, "--endpoint", url=endpoint, model=model, api_key_env=api_key_env)
-    else:
-        engine = _validated(LlamaCppEngine, "engine", model=model or "smollm2", threads=threads, parallel=parallel,
-                            ctx_size=ctx_size, port=port)
-    if requests is None and duration is None:
-        duration, requests = (15.0, 500) if not endpoint else (None, 20)
-    source = JsonlWorkload(path=prompts) if prompts else SyntheticWorkload(input_tokens=input_tokens)
-    cfg = _validated(lambda **k: RunConfig(**k), "config",
-                     deployment=Deployment(name="default" if not endpoint else "endpoint", engine=engine,
-                                           protocol=protocol, hardware={"name": "local", "price_per_hour": price}),
-                     workload=Workload(source=source, max_tokens=max_tokens),
-                     load=LoadConfig(concurrency=_levels(concurrency), requests=requests, duration_s=duration,
-                                     warmup_requests=warmup))
-    with RunProgress(total_cells=len(cfg.load.concurrency)) as progress:
-        study_dir, summaries = api.run(cfg, out_dir, name=name, reporter=progress)
+    """Run a benchmark: the embedded default study, a study file, one --model, or an existing --endpoint."""
+    load_over = dict(concurrency=_levels(concurrency) if concurrency else None, requests=requests,
+                     duration_s=duration, warmup_requests=warmup)
+    if endpoint or model:
+        if study is not None:
+            raise ConfigError("give either a study file or --endpoint/--model, not both", "drop one of them")
+        engine = (_validated(ExternalEngine, "--endpoint", url=endpoint, model=model or "", api_key_env=api_key_env)
+                  if endpoint else
+                  _validated(LlamaCppEngine, "engine", model=model, threads=threads, parallel=parallel,
+                             ctx_size=ctx_size, port=port))
+        if requests is None and duration is None:
+            load_over.update(requests=20) if endpoint else load_over.update(duration_s=15.0, requests=500)
+        load_over["concurrency"] = load_over["concurrency"] or [1, 2, 4]
+        source = JsonlWorkload(path=prompts) if prompts else SyntheticWorkload(input_tokens=input_tokens)
+        cfg = _validated(lambda **k: RunConfig(**k), "config",
+                         deployment=Deployment(name="endpoint" if endpoint else "default", engine=engine,
+                                               protocol=protocol, hardware={"name": "local", "price_per_hour": price}),
+                         workload=Workload(source=source, max_tokens=max_tokens or 50),
+                         load=LoadConfig(**{k: v for k, v in load_over.items() if v is not None}))
+        if dry_run:
+            err.print(f"would measure {cfg.deployment.name} at concurrency {cfg.load.concurrency}", highlight=False)
+            return
+        with RunProgress(total_cells=len(cfg.load.concurrency)) as progress:
+            study_dir, summaries = api.run(cfg, out_dir, name=name, reporter=progress)
+        _print_summaries(summaries, study_dir, as_json)
+        return
+    _run_study(study, quick, name, load_over, max_tokens, out_dir, dry_run, fresh, max_cost, as_json)
+
+
+def _run_study(path, quick, name, load_over, max_tokens, out_dir, dry_run, fresh, max_cost, as_json) -> None:
+    from ..sweep import estimate, load_study, plan, validate_study
+
+    st = load_study(path) if path is not None else api.default_study(quick)
+    overrides = {k: v for k, v in load_over.items() if v is not None}
+    if overrides or name or max_tokens:
+        data = st.model_dump(mode="json")
+        data["load"].update(overrides)
+        if overrides.get("requests") and "duration_s" not in overrides:
+            data["load"]["duration_s"] = None
+        if name:
+            data["name"] = name
+        if max_tokens:
+            data["workload"]["max_tokens"] = max_tokens
+        st = validate_study(data, str(path or "default study"))
+    planned = plan(st, str(path or "default study"))
+    if dry_run:
+        from .studyview import print_plan
+
+        print_plan(st, planned, estimate(st, planned, out_dir / st.name), out)
+        return
+    with RunProgress(total_cells=len(planned) * len(st.load.concurrency)) as progress:
+        study_dir, summaries, failures = api.run_study(st, out_dir, reporter=progress, fresh=fresh,
+                                                       max_cost=max_cost)
     _print_summaries(summaries, study_dir, as_json)
+    if not as_json:
+        from .studyview import print_picks
+
+        print_picks(summaries, out)
+    for line in failures:
+        err.print(f"error: {line}", highlight=False, markup=False)
+    if failures:
+        raise Exit(3)
 
 
 def _print_summaries(summaries, study_dir: Path, as_json: bool) -> None:
@@ -138,7 +184,24 @@ def main(argv: list[str] | None = None) -> int:
         err.print("interrupted — measurements taken so far are saved; run the same command with --name to resume",
                   highlight=False, markup=False)
         return 130
+    except Exception as exc:  # a bug: keep the traceback in a file, print one line
+        log = _crash_log(exc)
+        err.print(f"error: internal error {type(exc).__name__}: {str(exc)[:200]} — please report it with {log}",
+                  highlight=False, markup=False)
+        return 70
     return rv if isinstance(rv, int) else 0
+
+
+def _crash_log(exc: BaseException) -> str:
+    import tempfile
+    import traceback
+
+    path = Path(tempfile.gettempdir()) / "deploybench-crash.log"
+    try:
+        path.write_text("".join(traceback.format_exception(exc)))
+    except OSError:
+        return "the command line you ran"
+    return str(path)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,15 @@ def binary_version(binary: Path) -> str:
     return lines[0].split(":", 1)[1].strip() if lines else (text[-1] if text else "unknown")
 
 
+def _resolve(ref: str, quantization: str | None) -> Path:
+    """Bundled name or path as is; generated models and requantized rungs via the model factory."""
+    if quantization in (None, "native") and not ref.startswith("random-llama:") and ref != "gemma3-270m":
+        return resolve_model(ref)
+    from .modelgen import resolve  # noqa: PLC0415 (needs gguf + llama-quantize)
+
+    return resolve(ref, quantization)
+
+
 class LlamaCppServer:
     """Start/stop one llama-server for a deployment. Use as a context manager."""
 
@@ -61,7 +70,7 @@ class LlamaCppServer:
         self.cfg = cfg
         self.log_path = log_dir / "llama-server.log"
         self.proc: subprocess.Popen | None = None
-        self.model_path = resolve_model(cfg.model)
+        self.model_path = _resolve(cfg.model, cfg.quantization)
         self.binary = server_binary(cfg.binary)
         self._check_host()
         self.port = cfg.port or process.free_port(HOST)

@@ -14,7 +14,7 @@ from .. import metrics, storage
 from ..schemas import ConfigError, RequestRecord, RunMeta, RunSummary
 
 
-@dataclass
+@dataclass(eq=False)  # cells compare by identity
 class Cell:
     """One stored run: where it lives, its metadata and its summary."""
 

@@ -19,6 +19,7 @@ from .config import (
     Workload,
     WorkloadSource,
 )
+from .study import EngineGrid, HardwareProfile, ModelEntry, Rule, Study
 from .errors import ConfigError, DeploybenchError, EndpointError, EngineError
 from .records import EngineInfo, HostInfo, RequestRecord, RunMeta
 from .summary import Dist, RunSummary
@@ -28,5 +29,6 @@ __all__ = [
     "EngineError", "EngineInfo", "ExternalEngine", "Hardware", "HostInfo", "JsonlWorkload",
     "LlamaCppEngine", "LoadConfig", "ProtocolKind", "RequestRecord", "RunConfig", "RunMeta",
     "RunSummary", "SageMakerEngine", "SamplesWorkload", "SyntheticWorkload", "TgiEngine",
-    "VllmEngine", "Workload", "WorkloadSource",
+    "VllmEngine", "Workload", "WorkloadSource", "EngineGrid", "HardwareProfile", "ModelEntry", "Rule",
+    "Study",
 ]

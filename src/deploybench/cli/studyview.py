@@ -1,0 +1,69 @@
+"""Console views of a study: the plan (dry run) and the three recommendations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from ..schemas import RunSummary
+
+
+def _dur(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+def print_plan(study, planned, est, console: Console) -> None:
+    t = Table(title=f"plan: {study.name} — {len(planned)} deployments x {len(study.load.concurrency)} levels")
+    for col in ("deployment", "engine", "hardware", "$/hour", "levels", "status"):
+        t.add_column(col)
+    by_dep: dict[str, list] = {}
+    for cell in est.cells:
+        by_dep.setdefault(cell.deployment, []).append(cell)
+    for p in planned:
+        cells = by_dep[p.name]
+        done = sum(c.done for c in cells)
+        price = p.deployment.hardware.price_per_hour
+        t.add_row(p.name, p.deployment.engine.kind, p.deployment.hardware.name,
+                  "—" if price is None else f"{price:.4f}", ",".join(str(c.concurrency) for c in cells),
+                  "complete" if done == len(cells) else (f"{done}/{len(cells)} done" if done else "to run"))
+    console.print(t)
+    todo = sum(not c.done for c in est.cells)
+    console.print(f"{len(est.cells)} cells ({todo} to run); estimated wall time {_dur(est.wall_s)}; "
+                  f"estimated cost ${est.cost_usd:.4f} (cloud ${est.cloud_cost_usd:.2f}, limit ${study.max_cost:.2f})",
+                  highlight=False)
+
+
+def print_picks(summaries: Sequence[RunSummary], console: Console) -> None:
+    """The three recommendations, each with its rule (needs the recommend module)."""
+    try:
+        from ..recommend import recommend
+    except ImportError:
+        return
+    t = Table(title="recommendations")
+    for col in ("scenario", "model", "pick", "conc", "figure", "rule", "margin"):
+        t.add_column(col)
+    for scenario in ("cost", "latency", "throughput"):
+        for pick in recommend(list(summaries), scenario):
+            d = pick.model_dump() if hasattr(pick, "model_dump") else dict(pick.__dict__)
+            t.add_row(scenario, str(d.get("group", "")), str(d.get("deployment", d.get("run_id", ""))),
+                      str(d.get("concurrency", "")), _figure(d), str(d.get("rule", "")), _margin(d))
+    console.print(t)
+
+
+def _figure(d: dict) -> str:
+    for key in ("value", "figure"):
+        if d.get(key) is not None:
+            v = d[key]
+            return f"{v:.4g}" if isinstance(v, (int, float)) else str(v)
+    return ""
+
+
+def _margin(d: dict) -> str:
+    if d.get("tie"):
+        return "tie"
+    m = d.get("margin")
+    return "—" if m is None else f"{m:+.1%}"

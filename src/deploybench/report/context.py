@@ -1,0 +1,55 @@
+"""Everything one report shows, computed once and handed to each format."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..metrics import Constraint
+from .data import Cell, Store, load_store
+from .picks import Recommendation, pareto_cells, recommendations
+
+BASES = ("deploybench", "study")
+
+
+@dataclass
+class ReportContext:
+    store: Store
+    recommendations: list[Recommendation]
+    pareto: list[Cell]
+    slo: list[Constraint] = field(default_factory=list)
+    basis: str = "deploybench"
+    generated_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M:%S %Z"))
+    notes: list[str] = field(default_factory=list)
+
+    def facts(self) -> list[str]:
+        s = self.store
+        imported = sum(c.imported for c in s.cells)
+        with_records = sum(c.has_records for c in s.cells)
+        out = [f"generated {self.generated_at}",
+               f"{len(s.cells)} cells, {len(s.deployments)} deployments",
+               f"per-request records: {with_records} of {len(s.cells)} cells",
+               f"recommendation basis: {self.basis}"]
+        if imported:
+            out.append(f"{imported} cells imported from elsewhere (figures as published; no per-request records)")
+        if self.slo:
+            out.append("SLO: " + ", ".join(map(str, self.slo)))
+        return out
+
+
+def build_context(path_or_store, slo: Sequence[Constraint] | None = None, basis: str = "deploybench") -> ReportContext:
+    from ..schemas import ConfigError
+
+    if basis not in BASES:
+        raise ConfigError(f"--basis: unknown basis '{basis}'", f"use one of: {', '.join(BASES)}")
+    store = path_or_store if isinstance(path_or_store, Store) else load_store(path_or_store)
+    ctx = ReportContext(store=store, recommendations=recommendations(store, slo, basis),
+                        pareto=pareto_cells(store), slo=list(slo or []), basis=basis)
+    if any(c.summary.price_per_hour is None for c in store.cells):
+        ctx.notes.append("some cells have no price per hour: their cost columns are empty "
+                         "(give --price-per-hour, or a hardware price in the study)")
+    if any(c.summary.client_lagged for c in store.cells):
+        ctx.notes.append("in some cells the load generator fell behind its schedule (client lagged): "
+                         "their latencies include client-side delay")
+    return ctx

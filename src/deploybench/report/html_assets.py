@@ -1,0 +1,108 @@
+"""Static CSS and JavaScript of the HTML report (no data in here: data travels as escaped JSON)."""
+
+CSS = """
+:root { --fg: #1d232b; --muted: #5b6570; --line: #d9dee3; --ok: #e6f4ea; --best: #b7e1c1; --bad: #fdecea; }
+* { box-sizing: border-box; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg);
+       margin: 0 auto; max-width: 1400px; padding: 0 24px 48px; }
+header { border-bottom: 2px solid var(--line); padding: 16px 0 8px; }
+h1 { font-size: 22px; margin: 0 0 6px; } h2 { font-size: 18px; margin: 32px 0 8px; border-bottom: 1px solid var(--line); }
+h3 { font-size: 15px; margin: 20px 0 4px; }
+nav a { margin-right: 14px; } .muted, figcaption, .facts { color: var(--muted); }
+.facts { margin: 0; padding-left: 18px; }
+.rule { background: #f4f6f8; border-left: 3px solid #1f77b4; padding: 6px 10px; margin: 6px 0; }
+.table-wrap { overflow-x: auto; max-width: 100%; }
+table { border-collapse: collapse; font-size: 13px; margin: 6px 0 10px; }
+th, td { border: 1px solid var(--line); padding: 3px 7px; text-align: right; white-space: nowrap; }
+th { background: #f4f6f8; position: sticky; top: 0; }
+td.text, th.text { text-align: left; }
+tbody tr:nth-child(even) { background: #fafbfc; }
+#slo-table tr.misses { color: #9aa3ab; }
+#slo-table tr.meets { background: var(--ok); }
+#slo-table tr.best { background: var(--best); font-weight: 600; }
+#slo-form { display: flex; flex-wrap: wrap; gap: 8px 18px; align-items: end; background: #f4f6f8;
+            padding: 10px 12px; border-radius: 4px; }
+#slo-form label { display: flex; flex-direction: column; font-size: 12px; color: var(--muted); }
+#slo-form input[type=number] { width: 110px; padding: 3px 5px; font-size: 14px; }
+#slo-answer { font-size: 15px; font-weight: 600; background: var(--best); padding: 8px 12px; border-radius: 4px; }
+#js-errors { background: var(--bad); color: #a50e0e; padding: 8px; white-space: pre-wrap; }
+figure { margin: 18px 0 28px; } figure .chart { min-height: 460px; }
+.note { color: var(--muted); font-style: italic; }
+"""
+
+# First script on the page: every later error lands in window.__reportErrors and in #js-errors.
+ERROR_CATCHER = """
+window.__reportErrors = [];
+window.__noteError = function (msg) {
+  window.__reportErrors.push(String(msg));
+  var el = document.getElementById('js-errors');
+  if (el) { el.hidden = false; el.textContent = 'This page hit a script error:\\n' + window.__reportErrors.join('\\n'); }
+};
+window.addEventListener('error', function (e) {
+  window.__noteError((e.message || 'error') + (e.filename ? ' at ' + e.filename + ':' + e.lineno : ''));
+});
+window.addEventListener('unhandledrejection', function (e) { window.__noteError('unhandled rejection: ' + e.reason); });
+document.addEventListener('securitypolicyviolation', function (e) {
+  window.__noteError('blocked by the page policy: ' + e.violatedDirective + ' ' + (e.blockedURI || ''));
+});
+"""
+
+RENDER_CHARTS = """
+(function () {
+  var figs = JSON.parse(document.getElementById('chart-data').textContent);
+  var config = {displaylogo: false, responsive: true};
+  var done = Object.keys(figs).map(function (id) {
+    try {
+      return Plotly.newPlot(id, figs[id].data, figs[id].layout, config)
+        .catch(function (e) { window.__noteError('chart ' + id + ': ' + e); });
+    } catch (e) { window.__noteError('chart ' + id + ': ' + e); return null; }
+  });
+  Promise.all(done).then(function () { document.body.setAttribute('data-charts-rendered', String(done.length)); });
+})();
+"""
+
+SLO_FILTER = """
+(function () {
+  var data = JSON.parse(document.getElementById('slo-data').textContent);
+  var form = document.getElementById('slo-form');
+  var answer = document.getElementById('slo-answer');
+  var rows = document.querySelectorAll('#slo-table tbody tr');
+  function limits() {
+    var out = [];
+    data.fields.forEach(function (f) {
+      var text = document.getElementById('slo-' + f.key).value.trim();
+      var value = parseFloat(text);
+      if (text !== '' && !isNaN(value)) out.push({key: f.key, short: f.short, unit: f.unit, text: text, value: value});
+    });
+    return out;
+  }
+  function meets(c, lim, model) {
+    if (model && c.model !== model) return false;
+    return lim.every(function (l) { var v = c.values[l.key]; return v !== null && v <= l.value; });
+  }
+  function describe(best, lim, model) {  // keep in step with deploybench.report.slo.answer
+    var conds = lim.map(function (l) { return l.short + ' \\u2264 ' + l.text + l.unit; }).join(', ') || 'no limit';
+    var scope = model ? ' among ' + model : '';
+    if (!best) return 'No priced cell meets ' + conds + scope + '. Loosen a limit, or measure more deployments.';
+    return 'Cheapest meeting ' + conds + scope + ': ' + best.name + ' at ' + best.concurrency +
+      ' concurrent requests \\u2014 ' + best.cost_text + ' per 1M tokens (' + best.detail + ').';
+  }
+  function update() {
+    var lim = limits(), model = document.getElementById('slo-model').value;
+    var hide = document.getElementById('slo-hide').checked, best = -1;
+    data.cells.forEach(function (c, i) {
+      var ok = meets(c, lim, model), row = rows[i];
+      row.classList.toggle('meets', ok); row.classList.toggle('misses', !ok); row.classList.remove('best');
+      row.hidden = hide && !ok;
+      if (ok && best < 0 && c.cost !== null) best = i;
+    });
+    if (best >= 0) rows[best].classList.add('best');
+    answer.textContent = describe(best >= 0 ? data.cells[best] : null, lim, model);
+    answer.setAttribute('data-run-id', best >= 0 ? data.cells[best].run_id : '');
+  }
+  form.addEventListener('input', update);
+  form.addEventListener('change', update);
+  form.addEventListener('submit', function (e) { e.preventDefault(); update(); });
+  update();
+})();
+"""

@@ -1,0 +1,73 @@
+"""The Markdown report: recommendations (2023-study columns, each under its rule), then every cell."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+from .context import ReportContext
+from .picks import Recommendation
+from .tables import CELL_COLUMNS, STUDY_COLUMNS, Column
+
+DEFINITIONS = (
+    "Times in milliseconds. TTFT = first token − sent; TPOT = (last token − first token) / (output tokens − 1); "
+    "E2E = done − sent; ms/token = E2E / output tokens (2023-study compatible, prefill included); "
+    "throughput = output tokens completed in the measurement window / window; "
+    "minutes to 1M tokens = 1e6 / throughput / 60; $ per 1M tokens = $/hour × minutes to 1M tokens / 60."
+)
+
+
+def md_text(value: str) -> str:
+    """A table cell or inline text: HTML escaped (Markdown allows raw HTML), pipes and newlines neutralised."""
+    return html.escape(str(value), quote=False).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
+def md_table(columns: Sequence[Column], rows: Sequence) -> list[str]:
+    head = "| " + " | ".join(md_text(c.title) for c in columns) + " |"
+    rule = "|" + "|".join("---:" if c.fmt else "---" for c in columns) + "|"
+    body = ["| " + " | ".join(md_text(c.text(r)) for c in columns) + " |" for r in rows]
+    return [head, rule, *body]
+
+
+def recommendation_section(rec: Recommendation) -> list[str]:
+    lines = [f"### {rec.title}", ""]
+    for rule in rec.rules or ["(no rule reported)"]:
+        lines.append(f"**Rule:** {md_text(rule)}")
+    lines.append("")
+    if rec.rows:
+        lines += md_table(STUDY_COLUMNS, rec.rows)
+        lines.append("")
+        for r in rec.rows:
+            extra = []
+            if r.runner_up:
+                extra.append(f"runner-up {md_text(r.runner_up)}")
+            if r.margin:
+                extra.append(f"margin {md_text(r.margin)}")
+            if r.tie:
+                extra.append("**tie**")
+            if extra:
+                lines.append(f"- {md_text(r.group)}: " + "; ".join(extra))
+    for note in rec.notes:
+        lines.append(f"- {md_text(note)}")
+    lines.append("")
+    return lines
+
+
+def render(ctx: ReportContext) -> str:
+    store = ctx.store
+    lines = [f"# deploybench report — {md_text(store.root)}", ""]
+    lines += [f"- {md_text(x)}" for x in ctx.facts()]
+    lines += ["", "## Recommendations", ""]
+    for rec in ctx.recommendations:
+        lines += recommendation_section(rec)
+    if ctx.pareto:
+        lines += ["## Cost / latency Pareto front", "",
+                  "Cells no other cell beats on both cost per 1M tokens and median ms/token:", ""]
+        lines += [f"- {md_text(c.deployment)} @ c={c.concurrency}" for c in ctx.pareto]
+        lines.append("")
+    lines += ["## All cells", ""]
+    lines += md_table(CELL_COLUMNS, store.cells)
+    lines += ["", DEFINITIONS, ""]
+    for note in ctx.notes:
+        lines.append(f"> {md_text(note)}")
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,88 @@
+"""Run a whole study: each deployment started once, measured at every level, stopped; resumable."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import storage, workloads
+from ..schemas import ConfigError, EngineError, RunConfig, RunSummary, Study
+from .plan import Planned
+from .runner import NullReporter, Reporter, completed_summary, run_deployment, run_id_for
+
+CLOUD_KINDS = {"sagemaker"}
+STARTUP_S = {"llamacpp": 3.0, "external": 0.5, "vllm": 90.0, "tgi": 300.0, "sagemaker": 600.0}
+
+
+@dataclass
+class CellPlan:
+    deployment: str
+    concurrency: int
+    engine: str
+    price_per_hour: float | None
+    done: bool
+
+
+@dataclass
+class Estimate:
+    cells: list[CellPlan]
+    wall_s: float
+    cost_usd: float
+    cloud_cost_usd: float
+
+
+def estimate(study: Study, planned: Sequence[Planned], study_dir: Path | None = None) -> Estimate:
+    """Cells, wall time and cost before anything starts (cells already complete cost nothing)."""
+    cells, wall, cost, cloud = [], 0.0, 0.0, 0.0
+    per_cell = _cell_seconds(study)
+    for p in planned:
+        kind = p.deployment.engine.kind
+        price = p.deployment.hardware.price_per_hour
+        todo = 0
+        for c in study.load.concurrency:
+            done = bool(study_dir and completed_summary(study_dir / run_id_for(p.name, c)))
+            cells.append(CellPlan(p.name, c, kind, price, done))
+            todo += 0 if done else 1
+        if todo:
+            secs = STARTUP_S.get(kind, 5.0) + todo * per_cell
+            wall += secs
+            dollars = (price or 0.0) * secs / 3600
+            cost += dollars
+            cloud += dollars if kind in CLOUD_KINDS else 0.0
+    return Estimate(cells, wall, cost, cloud)
+
+
+def _cell_seconds(study: Study) -> float:
+    load = study.load
+    warm = 1.0 if load.warmup_requests else 0.0
+    if load.duration_s:
+        return load.duration_s + warm + 1.0
+    # request-bounded: assume ~20 ms per output token per request, serial (a rough upper guess)
+    return warm + (load.requests or 20) * study.workload.max_tokens * 0.02 / 2
+
+
+def check_cost(est: Estimate, max_cost: float) -> None:
+    if est.cloud_cost_usd > max_cost:
+        raise ConfigError(f"estimated cloud cost ${est.cloud_cost_usd:.2f} is above max_cost ${max_cost:.2f}",
+                          "raise --max-cost (or max_cost in the study) if you mean it, or shrink the grid")
+
+
+def run_study(study: Study, planned: Sequence[Planned], study_dir: Path, reporter: Reporter | None = None,
+              resume: bool = True) -> tuple[list[RunSummary], list[str]]:
+    """Measure every deployment; returns the summaries and one line per deployment that failed."""
+    reporter = reporter or NullReporter()
+    study_dir.mkdir(parents=True, exist_ok=True)
+    storage.atomic_write(study_dir / "study.json", study.model_dump_json(indent=2))
+    prompts = workloads.load_prompts(study.workload.source)
+    summaries: list[RunSummary] = []
+    failures: list[str] = []
+    for p in planned:
+        cfg = RunConfig(deployment=p.deployment, workload=study.workload, load=study.load)
+        try:
+            summaries += run_deployment(cfg, prompts, study_dir, study=study.name, reporter=reporter, resume=resume)
+        except EngineError as exc:  # one deployment failing does not lose the others
+            failures.append(f"{p.name}: {exc.line()}")
+            for _ in range(len(study.load.concurrency)):
+                reporter.cell_failed(p.name, exc.line()) if hasattr(reporter, "cell_failed") else None
+    return summaries, failures
