@@ -6,7 +6,8 @@ import sys
 import time
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 
 from ..metrics import ttft_ms
 from ..schemas import RequestRecord, RunConfig, RunSummary
@@ -55,7 +56,8 @@ class RunProgress:
     def __enter__(self) -> "RunProgress":
         if self.live:
             self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                      TimeElapsedColumn(), TextColumn("{task.fields[info]}"),
+                                      TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                                      TextColumn("{task.fields[info]}"),
                                       console=self.console, transient=False)
             self._progress.start()
             self._study_task = self._progress.add_task("cells", total=self.total_cells, info="")
@@ -92,6 +94,12 @@ class RunProgress:
             self.console.print(f"[{self.cells_done}/{self.total_cells}] {summary.run_id}: done, "
                                f"{summary.output_throughput_tok_s:.1f} tok/s, {summary.errors} errors",
                                highlight=False)
+
+    def cell_failed(self, deployment: str, why: str) -> None:
+        self.cells_done += 1
+        if self._progress:
+            self._progress.update(self._study_task, completed=self.cells_done)
+        self.console.print(f"{deployment}: failed: {why}", highlight=False, markup=False)
 
     def cell_skipped(self, summary: RunSummary) -> None:
         self.cells_done += 1

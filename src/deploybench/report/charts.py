@@ -4,7 +4,7 @@ plotly draws a subset of HTML in labels, so a name is shown as text, never as ma
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,7 +13,7 @@ from plotly.subplots import make_subplots
 
 from .. import metrics
 from .data import Cell
-from .picks import Recommendation
+from .picks import FrontPoint, Recommendation
 
 HEIGHT = 460
 LATENCY_CHOICES = [  # (label, summary attribute, statistic); the first is shown first
@@ -135,36 +135,41 @@ def scaling(cells: Sequence[Cell]) -> Chart | None:
                  "How throughput and per-token latency change as concurrent requests grow, per deployment.", fig)
 
 
-def pareto(cells: Sequence[Cell], front: Sequence[Cell], recs: Sequence[Recommendation]) -> Chart | None:
-    priced = [c for c in cells if c.summary.cost_per_1m_tokens is not None and c.summary.ms_per_token.p50 is not None]
-    if not priced:
+def pareto(cells: Sequence[Cell], front: Sequence[FrontPoint], recs: Sequence[Recommendation],
+           cost_of: Callable[[Cell], float | None]) -> Chart | None:
+    """All priced cells (grey), each model's front (a line), and the picks (marked)."""
+    pts = [(c, cost_of(c), c.summary.ms_per_token.p50) for c in cells]
+    pts = [(c, x, y) for c, x, y in pts if x is not None and y is not None]
+    if not pts:
         return None
     fig = go.Figure()
     fig.add_trace(go.Scatter(
-        x=[c.summary.cost_per_1m_tokens for c in priced], y=[c.summary.ms_per_token.p50 for c in priced],
-        mode="markers", name="all cells", marker=dict(color="#b0b0b0", size=8),
-        text=[f"{esc(c.deployment)} @ c={c.concurrency}" for c in priced],
+        x=[x for _, x, _ in pts], y=[y for _, _, y in pts], mode="markers", name="all cells",
+        marker=dict(color="#b0b0b0", size=8), text=[f"{esc(c.deployment)} @ c={c.concurrency}" for c, _, _ in pts],
         hovertemplate="%{text}<br>$%{x:.3f}/1M tok, %{y:.2f} ms/token<extra></extra>"))
-    line = sorted((c for c in front if c in priced), key=lambda c: c.summary.cost_per_1m_tokens)
-    if line:
+    groups: dict[str, list[FrontPoint]] = {}
+    for p in front:
+        groups.setdefault(p.group, []).append(p)
+    for i, (group, ps) in enumerate(groups.items()):
+        ps = sorted(ps, key=lambda p: p.cost)
         fig.add_trace(go.Scatter(
-            x=[c.summary.cost_per_1m_tokens for c in line], y=[c.summary.ms_per_token.p50 for c in line],
-            mode="lines+markers", name="Pareto front", line=dict(color="#1f77b4", shape="hv"),
-            text=[f"{esc(c.deployment)} @ c={c.concurrency}" for c in line],
-            hovertemplate="%{text}<br>$%{x:.3f}/1M tok, %{y:.2f} ms/token<extra>front</extra>"))
+            x=[p.cost for p in ps], y=[p.latency for p in ps], mode="lines+markers", name=f"front: {esc(group)}",
+            line=dict(color=_color(i), shape="hv"), text=[f"{esc(p.cell.deployment)} @ c={p.cell.concurrency}" for p in ps],
+            hovertemplate="%{text}<br>$%{x:.3f}/1M tok, %{y:.2f} ms/token<extra>%{fullData.name}</extra>"))
     for rec in recs:
-        rows = [r for r in rec.rows if r.cell in priced]
+        rows = [r for r in rec.rows if r.cost_per_1m is not None and r.ms_per_token is not None]
         if rows:
             fig.add_trace(go.Scatter(
-                x=[r.cell.summary.cost_per_1m_tokens for r in rows], y=[r.cell.summary.ms_per_token.p50 for r in rows],
-                mode="markers", name=f"pick: {rec.title.lower()}",
+                x=[r.cost_per_1m for r in rows], y=[r.ms_per_token for r in rows],
+                mode="markers", name=f"pick: {esc(rec.title.lower())}",
                 marker=dict(symbol=PICK_SYMBOLS.get(rec.scenario, "x"), size=16, line=dict(width=1, color="#000")),
                 text=[f"{esc(r.group)}: {esc(r.cell.deployment)} @ c={r.cell.concurrency}" for r in rows],
                 hovertemplate="%{text}<br>$%{x:.3f}/1M tok, %{y:.2f} ms/token<extra>%{fullData.name}</extra>"))
     _layout(fig, "$ per 1M output tokens", "median ms/token")
     return Chart("chart-pareto", "Cost / latency Pareto front",
-                 "Every priced cell; the line joins the cells no other cell beats on both cost and median "
-                 "ms/token. Marked: the recommended cells (star cost, diamond latency, triangle throughput).", fig)
+                 "Every priced cell (grey); per model, a line joins the cells no other cell of that model beats on "
+                 "both cost and median ms/token. Marked: the recommended cells (star cost, diamond latency, "
+                 "triangle throughput, cross SLO).", fig)
 
 
 def _color(i: int) -> str:
@@ -173,14 +178,15 @@ def _color(i: int) -> str:
     return palette[i % len(palette)]
 
 
-def all_charts(cells: Sequence[Cell], front: Sequence[Cell], recs: Sequence[Recommendation]) -> tuple[list[Chart], list[str]]:
+def all_charts(cells: Sequence[Cell], front: Sequence[FrontPoint], recs: Sequence[Recommendation],
+               cost_of: Callable[[Cell], float | None]) -> tuple[list[Chart], list[str]]:
     """The charts that have data, and a note for each one left out."""
     makers = [("Latency vs throughput", lambda: latency_throughput(cells)),
               ("Cost per 1M tokens", lambda: cost_per_deployment(cells)),
               ("TTFT distribution", lambda: distribution(cells, "ttft")),
               ("TPOT distribution", lambda: distribution(cells, "tpot")),
               ("Concurrency scaling", lambda: scaling(cells)),
-              ("Cost / latency Pareto front", lambda: pareto(cells, front, recs))]
+              ("Cost / latency Pareto front", lambda: pareto(cells, front, recs, cost_of))]
     reasons = {"Cost per 1M tokens": "no cell has a price per hour",
                "TTFT distribution": "no per-request records (e.g. imported data holds summary figures only)",
                "TPOT distribution": "no per-request records (e.g. imported data holds summary figures only)",

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..metrics import Constraint
-from .data import Cell, Store, load_store
-from .picks import Recommendation, pareto_cells, recommendations
+from .data import Store, load_store
+from .picks import FrontPoint, Recommendation, pareto_front, recommendations
 
 BASES = ("deploybench", "study")
 
@@ -17,7 +17,7 @@ BASES = ("deploybench", "study")
 class ReportContext:
     store: Store
     recommendations: list[Recommendation]
-    pareto: list[Cell]
+    pareto: list[FrontPoint]
     slo: list[Constraint] = field(default_factory=list)
     basis: str = "deploybench"
     generated_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M:%S %Z"))
@@ -30,7 +30,9 @@ class ReportContext:
         out = [f"generated {self.generated_at}",
                f"{len(s.cells)} cells, {len(s.deployments)} deployments",
                f"per-request records: {with_records} of {len(s.cells)} cells",
-               f"recommendation basis: {self.basis}"]
+               f"recommendation basis: {self.basis}" + (
+                   " (tokens/s, minutes and $ per 1M tokens of the picks use the imported study's own "
+                   "throughput figure)" if self.basis == "study" else " (measured figures)")]
         if imported:
             out.append(f"{imported} cells imported from elsewhere (figures as published; no per-request records)")
         if self.slo:
@@ -45,7 +47,7 @@ def build_context(path_or_store, slo: Sequence[Constraint] | None = None, basis:
         raise ConfigError(f"--basis: unknown basis '{basis}'", f"use one of: {', '.join(BASES)}")
     store = path_or_store if isinstance(path_or_store, Store) else load_store(path_or_store)
     ctx = ReportContext(store=store, recommendations=recommendations(store, slo, basis),
-                        pareto=pareto_cells(store), slo=list(slo or []), basis=basis)
+                        pareto=pareto_front(store, basis), slo=list(slo or []), basis=basis)
     if any(c.summary.price_per_hour is None for c in store.cells):
         ctx.notes.append("some cells have no price per hour: their cost columns are empty "
                          "(give --price-per-hour, or a hardware price in the study)")

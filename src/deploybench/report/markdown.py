@@ -38,15 +38,8 @@ def recommendation_section(rec: Recommendation) -> list[str]:
         lines += md_table(STUDY_COLUMNS, rec.rows)
         lines.append("")
         for r in rec.rows:
-            extra = []
-            if r.runner_up:
-                extra.append(f"runner-up {md_text(r.runner_up)}")
-            if r.margin:
-                extra.append(f"margin {md_text(r.margin)}")
-            if r.tie:
-                extra.append("**tie**")
-            if extra:
-                lines.append(f"- {md_text(r.group)}: " + "; ".join(extra))
+            if r.margin_text:
+                lines.append(f"- {md_text(r.group)}: {md_text(r.margin_text)}")
     for note in rec.notes:
         lines.append(f"- {md_text(note)}")
     lines.append("")
@@ -62,8 +55,11 @@ def render(ctx: ReportContext) -> str:
         lines += recommendation_section(rec)
     if ctx.pareto:
         lines += ["## Cost / latency Pareto front", "",
-                  "Cells no other cell beats on both cost per 1M tokens and median ms/token:", ""]
-        lines += [f"- {md_text(c.deployment)} @ c={c.concurrency}" for c in ctx.pareto]
+                  "Per model, the cells no other cell of that model beats on both $ per 1M tokens and "
+                  "median ms/token (any concurrency), cheapest first:", ""]
+        for p in ctx.pareto:
+            lines.append(f"- {md_text(p.group)}: {md_text(p.cell.deployment)} @ c={p.cell.concurrency} — "
+                         f"${p.cost:.3f} per 1M tokens, {p.latency:.2f} ms/token")
         lines.append("")
     lines += ["## All cells", ""]
     lines += md_table(CELL_COLUMNS, store.cells)

@@ -1,7 +1,8 @@
 """The bridge between :mod:`deploybench.recommend` and the report formats.
 
-``recommend()`` decides; this module only looks its picks up in the store so every format shows
-the chosen cell's own figures next to the rule that chose it.
+``recommend()`` decides; this module only resolves each :class:`~deploybench.recommend.Pick` to
+its cell in the store, so every format prints the pick's own figures (on the chosen basis) next
+to the rule that chose it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from ..metrics import Constraint
 from .data import Cell, Store
 
 SCENARIOS = ("cost", "latency", "throughput")
-TITLES = {"cost": "Most cost-effective", "latency": "Lowest latency", "throughput": "Highest throughput"}
+TITLES = {"cost": "Most cost-effective", "latency": "Lowest latency", "throughput": "Highest throughput",
+          "slo": "Cheapest meeting the SLO"}
 
 
 @dataclass
@@ -31,7 +33,8 @@ class PickRow:
     cost_per_1m: float | None
     rule: str = ""
     runner_up: str | None = None
-    margin: str | None = None
+    margin: float | None = None
+    margin_text: str = ""
     tie: bool = False
     pick: Any = None
 
@@ -43,64 +46,82 @@ class Recommendation:
     rules: list[str]
     rows: list[PickRow]
     notes: list[str] = field(default_factory=list)
+    picks: list[Any] = field(default_factory=list)  # as recommend() returned them
+
+
+@dataclass
+class FrontPoint:
+    """A cell on its model's cost / latency Pareto front (figures on the report's basis)."""
+
+    cell: Cell
+    group: str
+    cost: float
+    latency: float
+    latency_metric: str
+
+
+def external_of(store: Store) -> dict[str, dict[str, Any]]:
+    """Imported figures by run id (what ``basis="study"`` reads)."""
+    return {c.run_id: dict(c.meta.external) for c in store.cells if c.meta.external}
 
 
 def recommendations(store: Store, slo: Sequence[Constraint] | None = None,
                     basis: str = "deploybench") -> list[Recommendation]:
-    """The three scenarios' picks, each row resolved to its cell in ``store``."""
+    """The 2023 study's three rules (and, with an SLO, the cheapest cell meeting it), resolved to cells."""
     from ..recommend import recommend
 
-    out = []
-    for scenario in SCENARIOS:
-        picks = recommend(store.summaries, scenario, slo=list(slo) if slo else None, basis=basis)
-        rows = [row for p in picks if (row := _row(store, scenario, p)) is not None]
-        rules = list(dict.fromkeys(r.rule for r in rows if r.rule))
-        notes = [f"{r.group}: tie — {r.margin or 'no margin'}" for r in rows if r.tie]
-        if not rows:
-            notes.append("no cell qualifies" + (f" under the SLO {', '.join(map(str, slo))}" if slo else ""))
-        out.append(Recommendation(scenario, TITLES[scenario], rules, rows, notes))
-    return out
+    ext = external_of(store)
+    runs = [(s, recommend(store.summaries, s, basis=basis, external=ext)) for s in SCENARIOS]
+    if slo:
+        runs.append(("slo", recommend(store.summaries, "cost", slo=list(slo), basis=basis, external=ext)))
+    return [_recommendation(store, scenario, picks) for scenario, picks in runs]
 
 
-def pareto_cells(store: Store) -> list[Cell]:
-    """Cells on the cost / latency Pareto front, in front order."""
-    from ..recommend import pareto
-
-    front = pareto(store.summaries)
-    cells = [_cell_of(store, item) for item in front]
-    return [c for c in cells if c is not None]
-
-
-def _cell_of(store: Store, item: Any) -> Cell | None:
-    run_id = getattr(item, "run_id", None)
-    if run_id is None and isinstance(item, dict):
-        run_id = item.get("run_id")
-    if run_id is not None:
-        return store.by_run_id(run_id)
-    dep, conc = getattr(item, "deployment", None), getattr(item, "concurrency", None)
-    return store.find(dep, conc) if dep is not None and conc is not None else None
+def _recommendation(store: Store, scenario: str, picks: list[Any]) -> Recommendation:
+    rows, notes = [], []
+    for p in picks:
+        row = _row(store, scenario, p)
+        if row is not None:
+            rows.append(row)
+        if p.note:
+            notes.append(f"{p.group}: {p.note}")
+    rules = list(dict.fromkeys(p.rule for p in picks if p.rule))
+    if not picks:
+        notes.append("no cells to recommend from")
+    return Recommendation(scenario, TITLES[scenario], rules, rows, notes, list(picks))
 
 
 def _row(store: Store, scenario: str, pick: Any) -> PickRow | None:
-    cell = _cell_of(store, pick)
+    cell = store.by_run_id(pick.run_id) if pick.run_id else None
     if cell is None:
         return None
-    s = cell.summary
-    runner = getattr(pick, "runner_up", None)
-    margin = getattr(pick, "margin", None)
+    ru = pick.runner_up
     return PickRow(
-        scenario=scenario, group=str(getattr(pick, "group", cell.model)), cell=cell,
-        ms_per_token=s.ms_per_token.p50, tokens_per_s=s.output_throughput_tok_s,
-        price_per_hour=s.price_per_hour, minutes_per_1m=s.minutes_per_1m_tokens, cost_per_1m=s.cost_per_1m_tokens,
-        rule=str(getattr(pick, "rule", "") or ""), runner_up=_describe(store, runner),
-        margin=None if margin is None else str(margin), tie=bool(getattr(pick, "tie", False)), pick=pick,
+        scenario=scenario, group=pick.group, cell=cell, ms_per_token=pick.ms_per_token_p50,
+        tokens_per_s=pick.tokens_per_s, price_per_hour=pick.price_per_hour,
+        minutes_per_1m=pick.minutes_per_1m_tokens, cost_per_1m=pick.cost_per_1m_tokens, rule=pick.rule,
+        runner_up=f"{ru.deployment} @ c={ru.concurrency}" if ru else None, margin=pick.margin,
+        margin_text=pick.margin_text, tie=pick.tie, pick=pick,
     )
 
 
-def _describe(store: Store, runner: Any) -> str | None:
-    if runner is None:
-        return None
-    if isinstance(runner, str):
-        return runner
-    cell = _cell_of(store, runner)
-    return f"{cell.deployment} @ c={cell.concurrency}" if cell else str(runner)
+def pareto_front(store: Store, basis: str = "deploybench") -> list[FrontPoint]:
+    """Each model's cost / median ms/token front across all its cells (any concurrency)."""
+    from ..recommend import pareto
+
+    points = pareto(store.summaries, per_concurrency=False, per_group=True, basis=basis,
+                    external=external_of(store))
+    out = []
+    for p in points:
+        cell = store.by_run_id(p.run_id)
+        if cell is not None:
+            out.append(FrontPoint(cell, p.group, p.cost_per_1m_tokens, p.latency, p.latency_metric))
+    return out
+
+
+def cost_reader(store: Store, basis: str):
+    """A function giving a cell's $ per 1M tokens on the report's basis (study throughput for "study")."""
+    from ..recommend import figures
+
+    ext = external_of(store)
+    return lambda cell: figures.cost(cell.summary, basis, ext)

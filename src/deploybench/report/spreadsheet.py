@@ -28,13 +28,13 @@ def safe_text(v: Any) -> Any:
 
 
 def pick_header() -> list[str]:
-    return ["scenario", "rule", *[c.key for c in STUDY_COLUMNS], "run_id", "runner_up", "margin", "tie"]
+    return ["scenario", "group", "rule", *[c.key for c in STUDY_COLUMNS], "run_id", "runner_up", "margin", "tie"]
 
 
 def pick_rows(recs: Sequence[Recommendation]) -> Iterator[list[Any]]:
     for rec in recs:
         for r in rec.rows:
-            yield [rec.scenario, r.rule, *[c.get(r) for c in STUDY_COLUMNS], r.cell.run_id, r.runner_up,
+            yield [rec.scenario, r.group, r.rule, *[c.get(r) for c in STUDY_COLUMNS], r.cell.run_id, r.runner_up,
                    r.margin, r.tie]
 
 
@@ -69,11 +69,13 @@ def write_xlsx(ctx: ReportContext, out: Path) -> list[Path]:
     from openpyxl import Workbook
 
     wb = Workbook(write_only=True)
-    _sheet(wb, "About", ["item"], ([fact] for fact in [f"source: {ctx.store.root}", *ctx.facts(), *ctx.notes]))
+    notes = [f"{rec.title}: {n}" for rec in ctx.recommendations for n in rec.notes]
+    _sheet(wb, "About", ["item"], ([x] for x in [f"source: {ctx.store.root}", *ctx.facts(), *ctx.notes, *notes]))
     for rec in ctx.recommendations:
         rows = [[r.rule, *[c.get(r) for c in STUDY_COLUMNS], r.cell.run_id, r.runner_up, r.margin, r.tie]
                 for r in rec.rows]
-        _sheet(wb, rec.title, ["rule", *[c.title for c in STUDY_COLUMNS], "run", "runner-up", "margin", "tie"], rows)
+        _sheet(wb, rec.title, ["rule", *[c.title for c in STUDY_COLUMNS], "run", "runner-up",
+                               "margin (relative)", "tie"], rows)
     _sheet(wb, "All cells", [c.title for c in CELL_COLUMNS],
            ([row[c.key] for c in CELL_COLUMNS] for row in cell_rows(ctx.store.cells)))
     if ctx.store.has_records:

@@ -141,7 +141,7 @@ def run_dirs(root: Path) -> list[Path]:
     """Run folders under ``root`` (a single run or a study), in name order."""
     if (root / META).exists():
         return [root]
-    return sorted(p.parent for p in root.glob(f"*/{META}"))
+    return sorted(p.parent for p in root.glob(f"*/{META}") if ".incomplete-" not in p.parent.name)
 
 
 def write_parquet(run_dir: Path, records: list[RequestRecord] | None = None) -> Path:

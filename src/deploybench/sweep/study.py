@@ -83,6 +83,6 @@ def run_study(study: Study, planned: Sequence[Planned], study_dir: Path, reporte
             summaries += run_deployment(cfg, prompts, study_dir, study=study.name, reporter=reporter, resume=resume)
         except EngineError as exc:  # one deployment failing does not lose the others
             failures.append(f"{p.name}: {exc.line()}")
-            for _ in range(len(study.load.concurrency)):
-                reporter.cell_failed(p.name, exc.line()) if hasattr(reporter, "cell_failed") else None
+            if hasattr(reporter, "cell_failed"):
+                reporter.cell_failed(p.name, exc.line())
     return summaries, failures

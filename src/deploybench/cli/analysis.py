@@ -1,0 +1,200 @@
+"""Analysis commands: ``import-seed``, ``recommend``, ``pareto``, ``catalog``.
+
+Registered on the main app by :func:`register` (see ``cli._register_subcommands``). Every bad
+input is a :class:`ConfigError` (one line, no traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .. import api
+from ..catalog import DEFAULT_REGION, Catalog, load_catalog
+from ..metrics import slo as slo_mod
+from ..recommend import DEFAULT_LATENCY, TIE_REL, ParetoPoint, Pick, pareto, recommend
+from ..schemas import ConfigError, RunSummary
+from ..seed import import_seed, load_external
+
+out = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def _f(v: float | None, fmt: str = "{:.2f}") -> str:
+    return "—" if v is None else fmt.format(v)
+
+
+def _summaries(path: Path) -> list[RunSummary]:
+    if not path.exists():
+        raise ConfigError(f"path {path} does not exist",
+                          "give a folder written by `deploybench run` or `deploybench import-seed`")
+    if not path.is_dir():
+        raise ConfigError(f"{path} is not a folder", "give a run or study folder, not a file")
+    try:
+        summaries = api.load_summaries(path)
+    except ValueError as exc:  # a corrupt summary.json / meta.json
+        line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"a run under {path} cannot be read ({line})", "remove or repair that run folder") from None
+    if not summaries:
+        raise ConfigError(f"no runs under {path}", "give a folder written by `deploybench run` or `deploybench import-seed`")
+    return summaries
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def picks_table(picks: list[Pick], title: str) -> Table:
+    t = Table(title=title, show_lines=False)
+    for c in ("model", "deployment", "conc", "quant", "hardware", "ms/tok p50", "tok/s", "$/h", "min/1M",
+              "$/1M tok", "margin over runner-up"):
+        t.add_column(c, justify="left" if c in ("model", "deployment", "quant", "hardware",
+                                                  "margin over runner-up") else "right")
+    for p in picks:
+        if p.run_id is None:
+            t.add_row(p.group, p.note or "no pick", *[""] * 9)
+            continue
+        t.add_row(p.group, p.deployment or "", str(p.concurrency), p.quantization or "—", p.hardware or "—",
+                  _f(p.ms_per_token_p50), _f(p.tokens_per_s, "{:.1f}"), _f(p.price_per_hour, "{:.3f}"),
+                  _f(p.minutes_per_1m_tokens, "{:.1f}"), _f(p.cost_per_1m_tokens), _margin(p))
+    return t
+
+
+def _margin(p: Pick) -> str:
+    if p.runner_up is None or p.margin is None:
+        return "no runner-up"
+    tie = " TIE" if p.tie else ""
+    return f"{p.margin:.1%}{tie} vs {p.runner_up.deployment} @ c={p.runner_up.concurrency}"
+
+
+def catalog_table(cat: Catalog, region: str | None) -> Table:
+    t = Table(title=f"deploybench hardware catalog ({cat.catalog_date or 'undated'})", show_lines=False)
+    for c in ("name", "platform", "GPU", "n", "GiB/GPU", "GB/s/GPU", "vCPU", "region", "$/h", "as of", "source"):
+        t.add_column(c, justify="right" if c in ("n", "GiB/GPU", "GB/s/GPU", "vCPU", "$/h") else "left")
+    for name in sorted(cat.entries, key=lambda n: (cat.entries[n].platform, cat.entries[n].family, n)):
+        e = cat.entries[name]
+        regions = [region] if region else sorted(e.prices)
+        for r in regions:
+            pr = e.prices.get(r)
+            t.add_row(e.name, e.platform, e.gpu_model or "—", str(e.gpu_count), _f(e.gpu_memory_gib, "{:g}"),
+                      _f(e.memory_bandwidth_gbs, "{:g}"), _f(e.vcpus, "{:d}"), r,
+                      "—" if pr is None else ("~" if pr.estimate else "") + f"{pr.usd_per_hour:.4g}",
+                      pr.as_of if pr else "", pr.source if pr else "no price in this region")
+    for p in cat.cpu_profiles.values():
+        t.add_row(p.name, "local", "—", "0", "—", "—", "per vCPU", "any", f"{p.usd_per_vcpu_hour:g}/vCPU",
+                  p.as_of, p.source)
+    t.caption = "~ = estimate (derived, not read off a price list); override with --catalog FILE"
+    return t
+
+
+def _catalog_json(cat: Catalog, region: str | None) -> dict[str, Any]:
+    entries = []
+    for e in cat.entries.values():
+        d = e.model_dump(mode="json")
+        if region:
+            d["prices"] = {k: v for k, v in d["prices"].items() if k == region}
+        entries.append(d)
+    return {"catalog_date": cat.catalog_date, "files": cat.files, "region": region, "entries": entries,
+            "cpu_profiles": [p.model_dump(mode="json") for p in cat.cpu_profiles.values()]}
+
+
+def pareto_table(points: list[ParetoPoint], latency: str) -> Table:
+    t = Table(title=f"cost vs {latency} Pareto front", show_lines=False)
+    for c in ("model", "conc", "deployment", "$/1M tok", latency):
+        t.add_column(c, justify="right" if c in ("conc", "$/1M tok", latency) else "left")
+    for p in points:
+        t.add_row(p.group, str(p.concurrency), p.deployment, _f(p.cost_per_1m_tokens), _f(p.latency))
+    return t
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def import_seed_cmd(
+    seed_dir: Path = typer.Argument(..., help="the seed-data folder (holds sagemaker/*.json)"),
+    out_dir: Path = typer.Option(Path("runs"), "--out", help="store folder; the study goes to OUT/llama2-sagemaker-2023"),
+    include_superseded: bool = typer.Option(False, "--include-superseded",
+                                            help="also import superseded/<commit>/ runs into a sibling study"),
+    catalog: Optional[Path] = typer.Option(None, "--catalog", help="catalog YAML overriding bundled prices"),
+    region: str = typer.Option(DEFAULT_REGION, "--region", help="price region"),
+    as_json: bool = typer.Option(False, "--json", help="print the study folder and run count as JSON"),
+) -> None:
+    """Import the 2023 Llama 2 SageMaker study's results into the run store."""
+    study_dir = import_seed(seed_dir, out_dir, include_superseded=include_superseded,
+                            catalog=load_catalog(catalog), region=region)
+    n = len(api.load_summaries(study_dir))
+    if as_json:
+        _json({"study_dir": str(study_dir), "runs": n})
+    err.print(f"imported {n} runs: {study_dir}", highlight=False, markup=False)
+
+
+def recommend_cmd(
+    path: Path = typer.Argument(..., help="a study folder (from `deploybench run` or `import-seed`)"),
+    scenario: str = typer.Option(..., "--scenario", help="cost | latency | throughput"),
+    slo: Optional[str] = typer.Option(None, "--slo", help='only cells meeting e.g. "p90_ttft_ms<=500,p50_tpot_ms<=40"'),
+    basis: str = typer.Option("deploybench", "--basis", help="deploybench | study (the study's own throughput)"),
+    tie: float = typer.Option(TIE_REL, "--tie-threshold", help="relative margin counted as a tie"),
+    as_json: bool = typer.Option(False, "--json", help="print the picks as JSON"),
+) -> None:
+    """Pick the best deployment per model for a scenario, with the rule and the margin."""
+    constraints = slo_mod.parse(slo)
+    summaries = _summaries(path)
+    picks = recommend(summaries, scenario, slo=constraints or None, basis=basis,
+                      external=load_external(path), tie_threshold=tie)
+    if as_json:
+        _json([p.model_dump(mode="json") for p in picks])
+        return
+    out.print(picks_table(picks, f"deploybench recommend — {scenario} ({basis} basis) — {path}"))
+    for rule in dict.fromkeys(p.rule for p in picks):
+        out.print(f"rule: {rule}", highlight=False, markup=False)
+    for p in picks:
+        if p.tie:
+            out.print(f"{p.group}: {p.margin_text} — within measurement noise", highlight=False, markup=False)
+
+
+def pareto_cmd(
+    path: Path = typer.Argument(..., help="a study folder"),
+    latency: str = typer.Option(DEFAULT_LATENCY, "--latency", help="<stat>_<metric>, e.g. p90_ttft_ms"),
+    all_levels: bool = typer.Option(False, "--across-levels", help="one front across concurrency levels"),
+    basis: str = typer.Option("deploybench", "--basis", help="deploybench | study"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Cells on the cost vs latency Pareto front, per model (and per concurrency level)."""
+    points = pareto(_summaries(path), latency=latency, per_concurrency=not all_levels, basis=basis,
+                    external=load_external(path))
+    if as_json:
+        _json([p.model_dump(mode="json") for p in points])
+        return
+    out.print(pareto_table(points, latency))
+
+
+def catalog_cmd(
+    region: Optional[str] = typer.Option(None, "--region", help="show prices for this region only"),
+    catalog: Optional[Path] = typer.Option(None, "--catalog", help="catalog YAML merged over the bundled one"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """List hardware (GPU, memory, bandwidth) and dated on-demand prices."""
+    cat = load_catalog(catalog)
+    if region and region not in cat.regions():
+        raise ConfigError(f"--region: no prices for region '{region}'",
+                          f"use one of: {', '.join(cat.regions())}, or add prices to a catalog file")
+    if as_json:
+        _json(_catalog_json(cat, region))
+        return
+    out.print(catalog_table(cat, region))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("import-seed")(import_seed_cmd)
+    app.command("recommend")(recommend_cmd)
+    app.command("pareto")(pareto_cmd)
+    app.command("catalog")(catalog_cmd)

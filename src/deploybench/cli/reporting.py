@@ -1,0 +1,96 @@
+"""``deploybench report`` and ``deploybench compare``: re-render and compare stored runs (no re-run)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ..schemas import ConfigError
+
+out = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+
+def report(
+    path: Path = typer.Argument(..., help="a study folder, a single run folder, or imported 2023 data"),
+    formats: str = typer.Option("md,csv,xlsx,html,json", "--format", "-f",
+                                help="comma-separated: md, csv, xlsx, html, json (or all)"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="where to write (default: PATH/report)"),
+    slo: Optional[str] = typer.Option(None, "--slo", help='only recommend cells meeting e.g. "p90_ttft_ms<=500"'),
+    basis: str = typer.Option("deploybench", "--basis",
+                              help="deploybench (measured figures) or study (the 2023 study's own figures, "
+                                   "for imported data)"),
+) -> None:
+    """Write the report: recommendations, every cell, per-request data, and an offline HTML page with charts."""
+    from ..metrics import slo as slo_mod
+    from ..report import build_report
+
+    written = build_report(path, formats, out_dir, slo=slo_mod.parse(slo), basis=basis)
+    for p in written:
+        out.print(str(p), highlight=False, soft_wrap=True)
+    html = next((p for p in written if p.suffix == ".html"), None)
+    if html:
+        err.print(f"open {html} in a browser (works offline)", highlight=False)
+
+
+def compare(
+    a: Path = typer.Argument(..., help="the baseline: a run or study folder"),
+    b: Path = typer.Argument(..., help="the candidate: a run or study folder"),
+    as_json: bool = typer.Option(False, "--json", help="print the comparison as JSON"),
+    resamples: int = typer.Option(2000, "--resamples", help="bootstrap resamples"),
+    confidence: float = typer.Option(0.95, "--confidence", help="confidence level of the intervals"),
+    seed: int = typer.Option(0, "--seed", help="random seed of the bootstrap (same seed, same intervals)"),
+) -> None:
+    """Compare two runs or studies cell by cell; latency medians get a bootstrap confidence interval."""
+    from ..report import compare as do_compare
+
+    if resamples < 100:
+        raise ConfigError(f"--resamples {resamples} is too few", "use at least 100 (default 2000)")
+    if not 0.5 <= confidence < 1:
+        raise ConfigError(f"--confidence {confidence} is out of range", "use e.g. 0.95")
+    result = do_compare(a, b, resamples=resamples, confidence=confidence, seed=seed)
+    if not result.cells:
+        raise ConfigError(f"no common cells between {a} and {b} (matched by {result.matched_by})",
+                          "compare runs of the same deployments and concurrency levels")
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+        return
+    for cell in result.cells:
+        out.print(compare_table(cell, result.confidence))
+    for side, keys in (("A", result.only_a), ("B", result.only_b)):
+        if keys:
+            err.print(f"only in {side}: {', '.join(keys)}", highlight=False, markup=False)
+
+
+def _num(v: float | None, fmt: str = "{:.2f}") -> str:
+    return "—" if v is None else fmt.format(v)
+
+
+def compare_table(cell, confidence: float) -> Table:
+    pct = f"{confidence * 100:g}%"
+    dep = cell.deployment_a if cell.deployment_a == cell.deployment_b else f"{cell.deployment_a} → {cell.deployment_b}"
+    t = Table(title=Text(f"{dep} @ c={cell.concurrency}  (A {cell.run_a}, n={cell.n_a}; B {cell.run_b}, n={cell.n_b})"))
+    for c in ("metric", "A", "B", "change", "change %", f"{pct} CI of change", "verdict"):
+        t.add_column(c, justify="left" if c in ("metric", "verdict") else "right")
+    for ch in cell.changes:
+        ci = f"[{_num(ch.ci_low)}, {_num(ch.ci_high)}]" if ch.ci_low is not None else "—"
+        verdict = ch.verdict or ("" if ch.improved is None else ("up" if (ch.change or 0) > 0 else "down"))
+        if ch.note and not ch.verdict:
+            verdict = f"{verdict} ({ch.note})" if verdict else ch.note
+        t.add_row(*(Text(x) for x in (ch.title, _num(ch.a), _num(ch.b), _num(ch.change, "{:+.2f}"),
+                                      _num(ch.change_pct, "{:+.1f}%"), ci, verdict)))
+    t.caption = ("change = B − A; 'better'/'worse' = the bootstrap interval of the difference of medians "
+                 "excludes 0 (beyond noise); other rows are single figures per run, shown plainly")
+    return t
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="report")(report)
+    app.command(name="compare")(compare)

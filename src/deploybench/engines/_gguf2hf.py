@@ -1,0 +1,69 @@
+"""Convert a GGUF model to a Hugging Face directory (config, tokenizer, safetensors).
+
+Run as a script with an interpreter that has ``torch``, ``transformers`` and ``gguf`` (vLLM's)::
+
+    python _gguf2hf.py MODEL.gguf OUT_DIR [--dtype float32|bfloat16|float16]
+
+Self-contained on purpose: it must not import deploybench, which that interpreter may not have.
+Quantized tensors are dequantized (transformers uses ``gguf``'s dequantizers). Writes into a
+temporary sibling folder and renames it, so a crash never leaves a half-written OUT_DIR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+
+def _gguf_chat_template(path: Path) -> str | None:
+    try:
+        from gguf import GGUFReader  # noqa: PLC0415
+
+        field = GGUFReader(str(path)).fields.get("tokenizer.chat_template")
+        if field is None:
+            return None
+        return bytes(field.parts[field.data[0]]).decode("utf-8")
+    except Exception:  # noqa: BLE001 (a template is a nice-to-have)
+        return None
+
+
+def convert(gguf_path: Path, out_dir: Path, dtype: str = "float32") -> Path:
+    import torch  # noqa: PLC0415
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: PLC0415
+
+    folder, name = str(gguf_path.parent), gguf_path.name
+    tmp = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    if not getattr(tokenizer, "chat_template", None):
+        template = _gguf_chat_template(gguf_path)
+        if template:
+            tokenizer.chat_template = template
+    try:
+        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=getattr(torch, dtype))
+    except TypeError:  # transformers < 4.56 spells it torch_dtype
+        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, torch_dtype=getattr(torch, dtype))
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    (tmp / "deploybench-source.json").write_text(json.dumps({"gguf": str(gguf_path), "dtype": dtype}))
+    shutil.rmtree(out_dir, ignore_errors=True)
+    tmp.rename(out_dir)
+    return out_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("gguf", type=Path)
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    args = ap.parse_args(argv)
+    convert(args.gguf, args.out, args.dtype)
+    print(f"converted {args.gguf} -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""Models made on this machine: random-weight Llamas of any size, the bundled Gemma 3 270M,
+quantization ladders (llama-quantize) and their perplexity (llama-perplexity).
+
+Everything is built once into ``model_cache_dir()`` (``$DEPLOYBENCH_CACHE/models`` or
+``~/.cache/deploybench/models``), atomically and under a per-file lock, and reused afterwards.
+The ``gguf`` package is imported only when a random model is generated.
+"""
+
+from ._cache import FORMAT_VERSION, model_cache_dir
+from .bundled import GEMMA_PIP, gemma3_270m
+from .info import describe
+from .quant import DEFAULT_LADDER, QTYPES, check_qtype, ladder, perplexity, quantize
+from .random_llama import random_llama, random_llama_path
+from .resolver import parse_random_ref, resolve, resolve_base
+from .shapes import LlamaShape, parse_params, shape_for, size_label
+
+__all__ = [
+    "DEFAULT_LADDER", "FORMAT_VERSION", "GEMMA_PIP", "LlamaShape", "QTYPES", "check_qtype", "describe",
+    "gemma3_270m", "ladder", "model_cache_dir", "parse_params", "parse_random_ref", "perplexity",
+    "quantize", "random_llama", "random_llama_path", "resolve", "resolve_base", "shape_for", "size_label",
+]

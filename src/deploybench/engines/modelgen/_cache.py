@@ -1,0 +1,53 @@
+"""Where generated models live, and how a file gets there exactly once (lock + tmp + rename)."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+#: bump when the bytes a generator writes change, so stale cache entries are not reused
+FORMAT_VERSION = 1
+
+
+def model_cache_dir() -> Path:
+    """``$DEPLOYBENCH_CACHE/models``, else ``~/.cache/deploybench/models`` (created if missing)."""
+    base = os.environ.get("DEPLOYBENCH_CACHE")
+    root = Path(base).expanduser() if base else Path.home() / ".cache" / "deploybench"
+    path = root / "models"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def building(target: Path) -> Iterator[Path | None]:
+    """Build ``target`` once, safely across processes.
+
+    Yields ``None`` when ``target`` already exists (someone built it), else a temporary path in the
+    same folder to write; on a clean exit the temporary file is renamed onto ``target`` (atomic),
+    on an error it is removed. A lock file serialises concurrent builders of the same target.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_file():
+        yield None
+        return
+    lock = target.with_name(f".{target.name}.lock")
+    with open(lock, "w") as lf:
+        fcntl.flock(lf, fcntl.LOCK_EX)
+        try:
+            if target.is_file():
+                yield None
+                return
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            try:
+                yield tmp
+                if not tmp.is_file():
+                    raise RuntimeError(f"builder wrote nothing to {tmp}")
+                os.replace(tmp, target)
+            finally:
+                tmp.unlink(missing_ok=True)
+        finally:
+            fcntl.flock(lf, fcntl.LOCK_UN)
+            lock.unlink(missing_ok=True)

@@ -1,0 +1,98 @@
+"""The figures a recommendation compares, on either basis.
+
+``basis="deploybench"`` reads the summary as stored: counted output tokens over the measurement
+window, and the cost derived from it. ``basis="study"`` replaces throughput (and therefore time
+and cost per 1M tokens) by the figure an imported study published itself
+(``external["study_throughput_tok_s"]``; for the 2023 study ``VU x 50 x 1000 / mean(total_time)``).
+Latency figures are the same on both bases.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from ..metrics import cost_per_1m, minutes_per_1m
+from ..schemas import ConfigError, RunSummary
+
+Basis = Literal["deploybench", "study"]
+BASES = ("deploybench", "study")
+STUDY_KEYS = ("study_throughput_tok_s", "Thorughput (tokens/second)")
+External = Mapping[str, Mapping[str, Any]]
+
+DIST_FIELDS = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms", "ms_per_token", "schedule_lag_ms")
+STATS = ("mean", "min", "p50", "p90", "p95", "p99", "max")
+_LAT = re.compile(r"^(?P<stat>[a-z0-9]+)_(?P<field>[a-z_]+)$")
+
+
+def check_basis(basis: str) -> None:
+    if basis not in BASES:
+        raise ConfigError(f"--basis: unknown basis '{basis}'", f"use one of: {', '.join(BASES)}")
+
+
+def study_throughput(s: RunSummary, external: External | None = None) -> float | None:
+    """The study's own tokens/s for an imported run (None for measured runs)."""
+    ext = (external or {}).get(s.run_id)
+    if ext is None:
+        ext = getattr(s, "external", None) or {}
+    for key in STUDY_KEYS:
+        v = ext.get(key)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return float(v)
+    return None
+
+
+def throughput(s: RunSummary, basis: str = "deploybench", external: External | None = None) -> float | None:
+    if basis == "deploybench":
+        return s.output_throughput_tok_s if s.completed > 0 else None
+    v = study_throughput(s, external)
+    if v is None:
+        raise ConfigError(f"--basis study: run '{s.run_id}' has no study throughput figure "
+                          "(external['study_throughput_tok_s'])",
+                          "use --basis deploybench, or only runs imported with `deploybench import-seed`")
+    return v
+
+
+def cost(s: RunSummary, basis: str = "deploybench", external: External | None = None) -> float | None:
+    """Dollars per 1M output tokens (None without a price or throughput)."""
+    if basis == "deploybench" and s.cost_per_1m_tokens is not None:
+        return s.cost_per_1m_tokens
+    tput = throughput(s, basis, external)
+    return None if tput is None else cost_per_1m(s.price_per_hour, tput)
+
+
+def minutes(s: RunSummary, basis: str = "deploybench", external: External | None = None) -> float | None:
+    if basis == "deploybench" and s.minutes_per_1m_tokens is not None:
+        return s.minutes_per_1m_tokens
+    tput = throughput(s, basis, external)
+    return None if tput is None else minutes_per_1m(tput)
+
+
+def median_ms_per_token(s: RunSummary) -> float | None:
+    return s.ms_per_token.p50
+
+
+def parse_latency(spec: str) -> tuple[str, str]:
+    """``"p90_ttft_ms"`` -> ``("p90", "ttft_ms")``; ConfigError names the allowed forms."""
+    m = _LAT.match(spec.strip())
+    if not m or m["stat"] not in STATS or m["field"] not in DIST_FIELDS:
+        raise ConfigError(f"--latency: cannot read '{spec}'",
+                          f"write <stat>_<metric> with stat one of {', '.join(STATS)} and metric one of "
+                          f"{', '.join(DIST_FIELDS)}, e.g. p50_ms_per_token")
+    return m["stat"], m["field"]
+
+
+def latency(s: RunSummary, stat: str, field: str) -> float | None:
+    return getattr(getattr(s, field), stat)
+
+
+def group_of(s: RunSummary) -> str:
+    """Recommendations are made per model: ``labels["model"]`` (``"all"`` when unlabelled)."""
+    return s.labels.get("model") or "all"
+
+
+def group_order(name: str) -> tuple:
+    """Natural order of model-size labels: 7B < 13B < 70B, then by name."""
+    m = re.match(r"^(\d+(?:\.\d+)?)", name)
+    return (0, float(m.group(1)), name) if m else (1, 0.0, name)

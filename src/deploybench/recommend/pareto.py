@@ -1,0 +1,63 @@
+"""Cost vs latency Pareto front: the cells no other cell beats on both."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import BaseModel
+
+from ..schemas import RunSummary
+from . import figures as fig
+
+DEFAULT_LATENCY = "p50_ms_per_token"
+
+
+class ParetoPoint(BaseModel):
+    run_id: str
+    deployment: str
+    concurrency: int
+    group: str
+    hardware: str | None = None
+    quantization: str | None = None
+    cost_per_1m_tokens: float
+    latency: float
+    latency_metric: str
+    basis: str = "deploybench"
+
+
+def _dominates(a: ParetoPoint, b: ParetoPoint) -> bool:
+    return (a.cost_per_1m_tokens <= b.cost_per_1m_tokens and a.latency <= b.latency
+            and (a.cost_per_1m_tokens < b.cost_per_1m_tokens or a.latency < b.latency))
+
+
+def front(points: Sequence[ParetoPoint]) -> list[ParetoPoint]:
+    """Points not dominated by any other (identical points all stay), cheapest first."""
+    keep = [p for p in points if not any(_dominates(q, p) for q in points if q is not p)]
+    return sorted(keep, key=lambda p: (p.cost_per_1m_tokens, p.latency, p.run_id))
+
+
+def pareto(summaries: Sequence[RunSummary], latency: str = DEFAULT_LATENCY, per_concurrency: bool = True,
+           per_group: bool = True, basis: str = "deploybench",
+           external: fig.External | None = None) -> list[ParetoPoint]:
+    """The cost-per-1M-tokens vs ``latency`` front.
+
+    ``latency`` is ``<stat>_<metric>`` over a summary distribution, e.g. ``p90_ttft_ms`` or
+    ``p50_ms_per_token`` (the default: the one latency both measured and imported runs have).
+    Fronts are computed within each model (``per_group``) and, with ``per_concurrency``, within
+    each concurrency level; the result is ordered by group, level, then cost. Cells without a
+    price or without the latency figure are left out.
+    """
+    fig.check_basis(basis)
+    stat, field = fig.parse_latency(latency)
+    buckets: dict[tuple, list[ParetoPoint]] = {}
+    for s in summaries:
+        c, lat = fig.cost(s, basis, external), fig.latency(s, stat, field)
+        if c is None or lat is None:
+            continue
+        g = fig.group_of(s)
+        point = ParetoPoint(run_id=s.run_id, deployment=s.deployment, concurrency=s.concurrency, group=g,
+                            hardware=s.labels.get("hardware"), quantization=s.labels.get("quantization"),
+                            cost_per_1m_tokens=c, latency=lat, latency_metric=latency, basis=basis)
+        key = (fig.group_order(g) if per_group else (), s.concurrency if per_concurrency else 0)
+        buckets.setdefault(key, []).append(point)
+    return [p for key in sorted(buckets) for p in front(buckets[key])]

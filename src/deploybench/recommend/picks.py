@@ -1,0 +1,213 @@
+"""The 2023 study's three recommendation rules, applied exactly, plus an SLO-constrained pick."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from pydantic import BaseModel, Field
+
+from ..metrics import Constraint
+from ..schemas import ConfigError, RunSummary
+from . import figures as fig
+
+TIE_REL = 0.02
+"""Relative difference below which pick and runner-up count as tied (within measurement noise).
+
+Why 2 %: the study re-ran ml.g5.2xlarge / Llama-2-7b-hf at every load level (seed-data
+``superseded/96e30d2``, same method as the final runs); the repeats differ from the published
+runs by 0.1-1.2 % in median ms/token and 0.3-2.4 % in the study's throughput. A pick whose
+margin is under that spread is called a tie: the rule still names one, but the data cannot.
+(Per-request records, where present, allow a sharper test: see ``report.compare``.)
+"""
+
+
+@dataclass(frozen=True)
+class Rule:
+    scenario: str
+    level: int
+    metric: str
+    unit: str
+    lower_is_better: bool
+    text: str
+
+
+RULES: dict[str, Rule] = {
+    "cost": Rule("cost", 5, "cost_per_1m_tokens", "$/1M tokens", True, "lowest cost per 1M output tokens"),
+    "latency": Rule("latency", 1, "p50_ms_per_token", "ms/token", True, "lowest median ms/token"),
+    "throughput": Rule("throughput", 20, "output_throughput_tok_s", "tokens/s", False, "highest output tokens/s"),
+}
+SCENARIOS = tuple(RULES)
+
+
+class Contender(BaseModel):
+    """A cell that competed for a pick, with the figure it was judged on."""
+
+    run_id: str
+    deployment: str
+    concurrency: int
+    hardware: str | None = None
+    quantization: str | None = None
+    value: float
+
+
+class Pick(BaseModel):
+    """One recommendation for one model: the chosen cell, why, and by how much."""
+
+    scenario: str
+    group: str = Field(description="the model (labels['model'])")
+    basis: str = "deploybench"
+    run_id: str | None = None
+    deployment: str | None = None
+    concurrency: int | None = None
+    hardware: str | None = None
+    quantization: str | None = None
+    tp: str | None = None
+    metric: str
+    unit: str = ""
+    value: float | None = None
+    ms_per_token_p50: float | None = None
+    tokens_per_s: float | None = None
+    price_per_hour: float | None = None
+    minutes_per_1m_tokens: float | None = None
+    cost_per_1m_tokens: float | None = None
+    rule: str
+    runner_up: Contender | None = None
+    margin: float | None = Field(None, description="|runner-up - pick| / |pick|")
+    tie: bool = False
+    tied_with: list[str] = Field(default_factory=list, description="run_ids within the tie threshold")
+    candidates: int = 0
+    slo: list[str] = Field(default_factory=list)
+    note: str | None = None
+
+    @property
+    def margin_text(self) -> str:
+        if self.runner_up is None or self.margin is None:
+            return "no runner-up"
+        worse = "higher" if RULES.get(self.scenario, RULES["cost"]).lower_is_better or self.slo else "lower"
+        word = "tie: " if self.tie else ""
+        return (f"{word}runner-up {self.runner_up.deployment} @ c={self.runner_up.concurrency} is "
+                f"{self.margin:.1%} {worse} ({_num(self.runner_up.value)} vs {_num(self.value)} {self.unit})")
+
+
+def _num(v: float | None) -> str:
+    return "—" if v is None else f"{v:.4g}" if abs(v) < 1000 else f"{v:,.0f}"
+
+
+def _nearest(levels: set[int], target: int) -> int:
+    return min(levels, key=lambda lv: (abs(lv - target), lv))
+
+
+def _judge(cells: list[RunSummary], value: Callable[[RunSummary], float | None],
+           lower_is_better: bool) -> list[tuple[float, RunSummary]]:
+    scored = [(v, s) for s in cells if (v := value(s)) is not None]
+    sign = 1 if lower_is_better else -1
+    return sorted(scored, key=lambda vs: (sign * vs[0], vs[1].deployment, vs[1].run_id))
+
+
+def _contender(v: float, s: RunSummary) -> Contender:
+    return Contender(run_id=s.run_id, deployment=s.deployment, concurrency=s.concurrency,
+                     hardware=s.labels.get("hardware"), quantization=s.labels.get("quantization"), value=v)
+
+
+def _rel(a: float, b: float) -> float:
+    return abs(a - b) / abs(b) if b else (0.0 if a == b else float("inf"))
+
+
+def _pick(scenario: str, group: str, basis: str, metric: str, unit: str, rule_text: str,
+          ranked: list[tuple[float, RunSummary]], n_cells: int, tie_threshold: float,
+          external: fig.External | None) -> Pick:
+    base = dict(scenario=scenario, group=group, basis=basis, metric=metric, unit=unit, rule=rule_text,
+                candidates=len(ranked))
+    if not ranked:
+        return Pick(**base, note=f"no cell qualifies ({n_cells} considered)")
+    value, s = ranked[0]
+    runner = _contender(*ranked[1]) if len(ranked) > 1 else None
+    margin = _rel(runner.value, value) if runner else None
+    tied = [r.run_id for v, r in ranked[1:] if _rel(v, value) < tie_threshold]
+    return Pick(**base, run_id=s.run_id, deployment=s.deployment, concurrency=s.concurrency,
+                hardware=s.labels.get("hardware"), quantization=s.labels.get("quantization"),
+                tp=s.labels.get("tp"), value=value, ms_per_token_p50=fig.median_ms_per_token(s),
+                tokens_per_s=fig.throughput(s, basis, external), price_per_hour=s.price_per_hour,
+                minutes_per_1m_tokens=fig.minutes(s, basis, external),
+                cost_per_1m_tokens=fig.cost(s, basis, external), runner_up=runner, margin=margin,
+                tie=bool(tied), tied_with=tied)
+
+
+def _value_fn(rule: Rule, basis: str, external: fig.External | None) -> Callable[[RunSummary], float | None]:
+    if rule.scenario == "cost":
+        return lambda s: fig.cost(s, basis, external)
+    if rule.scenario == "latency":
+        return fig.median_ms_per_token
+    return lambda s: fig.throughput(s, basis, external)
+
+
+def _basis_note(rule: Rule, basis: str) -> str:
+    if basis != "study" or rule.scenario == "latency":
+        return ""
+    return " (throughput: the study's own published figure)"
+
+
+def _by_rule(rule: Rule, group: str, cells: list[RunSummary], basis: str, tie_threshold: float,
+             external: fig.External | None) -> Pick:
+    level = _nearest({s.concurrency for s in cells}, rule.level)
+    where = f"at concurrency {level}"
+    if level != rule.level:
+        where += f" (nearest measured level: this study has no concurrency {rule.level})"
+    text = f"{rule.text} {where}, per model{_basis_note(rule, basis)}"
+    at_level = [s for s in cells if s.concurrency == level]
+    ranked = _judge(at_level, _value_fn(rule, basis, external), rule.lower_is_better)
+    return _pick(rule.scenario, group, basis, rule.metric, rule.unit, text, ranked, len(at_level),
+                 tie_threshold, external)
+
+
+def _by_slo(scenario: str, group: str, cells: list[RunSummary], slo: list[Constraint], basis: str,
+            tie_threshold: float, external: fig.External | None) -> Pick:
+    names = [str(c) for c in slo]
+    ok = [s for s in cells if all(c.met_by_summary(s) for c in slo)]
+    note = _basis_note(RULES["cost"], basis)
+    text = (f"lowest cost per 1M output tokens among cells at any concurrency meeting {', '.join(names)}, "
+            f"per model{note}")
+    ranked = _judge(ok, lambda s: fig.cost(s, basis, external), True)
+    pick = _pick(scenario, group, basis, "cost_per_1m_tokens", "$/1M tokens", text, ranked, len(cells),
+                 tie_threshold, external)
+    pick.slo = names
+    if not ranked:
+        pick.note = (f"no cell meets the SLO ({len(ok)} of {len(cells)} meet it, none of those priced)"
+                     if ok else f"none of {len(cells)} cells meets the SLO (a cell without data for a "
+                     "constrained figure does not meet it)")
+    return pick
+
+
+def recommend(summaries: Sequence[RunSummary], scenario: str, slo: Sequence[Constraint] | None = None,
+              basis: str = "deploybench", external: fig.External | None = None,
+              tie_threshold: float = TIE_REL) -> list[Pick]:
+    """One :class:`Pick` per model (``labels["model"]``), in model-size order.
+
+    Rules (the 2023 study's, applied exactly): ``cost`` = at concurrency 5 the lowest cost per 1M
+    output tokens; ``latency`` = at concurrency 1 the lowest median ms/token; ``throughput`` = at
+    concurrency 20 the highest output tokens/s. A model without that level uses its nearest
+    measured level (the lower one on a tie) and the rule text says so. With ``slo``, the pick is
+    the cheapest per 1M tokens among cells at any concurrency meeting every constraint.
+
+    ``basis="study"`` judges throughput and cost on the study's own throughput figure
+    (``external[run_id]["study_throughput_tok_s"]``, or a summary's ``external`` attribute).
+    ``margin`` is the runner-up's relative distance from the pick; ``tie`` is set when it is
+    below ``tie_threshold`` (see :data:`TIE_REL`).
+    """
+    if scenario not in RULES:
+        raise ConfigError(f"--scenario: unknown scenario '{scenario}'", f"use one of: {', '.join(SCENARIOS)}")
+    fig.check_basis(basis)
+    if not 0 <= tie_threshold < 1:
+        raise ConfigError(f"tie threshold {tie_threshold} is out of range", "use a fraction, e.g. 0.02 for 2%")
+    groups: dict[str, list[RunSummary]] = {}
+    for s in summaries:
+        groups.setdefault(fig.group_of(s), []).append(s)
+    picks = []
+    for group in sorted(groups, key=fig.group_order):
+        cells = groups[group]
+        if slo:
+            picks.append(_by_slo(scenario, group, cells, list(slo), basis, tie_threshold, external))
+        else:
+            picks.append(_by_rule(RULES[scenario], group, cells, basis, tie_threshold, external))
+    return picks

@@ -1,0 +1,195 @@
+"""The self-contained HTML report: works offline (plotly.js inlined, no network), every name escaped.
+
+Data reaches the page only as text escaped with :func:`html.escape` or as JSON inside
+``<script type="application/json">`` with ``<``, ``>`` and ``&`` written as ``\\u003c`` etc. A
+Content-Security-Policy lets only the report's own (nonce-tagged) scripts run and forbids any
+network access, so a name that slipped through escaping still could not run or phone home.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import secrets
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import plotly.io as pio
+from plotly.offline import get_plotlyjs
+
+from . import charts as charts_mod
+from . import slo as slo_mod
+from .context import ReportContext
+from .html_assets import CSS, ERROR_CATCHER, RENDER_CHARTS, SLO_FILTER
+from .markdown import DEFINITIONS
+from .picks import Recommendation, cost_reader
+from .tables import CELL_COLUMNS, STUDY_COLUMNS, Column, fmt_value
+
+
+def h(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def safe_json(obj: Any) -> str:
+    """JSON that cannot close the <script> element it sits in (NaN/inf become null)."""
+    text = obj if isinstance(obj, str) else json.dumps(_finite(obj), allow_nan=False, default=str)
+    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def html_table(columns: Sequence[Column], rows: Sequence, table_id: str | None = None,
+               row_attrs: Callable[[Any], str] | None = None) -> str:
+    head = "".join(f'<th class="{"num" if c.fmt else "text"}">{h(c.title)}</th>' for c in columns)
+    body = []
+    for r in rows:
+        cells = "".join(f'<td class="{"num" if c.fmt else "text"}">{h(c.text(r))}</td>' for c in columns)
+        body.append(f"<tr{row_attrs(r) if row_attrs else ''}>{cells}</tr>")
+    tid = f' id="{h(table_id)}"' if table_id else ""
+    return (f'<div class="table-wrap"><table{tid}><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table></div>")
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def recommendations_section(recs: Sequence[Recommendation]) -> str:
+    parts = ['<section id="recommendations"><h2>Recommendations</h2>',
+             '<p class="muted">Each table is preceded by the rule that produced it. The columns are those of '
+             "the 2023 Llama 2 SageMaker study.</p>"]
+    for rec in recs:
+        parts.append(f'<h3 id="pick-{h(rec.scenario)}">{h(rec.title)}</h3>')
+        for rule in rec.rules or ["(no rule reported)"]:
+            parts.append(f'<p class="rule"><strong>Rule:</strong> {h(rule)}</p>')
+        if rec.rows:
+            parts.append(html_table(STUDY_COLUMNS, rec.rows))
+        extras = [f"<li>{h(r.group)}: {h(r.margin_text)}</li>" for r in rec.rows if r.margin_text]
+        extras += [f"<li>{h(n)}</li>" for n in rec.notes]
+        if extras:
+            parts.append(f"<ul class=\"muted\">{''.join(extras)}</ul>")
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+SLO_COLUMNS = [
+    Column("rank", "#", lambda e: e["rank"]),
+    Column("name", "deployment (model, quantization, hardware)", lambda e: e["name"]),
+    Column("concurrency", "concurrency", lambda e: e["concurrency"], "{:d}"),
+    Column("cost", "$ per 1M tok", lambda e: e["cost"], "{:.3f}"),
+    *[Column(f.key, f"{f.short}{' (' + f.unit.strip() + ')' if f.unit.strip() else ''}",
+             (lambda k: lambda e: e["values"][k])(f.key), "{:.2f}" if f.key == "ms_per_token_p50" else "{:.1f}")
+      for f in slo_mod.FIELDS],
+]
+
+
+def slo_section(ctx: ReportContext) -> tuple[str, dict[str, Any]]:
+    data = slo_mod.slo_data(ctx.store.cells)
+    entries = data["cells"]
+    for i, e in enumerate(entries, 1):
+        e["rank"] = i
+    limits = slo_mod.default_limits()
+    best = slo_mod.cheapest(entries, limits)
+    inputs = "".join(
+        f'<label for="slo-{f.key}">{h(f.short)} ≤ ({h(f.unit.strip())})'
+        f'<input type="number" min="0" step="any" id="slo-{f.key}" name="{f.key}" '
+        f'value="{h(fmt_value(f.default, "{:g}")) if f.default is not None else ""}" placeholder="no limit"></label>'
+        for f in slo_mod.FIELDS)
+    models = "".join(f'<option value="{h(m)}">{h(m)}</option>' for m in dict.fromkeys(e["model"] for e in entries))
+    form = (f'<form id="slo-form" autocomplete="off">{inputs}'
+            f'<label for="slo-model">model<select id="slo-model"><option value="">all models</option>{models}</select></label>'
+            '<label for="slo-hide" style="flex-direction:row;gap:4px;align-items:center">'
+            '<input type="checkbox" id="slo-hide"> hide cells that miss</label></form>')
+    run_id = best["run_id"] if best else ""
+    body = (
+        '<section id="slo"><h2>Cheapest deployment meeting an SLO</h2>'
+        '<p class="muted">Type the limits your service needs (empty = no limit). Every cell is listed below, '
+        "cheapest per 1M output tokens first; rows meeting all limits are green, and the first green row with a "
+        "price — the answer — is bold and repeated here. The same question from the command line: "
+        "<code>deploybench recommend DIR --scenario cost --slo \"p90_ttft_ms&lt;=500\"</code>. Cells without a "
+        "figure (e.g. imported data has no TTFT) cannot meet a limit on it.</p>"
+        f"{form}<p id=\"slo-answer\" data-run-id=\"{h(run_id)}\">{h(slo_mod.answer(best, limits))}</p>"
+        f"{html_table(SLO_COLUMNS, entries, 'slo-table', lambda e: _slo_row_attrs(e, limits, best))}</section>")
+    return body, data
+
+
+def _slo_row_attrs(entry: dict[str, Any], limits, best) -> str:
+    cls = "meets" if slo_mod.meets(entry, limits) else "misses"
+    if entry is best:
+        cls += " best"
+    return f' class="{cls}" data-run-id="{h(entry["run_id"])}"'
+
+
+def charts_section(ctx: ReportContext) -> tuple[str, str]:
+    cost_of = cost_reader(ctx.store, ctx.basis)
+    charts, notes = charts_mod.all_charts(ctx.store.cells, ctx.pareto, ctx.recommendations, cost_of)
+    parts = ['<section id="charts"><h2>Charts</h2>']
+    figs: list[str] = []
+    for ch in charts:
+        parts.append(f'<figure id="fig-{h(ch.id)}"><h3>{h(ch.title)}</h3>'
+                     f'<div id="{h(ch.id)}" class="chart plotly-graph-div"></div>'
+                     f"<figcaption>{h(ch.explain)}</figcaption></figure>")
+        figs.append(f"{json.dumps(ch.id)}: {pio.to_json(ch.figure, validate=False)}")
+    parts += [f'<p class="note">{h(n)}</p>' for n in notes]
+    parts.append("</section>")
+    return "\n".join(parts), "{" + ", ".join(figs) + "}"
+
+
+def cells_section(ctx: ReportContext) -> str:
+    return ('<section id="cells"><h2>All cells</h2><p class="muted">One row per deployment × load level. '
+            f"{h(DEFINITIONS)}</p>{html_table(CELL_COLUMNS, ctx.store.cells)}</section>")
+
+
+# --------------------------------------------------------------------------- page
+
+
+def render(ctx: ReportContext) -> str:
+    nonce = secrets.token_urlsafe(16)
+    slo_html, slo_data = slo_section(ctx)
+    charts_html, figs = charts_section(ctx)
+    csp = ("default-src 'none'; "
+           f"script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; img-src data: blob:; font-src data:; "
+           "connect-src 'none'; base-uri 'none'; form-action 'none'")
+    title = f"deploybench report — {ctx.store.root}"
+    facts = "".join(f"<li>{h(f)}</li>" for f in ctx.facts())
+    notes = "".join(f'<p class="note">{h(n)}</p>' for n in ctx.notes)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{h(csp)}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{h(title)}</title>
+<script nonce="{nonce}">{ERROR_CATCHER}</script>
+<style>{CSS}</style>
+<script nonce="{nonce}">{get_plotlyjs()}</script>
+</head><body>
+<header><h1>{h(title)}</h1><ul class="facts">{facts}</ul>
+<nav><a href="#recommendations">Recommendations</a><a href="#slo">Cheapest meeting an SLO</a>
+<a href="#charts">Charts</a><a href="#cells">All cells</a></nav></header>
+<pre id="js-errors" hidden></pre>
+{notes}
+{recommendations_section(ctx.recommendations)}
+{slo_html}
+{charts_html}
+{cells_section(ctx)}
+<script type="application/json" id="slo-data">{safe_json(slo_data)}</script>
+<script type="application/json" id="chart-data">{safe_json(figs)}</script>
+<script nonce="{nonce}">{SLO_FILTER}</script>
+<script nonce="{nonce}">{RENDER_CHARTS}</script>
+</body></html>
+"""
+
+
+def write_html(ctx: ReportContext, out: Path) -> list[Path]:
+    path = out / "report.html"
+    path.write_text(render(ctx), encoding="utf-8")
+    return [path]
