@@ -173,11 +173,11 @@ class Browser:
             raise RuntimeError(f"evaluate failed: {res['exceptionDetails'].get('text')}")
         return res.get("result", {}).get("value")
 
-    async def screenshot(self, path: Path, max_height: int = 16000) -> Path:
-        """A PNG of the whole page (up to ``max_height`` CSS pixels tall)."""
+    async def screenshot(self, path: Path, max_height: int = 16000, full_page: bool = True) -> Path:
+        """A PNG of the whole page (up to ``max_height`` CSS pixels tall), or of the viewport."""
         metrics = await self.send("Page.getLayoutMetrics")
         size = metrics.get("cssContentSize") or metrics.get("contentSize")
-        height = int(min(max(size["height"], self.height), max_height))
+        height = int(min(max(size["height"], self.height), max_height)) if full_page else self.height
         await self.send("Emulation.setDeviceMetricsOverride", width=self.width, height=height,
                         deviceScaleFactor=1, mobile=False)
         await asyncio.sleep(0.5)  # let plotly react to the resize

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -54,30 +55,36 @@ def _summaries(path: Path) -> list[RunSummary]:
 
 
 def picks_table(picks: list[Pick], title: str) -> Table:
-    t = Table(title=title, show_lines=False)
-    for c in ("model", "deployment", "conc", "quant", "hardware", "ms/tok p50", "tok/s", "$/h", "min/1M",
-              "$/1M tok", "margin over runner-up"):
-        t.add_column(c, justify="left" if c in ("model", "deployment", "quant", "hardware",
-                                                  "margin over runner-up") else "right")
+    t = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for c in ("model", "pick", "conc", "quant", "ms/tok", "tok/s", "$/h", "$/1M", "margin"):
+        left = c in ("model", "pick", "quant")
+        t.add_column(c, justify="left" if left else "right", no_wrap=c == "pick")
     for p in picks:
         if p.run_id is None:
-            t.add_row(p.group, p.note or "no pick", *[""] * 9)
+            t.add_row(p.group, "none (see below)", *["—"] * 7)
             continue
-        t.add_row(p.group, p.deployment or "", str(p.concurrency), p.quantization or "—", p.hardware or "—",
+        t.add_row(p.group, _short(p), str(p.concurrency), p.quantization or "—",
                   _f(p.ms_per_token_p50), _f(p.tokens_per_s, "{:.1f}"), _f(p.price_per_hour, "{:.3f}"),
-                  _f(p.minutes_per_1m_tokens, "{:.1f}"), _f(p.cost_per_1m_tokens), _margin(p))
+                  _f(p.cost_per_1m_tokens), _margin(p))
     return t
+
+
+def _short(p: Pick) -> str:
+    """The instance (and TP degree) where labels name it; else the deployment name."""
+    if not p.hardware:
+        return p.deployment or ""
+    return p.hardware + (f" tp{p.tp}" if p.tp else "")
 
 
 def _margin(p: Pick) -> str:
     if p.runner_up is None or p.margin is None:
-        return "no runner-up"
-    tie = " TIE" if p.tie else ""
-    return f"{p.margin:.1%}{tie} vs {p.runner_up.deployment} @ c={p.runner_up.concurrency}"
+        return "—"
+    return f"{p.margin:.1%}" + (" tie" if p.tie else "")
 
 
 def catalog_table(cat: Catalog, region: str | None) -> Table:
-    t = Table(title=f"deploybench hardware catalog ({cat.catalog_date or 'undated'})", show_lines=False)
+    t = Table(title=f"deploybench hardware catalog ({cat.catalog_date or 'undated'})", box=box.SIMPLE_HEAD,
+              pad_edge=False)
     for c in ("name", "platform", "GPU", "n", "GiB/GPU", "GB/s/GPU", "vCPU", "region", "$/h", "as of", "source"):
         t.add_column(c, justify="right" if c in ("n", "GiB/GPU", "GB/s/GPU", "vCPU", "$/h") else "left")
     for name in sorted(cat.entries, key=lambda n: (cat.entries[n].platform, cat.entries[n].family, n)):
@@ -108,7 +115,7 @@ def _catalog_json(cat: Catalog, region: str | None) -> dict[str, Any]:
 
 
 def pareto_table(points: list[ParetoPoint], latency: str) -> Table:
-    t = Table(title=f"cost vs {latency} Pareto front", show_lines=False)
+    t = Table(title=f"cost vs {latency} Pareto front", box=box.SIMPLE_HEAD, pad_edge=False)
     for c in ("model", "conc", "deployment", "$/1M tok", latency):
         t.add_column(c, justify="right" if c in ("conc", "$/1M tok", latency) else "left")
     for p in points:
@@ -157,8 +164,11 @@ def recommend_cmd(
     for rule in dict.fromkeys(p.rule for p in picks):
         out.print(f"rule: {rule}", highlight=False, markup=False)
     for p in picks:
-        if p.tie:
-            out.print(f"{p.group}: {p.margin_text} — within measurement noise", highlight=False, markup=False)
+        if p.run_id is None:
+            out.print(f"{p.group}: {p.note or 'no pick'}", highlight=False, markup=False)
+        else:
+            noise = f" — within measurement noise (< {tie:.0%})" if p.tie else ""
+            out.print(f"{p.group}: {p.margin_text}{noise}", highlight=False, markup=False)
 
 
 def pareto_cmd(

@@ -30,6 +30,21 @@ def _gguf_chat_template(path: Path) -> str | None:
         return None
 
 
+def _save_plain(model, out: Path) -> None:
+    """Save as an ordinary (dequantized) checkpoint. transformers >= 5 marks GGUF-loaded models as
+    quantized and refuses ``save_pretrained``; the tensors are plain dense ones, so drop the mark."""
+    from safetensors.torch import save_model  # noqa: PLC0415
+
+    out.mkdir(parents=True, exist_ok=True)
+    config = model.config
+    if hasattr(config, "quantization_config"):
+        delattr(config, "quantization_config")
+    config.save_pretrained(out)
+    if getattr(model, "generation_config", None) is not None:
+        model.generation_config.save_pretrained(out)
+    save_model(model, str(out / "model.safetensors"), metadata={"format": "pt"})
+
+
 def convert(gguf_path: Path, out_dir: Path, dtype: str = "float32") -> Path:
     import torch  # noqa: PLC0415
     from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: PLC0415
@@ -46,7 +61,7 @@ def convert(gguf_path: Path, out_dir: Path, dtype: str = "float32") -> Path:
         model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=getattr(torch, dtype))
     except TypeError:  # transformers < 4.56 spells it torch_dtype
         model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, torch_dtype=getattr(torch, dtype))
-    model.save_pretrained(tmp, safe_serialization=True)
+    _save_plain(model, tmp)
     tokenizer.save_pretrained(tmp)
     (tmp / "deploybench-source.json").write_text(json.dumps({"gguf": str(gguf_path), "dtype": dtype}))
     shutil.rmtree(out_dir, ignore_errors=True)

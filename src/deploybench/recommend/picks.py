@@ -14,11 +14,14 @@ from . import figures as fig
 TIE_REL = 0.02
 """Relative difference below which pick and runner-up count as tied (within measurement noise).
 
-Why 2 %: the study re-ran ml.g5.2xlarge / Llama-2-7b-hf at every load level (seed-data
-``superseded/96e30d2``, same method as the final runs); the repeats differ from the published
-runs by 0.1-1.2 % in median ms/token and 0.3-2.4 % in the study's throughput. A pick whose
-margin is under that spread is called a tie: the rule still names one, but the data cannot.
-(Per-request records, where present, allow a sharper test: see ``report.compare``.)
+Why 2 %: the study re-ran Llama-2-7b-hf on ml.g5.2xlarge at every load level with the same
+method (seed-data ``superseded/96e30d2`` and ``7344984``); the repeats differ from the published
+runs by 0.01-1.3 % in median ms/token and 0.2-2.4 % in the study's throughput. A margin under
+that spread is called a tie: the rule still names one cell, but the data cannot separate them.
+Caveat: on imported data the deploybench-basis throughput is a request count over 90 s, and
+the counts of those repeats differ by 0.7-9 %, so treat small deploybench-basis cost or
+throughput margins on imported runs with more caution (or raise ``tie_threshold``). Runs with
+per-request records allow a sharper test (bootstrap intervals in ``report.compare``).
 """
 
 

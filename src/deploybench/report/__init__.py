@@ -72,7 +72,8 @@ def report_json(ctx: ReportContext) -> dict[str, Any]:
                                   "concurrency": r.cell.concurrency, "rule": r.rule, "runner_up": r.runner_up,
                                   "margin": r.margin, "tie": r.tie, "pick": _plain(r.pick)} for r in rec.rows]
                   for rec in ctx.recommendations},
-        "pareto": [c.run_id for c in ctx.pareto],
+        "pareto": [{"group": p.group, "run_id": p.cell.run_id, "cost_per_1m_tokens": p.cost, "latency": p.latency,
+                    "latency_metric": p.latency_metric} for p in ctx.pareto],
     }
 
 

@@ -22,7 +22,7 @@ LATENCY_CHOICES = [  # (label, summary attribute, statistic); the first is shown
     ("TTFT p90 (ms)", "ttft_ms", "p90"),
     ("TPOT p50 (ms)", "tpot_ms", "p50"),
 ]
-PICK_SYMBOLS = {"cost": "star", "latency": "diamond", "throughput": "triangle-up"}
+PICK_SYMBOLS = {"cost": "star", "latency": "diamond", "throughput": "triangle-up", "slo": "x"}
 
 
 @dataclass

@@ -10,7 +10,7 @@ from ._cache import FORMAT_VERSION, model_cache_dir
 from .bundled import GEMMA_PIP, gemma3_270m
 from .info import describe
 from .quant import DEFAULT_LADDER, QTYPES, check_qtype, ladder, perplexity, quantize
-from .random_llama import random_llama, random_llama_path
+from .generate import random_llama, random_llama_path
 from .resolver import parse_random_ref, resolve, resolve_base
 from .shapes import LlamaShape, parse_params, shape_for, size_label
 

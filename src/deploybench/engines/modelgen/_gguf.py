@@ -25,6 +25,7 @@ class KV:
     type: int  # GGUFValueType
     sub_type: int | None = None  # for arrays
     count: int | None = None  # for arrays
+    span: tuple[int, int] = (0, 0)  # byte range of the encoded value (after its type) in the file
 
 
 @dataclass
@@ -128,6 +129,7 @@ def read_header(path: Path, values: bool = True) -> Header:
             for _ in range(n_kv):
                 key = cur.string()
                 vtype = cur.unpack("I")
+                start = cur.pos
                 if vtype == ARRAY and not values:
                     sub, n = cur.skip_array()
                     hdr.kv[key] = KV(None, ARRAY, sub, n)
@@ -136,6 +138,7 @@ def read_header(path: Path, values: bool = True) -> Header:
                     hdr.kv[key] = KV(vals, ARRAY, sub, len(vals))
                 else:
                     hdr.kv[key] = KV(cur.value(vtype), vtype)
+                hdr.kv[key].span = (start, cur.pos)
             for _ in range(n_tensors):
                 name = cur.string()
                 n_dims = cur.unpack("I")
@@ -146,3 +149,16 @@ def read_header(path: Path, values: bool = True) -> Header:
         return hdr
     finally:
         buf.close()
+
+
+def raw_values(path: Path, prefix: str) -> dict[str, tuple[KV, bytes]]:
+    """``{key: (KV without array contents, encoded value bytes)}`` for keys starting with ``prefix``:
+    enough to copy key/values into another GGUF byte for byte, without decoding them."""
+    hdr = read_header(path, values=False)
+    with open(path, "rb") as f:
+        out = {}
+        for key, kv in hdr.kv.items():
+            if key.startswith(prefix):
+                f.seek(kv.span[0])
+                out[key] = (kv, f.read(kv.span[1] - kv.span[0]))
+    return out

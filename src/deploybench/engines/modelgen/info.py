@@ -9,7 +9,7 @@ from typing import Any
 from ...schemas import ConfigError
 from . import _gguf
 from .quant import file_type_name
-from .random_llama import GEN_KEY
+from .generate import GEN_KEY
 
 
 def _type_name(ggml_type: int) -> str:

