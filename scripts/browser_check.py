@@ -181,7 +181,7 @@ class Browser:
         await self.send("Emulation.setDeviceMetricsOverride", width=self.width, height=height,
                         deviceScaleFactor=1, mobile=False)
         await asyncio.sleep(0.5)  # let plotly react to the resize
-        shot = await self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+        shot = await self.send("Page.captureScreenshot", format="png", captureBeyondViewport=full_page)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(shot["data"]))
         return path

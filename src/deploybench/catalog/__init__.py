@@ -161,6 +161,10 @@ class Catalog(BaseModel):
     def gpu_count(self, name: str) -> int:
         return self.get(name).gpu_count
 
+    def cpu_profile_price(self, vcpus: int, rate: float | None = None, profile: str = "local-cpu") -> float:
+        """USD/hour of ``vcpus`` local vCPUs (see the module-level :func:`cpu_profile_price`)."""
+        return cpu_profile_price(vcpus, rate, profile, catalog=self)
+
     def regions(self) -> list[str]:
         return sorted({r for e in self.entries.values() for r in e.prices})
 
@@ -299,12 +303,15 @@ def check_tp(name: str, tp: int, catalog: Catalog | None = None) -> int:
 
 
 def cpu_profile_price(vcpus: int, rate: float | None = None, profile: str = "local-cpu",
-                      catalog: Catalog | None = None) -> Price:
-    """Price of ``vcpus`` local vCPUs: ``vcpus`` x ``rate`` (default: the profile's catalog rate)."""
+                      catalog: Catalog | None = None) -> float:
+    """USD/hour of ``vcpus`` local vCPUs: ``vcpus`` x ``rate`` (default: the profile's catalog rate).
+
+    For the dated :class:`Price` with its source, use ``Catalog.price(profile, vcpus=vcpus)``.
+    """
     if isinstance(vcpus, bool) or not isinstance(vcpus, int) or vcpus < 1:
         raise ConfigError(f"vcpus: {vcpus!r} is not a CPU count", "give a whole number >= 1")
     if rate is not None:
         if rate < 0:
             raise ConfigError(f"rate: {rate} $/vCPU-hour is negative", "give a rate >= 0")
-        return Price(usd_per_hour=vcpus * rate, as_of="user", source=f"{vcpus} vCPU x ${rate:g}/vCPU-hour (given)")
-    return (catalog or load_catalog()).cpu_profile(profile).price(vcpus)
+        return vcpus * rate
+    return (catalog or load_catalog()).cpu_profile(profile).price(vcpus).usd_per_hour

@@ -82,25 +82,57 @@ def _margin(p: Pick) -> str:
     return f"{p.margin:.1%}" + (" tie" if p.tie else "")
 
 
-def catalog_table(cat: Catalog, region: str | None) -> Table:
-    t = Table(title=f"deploybench hardware catalog ({cat.catalog_date or 'undated'})", box=box.SIMPLE_HEAD,
-              pad_edge=False)
-    for c in ("name", "platform", "GPU", "n", "GiB/GPU", "GB/s/GPU", "vCPU", "region", "$/h", "as of", "source"):
-        t.add_column(c, justify="right" if c in ("n", "GiB/GPU", "GB/s/GPU", "vCPU", "$/h") else "left")
-    for name in sorted(cat.entries, key=lambda n: (cat.entries[n].platform, cat.entries[n].family, n)):
-        e = cat.entries[name]
-        regions = [region] if region else sorted(e.prices)
-        for r in regions:
-            pr = e.prices.get(r)
-            t.add_row(e.name, e.platform, e.gpu_model or "—", str(e.gpu_count), _f(e.gpu_memory_gib, "{:g}"),
-                      _f(e.memory_bandwidth_gbs, "{:g}"), _f(e.vcpus, "{:d}"), r,
-                      "—" if pr is None else ("~" if pr.estimate else "") + f"{pr.usd_per_hour:.4g}",
-                      pr.as_of if pr else "", pr.source if pr else "no price in this region")
-    for p in cat.cpu_profiles.values():
-        t.add_row(p.name, "local", "—", "0", "—", "—", "per vCPU", "any", f"{p.usd_per_vcpu_hour:g}/vCPU",
-                  p.as_of, p.source)
-    t.caption = "~ = estimate (derived, not read off a price list); override with --catalog FILE"
+def _gpus(e) -> str:
+    return f"{e.gpu_count}x {(e.gpu_model or '?').split('-')[0]}" if e.gpu_count else "—"
+
+
+def _price(pr) -> str:
+    return "—" if pr is None else ("~" if pr.estimate else "") + f"{pr.usd_per_hour:g}"
+
+
+def _spec_table(title: str, extra: list[str]) -> Table:
+    t = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for c in ["name", "GPUs", "GiB", "GB/s", "vCPU", *extra]:
+        t.add_column(c, justify="left" if c in ("name", "GPUs", "as of", "src") else "right", no_wrap=True)
     return t
+
+
+def catalog_table(cat: Catalog, region: str | None) -> tuple[Table, list[str]]:
+    """The catalog as a table, plus footnote lines.
+
+    With a region: its price, as-of date and numbered source per entry. Without: one price
+    column per region (dates and sources: ``--region`` or ``--json``).
+    """
+    regions = [region] if region else cat.regions()
+    date = cat.catalog_date or "undated"
+    if region:
+        t = _spec_table(f"deploybench hardware catalog ({date}, {region}, $/hour)", ["$/h", "as of", "src"])
+    else:
+        t = _spec_table(f"deploybench hardware catalog ({date}, $/hour)", regions)
+    notes: dict[str, int] = {}
+
+    def ref(source: str) -> str:
+        return f"[{notes.setdefault(source, len(notes) + 1)}]"
+
+    order = sorted(cat.entries.values(), key=lambda e: (e.platform != "sagemaker", e.platform, e.family,
+                                                        e.gpu_count, e.vcpus or 0, e.name))
+    for e in order:
+        spec = [e.name, _gpus(e), _f(e.gpu_memory_gib, "{:g}"), _f(e.memory_bandwidth_gbs, "{:g}"), _f(e.vcpus, "{:d}")]
+        if region:
+            pr = e.prices.get(region)
+            t.add_row(*spec, _price(pr), pr.as_of if pr else "", ref(pr.source) if pr else "no price")
+        else:
+            t.add_row(*spec, *[_price(e.prices.get(r)) for r in regions])
+    for p in cat.cpu_profiles.values():
+        rate = f"{p.usd_per_vcpu_hour:g}/vCPU"
+        tail = [rate, p.as_of, ref(p.source)] if region else [rate, *[""] * (len(regions) - 1)]
+        t.add_row(p.name, "CPU", "—", "—", "—", *tail)
+    lines = [f"[{i}] {src}" for src, i in notes.items()]
+    lines.append("GiB, GB/s: memory and memory bandwidth per GPU; CPU profiles: price = vCPUs x rate, any region")
+    if not region:
+        lines.append("dates and sources: deploybench catalog --region R (or --json)")
+    lines.append("~ = estimate (derived, not read off a price list); override with --catalog FILE")
+    return t, lines
 
 
 def _catalog_json(cat: Catalog, region: str | None) -> dict[str, Any]:
@@ -200,7 +232,10 @@ def catalog_cmd(
     if as_json:
         _json(_catalog_json(cat, region))
         return
-    out.print(catalog_table(cat, region))
+    table, notes = catalog_table(cat, region)
+    out.print(table)
+    for line in notes:
+        out.print(line, highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:

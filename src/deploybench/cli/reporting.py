@@ -80,14 +80,16 @@ def compare_table(cell, confidence: float) -> Table:
     for c in ("metric", "A", "B", "change", "change %", f"{pct} CI of change", "verdict"):
         t.add_column(c, justify="left" if c in ("metric", "verdict") else "right")
     for ch in cell.changes:
-        ci = f"[{_num(ch.ci_low)}, {_num(ch.ci_high)}]" if ch.ci_low is not None else "—"
-        verdict = ch.verdict or ("" if ch.improved is None else ("up" if (ch.change or 0) > 0 else "down"))
-        if ch.note and not ch.verdict:
-            verdict = f"{verdict} ({ch.note})" if verdict else ch.note
+        if ch.ci_low is not None:
+            ci = f"[{_num(ch.ci_low, '{:+.2f}')}, {_num(ch.ci_high, '{:+.2f}')}]"
+        else:
+            ci = "no records" if ch.note.startswith("no per-request") else "single figure"
+        verdict = ch.verdict or ("missing" if ch.note == "missing on one side" else "")
         t.add_row(*(Text(x) for x in (ch.title, _num(ch.a), _num(ch.b), _num(ch.change, "{:+.2f}"),
                                       _num(ch.change_pct, "{:+.1f}%"), ci, verdict)))
-    t.caption = ("change = B − A; 'better'/'worse' = the bootstrap interval of the difference of medians "
-                 "excludes 0 (beyond noise); other rows are single figures per run, shown plainly")
+    t.caption = ("change = B − A. better/worse: the bootstrap interval of the difference of medians (from "
+                 "per-request records) excludes 0, i.e. the change is beyond noise. 'single figure' rows have "
+                 "one value per run (no spread to test) and are shown plainly.")
     return t
 
 

@@ -17,6 +17,8 @@ import shutil
 import sys
 from pathlib import Path
 
+VERSION = 2  # bump when the output changes: cached folders of older versions are converted again
+
 
 def _gguf_chat_template(path: Path) -> str | None:
     try:
@@ -33,16 +35,21 @@ def _gguf_chat_template(path: Path) -> str | None:
 def _save_plain(model, out: Path) -> None:
     """Save as an ordinary (dequantized) checkpoint. transformers >= 5 marks GGUF-loaded models as
     quantized and refuses ``save_pretrained``; the tensors are plain dense ones, so drop the mark."""
-    from safetensors.torch import save_model  # noqa: PLC0415
+    from safetensors.torch import save_file  # noqa: PLC0415
 
     out.mkdir(parents=True, exist_ok=True)
     config = model.config
     if hasattr(config, "quantization_config"):
         delattr(config, "quantization_config")
+    config.architectures = [type(model).__name__]  # e.g. LlamaForCausalLM: vLLM picks the model class by it
     config.save_pretrained(out)
     if getattr(model, "generation_config", None) is not None:
         model.generation_config.save_pretrained(out)
-    save_model(model, str(out / "model.safetensors"), metadata={"format": "pt"})
+    state = model.state_dict()
+    if getattr(config, "tie_word_embeddings", False):  # HF convention: tied lm_head is not stored
+        state.pop("lm_head.weight", None)
+    tensors = {k: v.detach().contiguous().clone() for k, v in state.items()}
+    save_file(tensors, str(out / "model.safetensors"), metadata={"format": "pt"})
 
 
 def convert(gguf_path: Path, out_dir: Path, dtype: str = "float32") -> Path:
@@ -63,7 +70,7 @@ def convert(gguf_path: Path, out_dir: Path, dtype: str = "float32") -> Path:
         model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, torch_dtype=getattr(torch, dtype))
     _save_plain(model, tmp)
     tokenizer.save_pretrained(tmp)
-    (tmp / "deploybench-source.json").write_text(json.dumps({"gguf": str(gguf_path), "dtype": dtype}))
+    (tmp / "deploybench-source.json").write_text(json.dumps({"gguf": str(gguf_path), "dtype": dtype, "converter": VERSION}))
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.rename(out_dir)
     return out_dir

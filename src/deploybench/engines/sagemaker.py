@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..protocols.sagemaker import runtime_url
-from ..schemas import ConfigError, Endpoint, EngineError, EngineInfo, SageMakerEngine
+from ..schemas import ConfigError, DeploybenchError, Endpoint, EngineError, EngineInfo, SageMakerEngine
 
 # ---------------------------------------------------------------------------- container images
 
@@ -81,9 +81,9 @@ def container_env(cfg: SageMakerEngine) -> dict[str, str]:
 
 # ---------------------------------------------------------------------------- cost guard
 
-# On-demand SageMaker real-time inference, us-east-1, USD/hour. Fallback only: prices come from
-# deploybench.catalog when it exists. (The 2023 study: g5.2xlarge 1.515, g5.12xlarge 7.09,
-# p4d.24xlarge 37.688.)
+# On-demand SageMaker real-time inference, us-east-1, USD/hour. Fallback only, for instance types
+# deploybench.catalog does not list (e.g. ml.g4dn.*). (The 2023 study: g5.2xlarge 1.515,
+# g5.12xlarge 7.09, p4d.24xlarge 37.688 — the catalog has those.)
 _PRICES_US_EAST_1 = {
     "ml.g4dn.xlarge": 0.736, "ml.g4dn.12xlarge": 4.89,
     "ml.g5.xlarge": 1.408, "ml.g5.2xlarge": 1.515, "ml.g5.4xlarge": 2.03, "ml.g5.8xlarge": 3.06,
@@ -93,14 +93,13 @@ _PRICES_US_EAST_1 = {
 
 
 def price_per_hour(instance_type: str, region: str = "us-east-1") -> float | None:
-    """USD/hour from the catalog if available, else from the small built-in us-east-1 table."""
+    """USD/hour from ``deploybench.catalog``; for types it lacks, a small built-in us-east-1 table."""
     try:
-        from ..catalog import load_catalog  # noqa: PLC0415 (optional module, written elsewhere)
+        from ..catalog import load_catalog  # noqa: PLC0415 (imports YAML data; only needed here)
 
         price = load_catalog().price(instance_type, region)
-        if price is not None:
-            return float(price)
-    except (ImportError, AttributeError, KeyError, LookupError, ValueError, TypeError):
+        return float(getattr(price, "usd_per_hour", price))
+    except (ImportError, DeploybenchError, AttributeError, KeyError, LookupError, ValueError, TypeError):
         pass
     return _PRICES_US_EAST_1.get(instance_type) if region == "us-east-1" else None
 

@@ -59,5 +59,5 @@ def summarize(records: Sequence[RequestRecord], meta: RunMeta, slos: Sequence[Co
         schedule_lag_ms=lag, client_lagged=bool(lag.p99 is not None and lag.p99 > max_lag_ms),
         token_source="+".join(sources), price_per_hour=price,
         minutes_per_1m_tokens=minutes_per_1m(tput), cost_per_1m_tokens=cost_per_1m(price, tput),
-        labels=dict(meta.labels),
+        labels=dict(meta.labels), external=dict(meta.external),
     )

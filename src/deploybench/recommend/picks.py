@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from ..metrics import Constraint
 from ..schemas import ConfigError, RunSummary
@@ -83,6 +83,7 @@ class Pick(BaseModel):
     slo: list[str] = Field(default_factory=list)
     note: str | None = None
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def margin_text(self) -> str:
         if self.runner_up is None or self.margin is None:

@@ -49,7 +49,7 @@ def _stat(c: Cell, attr: str, stat: str) -> float | None:
 
 
 def _layout(fig: go.Figure, xtitle: str, ytitle: str, **kw) -> go.Figure:
-    fig.update_layout(height=HEIGHT, margin=dict(l=60, r=20, t=40, b=60), template="plotly_white",
+    fig.update_layout(height=HEIGHT, margin=dict(l=60, r=20, t=50, b=60), template="plotly_white",
                       legend=dict(orientation="h", y=-0.2), **kw)
     fig.update_xaxes(title_text=xtitle)
     fig.update_yaxes(title_text=ytitle)
@@ -71,7 +71,7 @@ def latency_throughput(cells: Sequence[Cell]) -> Chart | None:
                           {"yaxis.title.text": label}])
                for label, attr, stat in LATENCY_CHOICES]
     _layout(fig, "output tokens/s", LATENCY_CHOICES[0][0],
-            updatemenus=[dict(buttons=buttons, direction="down", x=1.0, xanchor="right", y=1.15, yanchor="top")])
+            updatemenus=[dict(buttons=buttons, direction="down", x=0.0, xanchor="left", y=1.02, yanchor="bottom")])
     return Chart("chart-latency-throughput", "Latency vs throughput",
                  "Each line is one deployment, each point a load level (c = concurrent requests). Down and to the "
                  "right is better. The menu switches the latency measure.", fig)

@@ -25,7 +25,7 @@ from .context import ReportContext
 from .html_assets import CSS, ERROR_CATCHER, RENDER_CHARTS, SLO_FILTER
 from .markdown import DEFINITIONS
 from .picks import Recommendation, cost_reader
-from .tables import CELL_COLUMNS, STUDY_COLUMNS, Column, fmt_value
+from .tables import CELL_COLUMNS, STUDY_COLUMNS, Column
 
 
 def h(text: Any) -> str:
@@ -94,16 +94,17 @@ SLO_COLUMNS = [
 
 
 def slo_section(ctx: ReportContext) -> tuple[str, dict[str, Any]]:
-    data = slo_mod.slo_data(ctx.store.cells)
+    data = slo_mod.slo_data(ctx.store.cells, cost_reader(ctx.store, ctx.basis))
     entries = data["cells"]
     for i, e in enumerate(entries, 1):
         e["rank"] = i
-    limits = slo_mod.default_limits()
+    limits = slo_mod.default_limits(ctx.store.cells, ctx.slo)
+    start = {lim.key: lim.text for lim in limits}
     best = slo_mod.cheapest(entries, limits)
     inputs = "".join(
         f'<label for="slo-{f.key}">{h(f.short)} ≤ ({h(f.unit.strip())})'
         f'<input type="number" min="0" step="any" id="slo-{f.key}" name="{f.key}" '
-        f'value="{h(fmt_value(f.default, "{:g}")) if f.default is not None else ""}" placeholder="no limit"></label>'
+        f'value="{h(start.get(f.key, ""))}" placeholder="no limit"></label>'
         for f in slo_mod.FIELDS)
     models = "".join(f'<option value="{h(m)}">{h(m)}</option>' for m in dict.fromkeys(e["model"] for e in entries))
     form = (f'<form id="slo-form" autocomplete="off">{inputs}'
@@ -111,14 +112,19 @@ def slo_section(ctx: ReportContext) -> tuple[str, dict[str, Any]]:
             '<label for="slo-hide" style="flex-direction:row;gap:4px;align-items:center">'
             '<input type="checkbox" id="slo-hide"> hide cells that miss</label></form>')
     run_id = best["run_id"] if best else ""
+    priced = data["lead"].startswith("Cheapest")
+    order = ("cheapest per 1M output tokens first" if priced else
+             "highest output tokens/s first (no cell has a price per hour; on one price, more tokens/s is cheaper)")
+    with_price = " with a price" if priced else ""
     body = (
         '<section id="slo"><h2>Cheapest deployment meeting an SLO</h2>'
         '<p class="muted">Type the limits your service needs (empty = no limit). Every cell is listed below, '
-        "cheapest per 1M output tokens first; rows meeting all limits are green, and the first green row with a "
-        "price — the answer — is bold and repeated here. The same question from the command line: "
+        f"{order}; rows meeting all limits are green, and the first green row{with_price} — the answer — is bold "
+        "and repeated here. The same question from the command line: "
         "<code>deploybench recommend DIR --scenario cost --slo \"p90_ttft_ms&lt;=500\"</code>. Cells without a "
         "figure (e.g. imported data has no TTFT) cannot meet a limit on it.</p>"
-        f"{form}<p id=\"slo-answer\" data-run-id=\"{h(run_id)}\">{h(slo_mod.answer(best, limits))}</p>"
+        f"{form}<p id=\"slo-answer\" class=\"{'found' if best else 'none'}\" data-run-id=\"{h(run_id)}\">"
+        f"{h(slo_mod.answer(data, best, limits))}</p>"
         f"{html_table(SLO_COLUMNS, entries, 'slo-table', lambda e: _slo_row_attrs(e, limits, best))}</section>")
     return body, data
 

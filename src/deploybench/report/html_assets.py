@@ -14,7 +14,7 @@ nav a { margin-right: 14px; } .muted, figcaption, .facts { color: var(--muted); 
 .table-wrap { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; font-size: 13px; margin: 6px 0 10px; }
 th, td { border: 1px solid var(--line); padding: 3px 7px; text-align: right; white-space: nowrap; }
-th { background: #f4f6f8; position: sticky; top: 0; }
+th { background: #f4f6f8; position: sticky; top: 0; white-space: normal; vertical-align: bottom; }
 td.text, th.text { text-align: left; }
 tbody tr:nth-child(even) { background: #fafbfc; }
 #slo-table tr.misses { color: #9aa3ab; }
@@ -25,6 +25,7 @@ tbody tr:nth-child(even) { background: #fafbfc; }
 #slo-form label { display: flex; flex-direction: column; font-size: 12px; color: var(--muted); }
 #slo-form input[type=number] { width: 110px; padding: 3px 5px; font-size: 14px; }
 #slo-answer { font-size: 15px; font-weight: 600; background: var(--best); padding: 8px 12px; border-radius: 4px; }
+#slo-answer.none { background: #fff4d6; }
 #js-errors { background: var(--bad); color: #a50e0e; padding: 8px; white-space: pre-wrap; }
 figure { margin: 18px 0 28px; } figure .chart { min-height: 460px; }
 .note { color: var(--muted); font-style: italic; }
@@ -81,11 +82,17 @@ SLO_FILTER = """
     return lim.every(function (l) { var v = c.values[l.key]; return v !== null && v <= l.value; });
   }
   function describe(best, lim, model) {  // keep in step with deploybench.report.slo.answer
-    var conds = lim.map(function (l) { return l.short + ' \\u2264 ' + l.text + l.unit; }).join(', ') || 'no limit';
+    var conds = lim.map(function (l) { return l.short + ' \\u2264 ' + l.text + l.unit; }).join(', ') || 'no limit set';
     var scope = model ? ' among ' + model : '';
-    if (!best) return 'No priced cell meets ' + conds + scope + '. Loosen a limit, or measure more deployments.';
-    return 'Cheapest meeting ' + conds + scope + ': ' + best.name + ' at ' + best.concurrency +
-      ' concurrent requests \\u2014 ' + best.cost_text + ' per 1M tokens (' + best.detail + ').';
+    if (!best) {
+      var missing = lim.map(function (l) {
+        var n = data.cells.filter(function (c) { return c.values[l.key] === null; }).length;
+        return n ? ' ' + n + ' of ' + data.cells.length + ' cells have no ' + l.short + ' figure.' : '';
+      }).join('');
+      return data.none + ' ' + conds + scope + '.' + missing + ' Loosen a limit, or measure more deployments.';
+    }
+    return data.lead + ' ' + conds + scope + ': ' + best.name + ' at ' + best.concurrency +
+      ' concurrent requests \\u2014 ' + best.headline + ' (' + best.detail + ').';
   }
   function update() {
     var lim = limits(), model = document.getElementById('slo-model').value;
@@ -94,11 +101,12 @@ SLO_FILTER = """
       var ok = meets(c, lim, model), row = rows[i];
       row.classList.toggle('meets', ok); row.classList.toggle('misses', !ok); row.classList.remove('best');
       row.hidden = hide && !ok;
-      if (ok && best < 0 && c.cost !== null) best = i;
+      if (ok && best < 0 && c.eligible) best = i;
     });
     if (best >= 0) rows[best].classList.add('best');
     answer.textContent = describe(best >= 0 ? data.cells[best] : null, lim, model);
     answer.setAttribute('data-run-id', best >= 0 ? data.cells[best].run_id : '');
+    answer.className = best >= 0 ? 'found' : 'none';
   }
   form.addEventListener('input', update);
   form.addEventListener('change', update);

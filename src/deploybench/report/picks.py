@@ -101,7 +101,7 @@ def _row(store: Store, scenario: str, pick: Any) -> PickRow | None:
         tokens_per_s=pick.tokens_per_s, price_per_hour=pick.price_per_hour,
         minutes_per_1m=pick.minutes_per_1m_tokens, cost_per_1m=pick.cost_per_1m_tokens, rule=pick.rule,
         runner_up=f"{ru.deployment} @ c={ru.concurrency}" if ru else None, margin=pick.margin,
-        margin_text=pick.margin_text, tie=pick.tie, pick=pick,
+        margin_text=pick.margin_text if ru else "", tie=pick.tie, pick=pick,
     )
 
 

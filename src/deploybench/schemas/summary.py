@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 
@@ -44,3 +46,4 @@ class RunSummary(BaseModel):
     minutes_per_1m_tokens: float | None = None
     cost_per_1m_tokens: float | None = None
     labels: dict[str, str] = Field(default_factory=dict)
+    external: dict[str, Any] = Field(default_factory=dict, description="figures imported from elsewhere")

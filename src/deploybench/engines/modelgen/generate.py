@@ -6,7 +6,6 @@ compute per token is that of a real Llama of the same shape: what a size-scaling
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from ...schemas import ConfigError

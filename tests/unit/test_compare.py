@@ -1,0 +1,130 @@
+"""deploybench compare: cell matching, and bootstrap intervals that catch real shifts but not noise."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from deploybench import storage
+from deploybench.report import compare
+from deploybench.report.stats import median_diff_ci
+
+from .test_report import DEFAULT_DEPS, Dep, import_like, make_records, make_store, write_run
+
+
+def _change(cell, metric):
+    return next(ch for ch in cell.changes if ch.metric == metric)
+
+
+def _one_deployment(root, name, ttft, tpot, seed, levels=(1, 4), n=120):
+    rng = np.random.default_rng(seed)
+    dep = Dep(name, "7B", "cpu", 0.1, ttft, tpot)
+    for c in levels:
+        write_run(root, dep, c, make_records(n, c, ttft, tpot, rng))
+    return root
+
+
+# --------------------------------------------------------------------------- the statistics
+
+
+def test_interval_flags_a_doubling_and_brackets_it():
+    rng = np.random.default_rng(1)
+    a = rng.lognormal(np.log(100), 0.3, 150)
+    b = rng.lognormal(np.log(200), 0.3, 150)
+    ci = median_diff_ci(a, b, resamples=2000, seed=0)
+    assert ci.excludes_zero and ci.low > 0
+    assert ci.low < np.median(b) - np.median(a) < ci.high
+
+
+def test_interval_rarely_flags_noise():
+    """Same distribution on both sides: a 95% interval should exclude 0 about 5% of the time."""
+    rng = np.random.default_rng(2)
+    flagged = sum(median_diff_ci(rng.lognormal(4.6, 0.3, 80), rng.lognormal(4.6, 0.3, 80),
+                                 resamples=1000, seed=i).excludes_zero for i in range(40))
+    assert flagged <= 6  # binomial(40, 0.05): P(X > 6) < 0.5%
+
+
+def test_interval_is_reproducible_and_needs_data():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(10, 1, 50), rng.normal(10.5, 1, 50)
+    assert median_diff_ci(a, b, seed=7) == median_diff_ci(a, b, seed=7)
+    assert median_diff_ci([1.0], b) is None
+    assert median_diff_ci(a, b, resamples=500).resamples == 500
+
+
+# --------------------------------------------------------------------------- whole runs
+
+
+def test_ttft_doubling_is_beyond_noise_tpot_is_not(tmp_path):
+    a = _one_deployment(tmp_path / "a", "srv", ttft=100, tpot=10, seed=10)
+    b = _one_deployment(tmp_path / "b", "srv", ttft=200, tpot=10, seed=11)
+    result = compare(a, b)
+    assert result.matched_by == "concurrency" and len(result.cells) == 2
+    for cell in result.cells:
+        ttft = _change(cell, "ttft_p50_ms")
+        assert ttft.beyond_noise and ttft.verdict == "worse" and ttft.ci_low > 0
+        assert ttft.change_pct == pytest.approx(100, abs=25)
+        tpot = _change(cell, "tpot_p50_ms")
+        assert tpot.beyond_noise is False and tpot.verdict == "within noise" and tpot.ci_low < 0 < tpot.ci_high
+        # throughput is one figure per run: shown plainly, not judged against noise
+        tput = _change(cell, "output_tok_s")
+        assert tput.beyond_noise is None and tput.change == pytest.approx(tput.b - tput.a)
+    # reversing the runs reverses the verdict
+    back = compare(b, a)
+    assert all(_change(c, "ttft_p50_ms").verdict == "better" for c in back.cells)
+
+
+def test_two_single_deployment_folders_match_by_concurrency(tmp_path):
+    a = _one_deployment(tmp_path / "a", "before", 100, 10, seed=1, levels=(1, 4, 8), n=24)
+    b = _one_deployment(tmp_path / "b", "after", 100, 10, seed=2, levels=(1, 4), n=24)
+    result = compare(a, b)
+    assert result.matched_by == "concurrency"
+    assert [c.concurrency for c in result.cells] == [1, 4]
+    assert result.only_a == ["c=8"] and result.only_b == []
+    assert result.cells[0].deployment_a == "before" and result.cells[0].deployment_b == "after"
+
+
+def test_studies_match_by_deployment_and_concurrency(tmp_path):
+    a = make_store(tmp_path / "a", deps=DEFAULT_DEPS, levels=(1, 5), n=10, seed=1)
+    b = make_store(tmp_path / "b", deps=DEFAULT_DEPS[:2], levels=(1, 5), n=10, seed=2)
+    result = compare(a, b)
+    assert result.matched_by == "deployment+concurrency"
+    assert sorted(c.key for c in result.cells) == sorted(f"{d.name} @ c={c}" for d in DEFAULT_DEPS[:2] for c in (1, 5))
+    assert sorted(result.only_a) == ["big-model @ c=1", "big-model @ c=5"]
+    assert all(c.deployment_a == c.deployment_b for c in result.cells)
+
+
+def test_single_run_folders(tmp_path):
+    a = _one_deployment(tmp_path / "a", "x", 100, 10, seed=1, levels=(2,), n=20)
+    b = _one_deployment(tmp_path / "b", "x", 100, 10, seed=2, levels=(2,), n=20)
+    result = compare(storage.run_dirs(a)[0], storage.run_dirs(b)[0])
+    assert len(result.cells) == 1 and result.cells[0].n_a == result.cells[0].n_b == 20
+
+
+def test_summary_only_runs_compare_plainly(tmp_path):
+    a = import_like(tmp_path / "a")
+    b = import_like(tmp_path / "b")
+    result = compare(a, b)
+    assert result.cells
+    for cell in result.cells:
+        ch = _change(cell, "e2e_p50_ms")
+        assert ch.ci_low is None and ch.beyond_noise is None and "no per-request records" in ch.note
+
+
+def test_cli_compare_json_and_errors(tmp_path, capsys):
+    from deploybench.cli import main
+
+    a = _one_deployment(tmp_path / "a", "srv", 100, 10, seed=1, levels=(1,), n=30)
+    b = _one_deployment(tmp_path / "b", "srv", 300, 10, seed=2, levels=(1,), n=30)
+    assert main(["compare", str(a), str(b), "--json", "--resamples", "500"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    ttft = next(ch for ch in data["cells"][0]["changes"] if ch["metric"] == "ttft_p50_ms")
+    assert ttft["beyond_noise"] is True and data["resamples"] == 500
+    assert main(["compare", str(a), str(b)]) == 0
+    assert "TTFT p50" in capsys.readouterr().out
+    c = _one_deployment(tmp_path / "c", "srv", 100, 10, seed=3, levels=(2,), n=10)
+    assert main(["compare", str(a), str(c)]) == 2
+    assert "no common cells" in capsys.readouterr().err
+    assert main(["compare", str(a), str(tmp_path / "missing")]) == 2
