@@ -93,7 +93,7 @@ def test_quantize_failure_is_one_line_with_log_tail(tiny, tmp_path):
 
 
 def test_perplexity_separates_real_from_random(tiny):
-    random_ppl = mg.perplexity(tiny, ctx=128, chunks=2)
-    real_ppl = mg.perplexity(mg.resolve("smollm2"), ctx=128, chunks=2)
+    random_ppl = mg.perplexity(tiny, ctx=128, chunks=1, threads=1)
+    real_ppl = mg.perplexity(mg.resolve("smollm2"), ctx=128, chunks=1, threads=1)
     assert math.isfinite(random_ppl) and math.isfinite(real_ppl)
     assert 1 < real_ppl < 100 < random_ppl

@@ -117,6 +117,26 @@ async def test_generate_stream_counts_and_timestamps(tgi_url, n):
     assert "".join(d.text_parts).strip()
 
 
+async def test_model_stopping_at_eos_looks_like_tgi(llama):
+    """Real TGI has no ignore_eos: the EOS token comes as the final event, special, finish eos_token."""
+    from deploybench.adapters import BackgroundServer
+    from deploybench.adapters.tgi import TgiAdapter
+
+    prompt = "<|im_start|>user\nIs the sky blue? Answer yes or no.<|im_end|>\n<|im_start|>assistant\n"
+    with BackgroundServer(TgiAdapter(llama.url, ignore_eos=False).app) as url:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"{url}/generate_stream", json={
+                    "inputs": prompt, "parameters": {"max_new_tokens": 48, "details": True}}) as resp:
+                events = [json.loads(ln[5:]) for ln in (await resp.text()).splitlines() if ln.startswith("data:")]
+        d = await _send(url, 48, prompt=prompt)
+    last = events[-1]
+    assert last["details"]["finish_reason"] == "eos_token" and last["token"]["special"] is True
+    assert last["details"]["generated_tokens"] == len(events) < 48
+    assert not any(e["token"]["special"] for e in events[:-1]) and [e["index"] for e in events] == list(
+        range(1, len(events) + 1))
+    assert d.error is None and d.finish_reason == "stop" and d.output_tokens == len(events) == sum(d.chunk_tokens)
+
+
 async def test_generate_non_streaming(tgi_url):
     d = await _send(tgi_url, 8, stream=False)
     assert d.error is None, d.error

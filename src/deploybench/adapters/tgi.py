@@ -7,8 +7,10 @@ Routes (as TGI 1.x/2.x): ``POST /generate_stream`` (SSE, one event per token, th
 
 Each upstream token is forwarded the moment it arrives. The final TGI event is the one carrying
 the ``max_new_tokens``-th token (``finish_reason: length``), or, when the model stops by itself,
-an extra special end-of-sequence token event (``finish_reason: eos_token``) — exactly TGI's
-shape. ``ignore_eos`` (default on) is an adapter setting, not a request parameter, because TGI
+the end-of-sequence token marked special (``finish_reason: eos_token``) — exactly TGI's shape.
+llama-server streams the EOS as a token without text, followed by a ``stop`` chunk; so, when EOS
+is allowed, a token without text is held until the next chunk says what it was (only such tokens,
+e.g. partial UTF-8, are delayed by one step). ``ignore_eos`` (default on) is an adapter setting, not a request parameter, because TGI
 has none: it makes outputs exactly ``max_new_tokens`` long so tests can check counts.
 
 ``fail_after_tokens`` injects a TGI in-stream error event after that many tokens (fault tests).
@@ -102,6 +104,7 @@ class TgiAdapter:
         count = 0
         text: list[str] = []
         seed = params.get("seed")
+        held: int | None = None  # a token without text, held until we know whether it is the EOS
 
         def details(reason: str) -> dict:
             return {"finish_reason": reason, "generated_tokens": count, "seed": seed}
@@ -122,28 +125,42 @@ class TgiAdapter:
                     return
                 content = chunk.get("content") or ""
                 ids = chunk.get("tokens") or ([-1] if content else [])
+                if chunk.get("stop") and chunk.get("stop_type", "eos") == "eos" and not ids:
+                    # EOS: llama-server streamed the EOS token (held, no text) just before this chunk;
+                    # TGI sends it as the final event, marked special
+                    count += 1
+                    yield _event(count, held if held is not None else -1, "", True,
+                                 generated_text="".join(text), details=details("eos_token"))
+                    return
+                if held is not None and ids:  # the held token was an ordinary one (e.g. partial UTF-8)
+                    count += 1
+                    yield _event(count, held, "")
+                    held = None
                 for k, token_id in enumerate(ids):
                     piece = content if k == len(ids) - 1 else ""
-                    count += 1
-                    text.append(piece)
-                    if self.fail_after_tokens is not None and count > self.fail_after_tokens:
+                    if self.fail_after_tokens is not None and count >= self.fail_after_tokens:
                         yield {"error": "Request failed during generation: injected fault", "error_type": "generation"}
                         return
+                    if not piece and not self.ignore_eos and count + 1 < max_new and not chunk.get("stop"):
+                        held = token_id  # maybe the EOS: decide on the next chunk
+                        continue
+                    count += 1
+                    text.append(piece)
                     if count >= max_new:
                         yield _event(count, token_id, piece, generated_text="".join(text), details=details("length"))
                         return
                     yield _event(count, token_id, piece)
                 if chunk.get("stop"):
-                    stop_type = chunk.get("stop_type", "eos")
-                    if stop_type == "word":
-                        yield {"index": count, "token": None, "generated_text": "".join(text),
-                               "details": details("stop_sequence")}
-                    elif stop_type == "limit":
-                        yield {"index": count, "token": None, "generated_text": "".join(text),
-                               "details": details("length")}
-                    else:  # EOS: TGI streams the special token itself as the last event
+                    if chunk.get("stop_type", "eos") == "eos":
                         count += 1
-                        yield _event(count, -1, "", True, generated_text="".join(text), details=details("eos_token"))
+                        yield _event(count, held if held is not None else -1, "", True,
+                                     generated_text="".join(text), details=details("eos_token"))
+                        return
+                    if held is not None:
+                        count += 1
+                        yield _event(count, held, "")
+                    reason = "stop_sequence" if chunk.get("stop_type") == "word" else "length"
+                    yield {"index": count, "token": None, "generated_text": "".join(text), "details": details(reason)}
                     return
         yield {"error": "upstream stream ended without a stop chunk", "error_type": "generation"}
 

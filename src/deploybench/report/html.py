@@ -120,7 +120,7 @@ def slo_section(ctx: ReportContext) -> tuple[str, dict[str, Any]]:
         '<section id="slo"><h2>Cheapest deployment meeting an SLO</h2>'
         '<p class="muted">Type the limits your service needs (empty = no limit). Every cell is listed below, '
         f"{order}; rows meeting all limits are green, and the first green row{with_price} — the answer — is bold "
-        "and repeated here. The same question from the command line: "
+        "and repeated here. The same question from the command line (answered per model): "
         "<code>deploybench recommend DIR --scenario cost --slo \"p90_ttft_ms&lt;=500\"</code>. Cells without a "
         "figure (e.g. imported data has no TTFT) cannot meet a limit on it.</p>"
         f"{form}<p id=\"slo-answer\" class=\"{'found' if best else 'none'}\" data-run-id=\"{h(run_id)}\">"

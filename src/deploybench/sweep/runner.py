@@ -6,6 +6,7 @@ The ``Engine`` Protocol lives here, with its only caller.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,7 +45,23 @@ class NullReporter:
 
 
 def run_id_for(deployment: str, concurrency: int) -> str:
-    return f"{deployment}__c{concurrency}"
+    """Folder name of a cell; anything but letters, digits, '.', '-', '_' becomes '_'."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", deployment).strip("._") or "deployment"
+    return f"{safe}__c{concurrency}"
+
+
+_QUANT_RE = re.compile(r"(?i)(?:^|[._-])((?:I?Q\d(?:_[A-Z0-9]+)*)|F16|BF16|F32)(?:$|[._-])")
+
+
+def default_labels(dep, info: EngineInfo) -> dict[str, str]:
+    """model / engine / quantization labels for cells that were not given them (single runs)."""
+    labels = {"hardware": dep.hardware.name, "engine": info.kind, "model": info.model or dep.name}
+    quant = getattr(dep.engine, "quantization", None)
+    if not quant and info.model_path:
+        m = _QUANT_RE.search(Path(info.model_path).stem)
+        quant = m.group(1).upper() if m else None
+    labels["quantization"] = quant or "native"
+    return labels
 
 
 def completed_summary(run_dir: Path) -> RunSummary | None:
@@ -127,7 +144,7 @@ async def _measure_level(cfg, client, info, host, concurrency, prompts, study_di
                    concurrency=concurrency, config=cfg.model_dump(mode="json"), engine=info, host=host,
                    deploybench_version=__version__, started_at=storage._now_iso(),
                    price_per_hour=dep.hardware.price_per_hour,
-                   labels={"hardware": dep.hardware.name, **dep.labels, **labels})
+                   labels={**default_labels(dep, info), **dep.labels, **labels})
     writer = storage.RunWriter(run_dir, meta)
     params = GenParams(max_tokens=cfg.workload.max_tokens, ignore_eos=cfg.workload.ignore_eos,
                        temperature=cfg.workload.temperature)
