@@ -174,16 +174,13 @@ def _summary(row: SeedRow, meta: RunMeta) -> RunSummary:
         ms_per_token=_dist(row, MS_PER_TOKEN), schedule_lag_ms=Dist(), token_source="assumed",
         price_per_hour=meta.price_per_hour, minutes_per_1m_tokens=minutes_per_1m(tput),
         cost_per_1m_tokens=cost_per_1m(meta.price_per_hour, tput), labels=dict(meta.labels),
+        external=dict(meta.external),
     )
 
 
 def _write_run(run_dir: Path, meta: RunMeta, summary: RunSummary) -> None:
     storage.atomic_write(run_dir / storage.META, meta.model_dump_json(indent=2))
-    body = summary.model_dump(mode="json")
-    # Forward-compatible copy of the study's own figure: ignored by today's RunSummary, read by
-    # recommend(basis="study") once RunSummary carries ``external``.
-    body.setdefault("external", {"study_throughput_tok_s": meta.external["study_throughput_tok_s"]})
-    storage.atomic_write(run_dir / storage.SUMMARY, json.dumps(body, indent=2))
+    storage.atomic_write(run_dir / storage.SUMMARY, summary.model_dump_json(indent=2))
     storage.atomic_write(run_dir / storage.RECORDS, "")
 
 
