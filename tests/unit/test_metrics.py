@@ -39,7 +39,7 @@ def test_errors_have_no_latency():
 
 
 def test_summary_window_and_throughput():
-    # 3 measured requests of 4 tokens; one finishes after the window end and is not counted.
+    # 3 measured requests of 4 tokens; the last token of one arrives after the window end.
     recs = [rec(0, 0, [10, 20, 30, 40], done=40), rec(1, 40, [50, 60, 70, 80], done=80),
             rec(2, 80, [90, 100, 110, 1200], done=1200), rec(3, 0, [5], warm=True),
             rec(4, 10, [], done=20, err="timeout")]
@@ -48,12 +48,19 @@ def test_summary_window_and_throughput():
     assert s.requests == 4 and s.errors == 1 and s.completed == 3
     assert s.error_rate == pytest.approx(0.25)
     assert s.window_s == pytest.approx(1.0)
-    assert s.output_tokens == 8
-    assert s.output_throughput_tok_s == pytest.approx(8.0)
-    assert s.request_throughput_rps == pytest.approx(2.0)
+    assert s.output_tokens == 11  # 4 + 4 + 3 tokens inside the window
+    assert s.output_throughput_tok_s == pytest.approx(11.0)
+    assert s.request_throughput_rps == pytest.approx(2.0)  # completed inside the window
     assert s.ttft_ms.p50 == pytest.approx(10.0)
-    assert s.minutes_per_1m_tokens == pytest.approx(1e6 / 8 / 60)
-    assert s.cost_per_1m_tokens == pytest.approx(3.6 * (1e6 / 8 / 60) / 60)
+    assert s.minutes_per_1m_tokens == pytest.approx(1e6 / 11 / 60)
+    assert s.cost_per_1m_tokens == pytest.approx(3.6 * (1e6 / 11 / 60) / 60)
+
+
+def test_window_tokens_scale_to_usage():
+    # 2 chunks carrying (by usage) 8 tokens; one chunk inside the window -> 4 tokens counted
+    r = rec(0, 0, [10, 30], done=30, out=8)
+    meta = RunMeta(run_id="r", concurrency=1, window_start_ns=0, window_end_ns=20 * MS)
+    assert metrics.summarize([r], meta).output_tokens == 4
 
 
 def test_percentiles_are_linear_like_pandas():

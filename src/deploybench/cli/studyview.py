@@ -38,32 +38,17 @@ def print_plan(study, planned, est, console: Console) -> None:
 
 
 def print_picks(summaries: Sequence[RunSummary], console: Console) -> None:
-    """The three recommendations, each with its rule (needs the recommend module)."""
-    try:
-        from ..recommend import recommend
-    except ImportError:
-        return
-    t = Table(title="recommendations")
-    for col in ("scenario", "model", "pick", "conc", "figure", "rule", "margin"):
-        t.add_column(col)
+    """The three recommendations, one table per scenario titled with the rule that chose them."""
+    from ..recommend import recommend
+
     for scenario in ("cost", "latency", "throughput"):
-        for pick in recommend(list(summaries), scenario):
-            d = pick.model_dump() if hasattr(pick, "model_dump") else dict(pick.__dict__)
-            t.add_row(scenario, str(d.get("group", "")), str(d.get("deployment", d.get("run_id", ""))),
-                      str(d.get("concurrency", "")), _figure(d), str(d.get("rule", "")), _margin(d))
-    console.print(t)
-
-
-def _figure(d: dict) -> str:
-    for key in ("value", "figure"):
-        if d.get(key) is not None:
-            v = d[key]
-            return f"{v:.4g}" if isinstance(v, (int, float)) else str(v)
-    return ""
-
-
-def _margin(d: dict) -> str:
-    if d.get("tie"):
-        return "tie"
-    m = d.get("margin")
-    return "—" if m is None else f"{m:+.1%}"
+        picks = recommend(list(summaries), scenario)
+        if not picks:
+            continue
+        t = Table(title=f"{scenario}: {picks[0].rule}", title_justify="left")
+        for col in ("model", "pick", "conc", picks[0].unit or "figure", "vs runner-up"):
+            t.add_column(col)
+        for p in picks:
+            t.add_row(p.group, p.deployment or "—", str(p.concurrency or "—"),
+                      "—" if p.value is None else f"{p.value:.4g}", p.margin_text)
+        console.print(t)

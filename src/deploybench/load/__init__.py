@@ -55,7 +55,7 @@ async def one_request(client: ProtocolClient, prompt: Prompt, params: GenParams,
     except (ValueError, KeyError, TypeError, UnicodeError) as exc:
         draft.error = f"malformed response: {type(exc).__name__}: {exc}"[:200]
     done = time.monotonic_ns()
-    return RequestRecord(
+    return RequestRecord.model_construct(
         index=index, vu=vu, warmup=warmup, prompt_id=prompt.id, scheduled_ns=scheduled_ns,
         sent_ns=draft.sent_ns or done, chunk_ns=draft.chunk_ns, chunk_tokens=draft.chunk_tokens,
         done_ns=done, input_tokens=draft.input_tokens, output_tokens=draft.output_tokens,
@@ -86,6 +86,13 @@ async def run_level(client: ProtocolClient, prompts: Sequence[Prompt], params: G
     last_done = [start]
     measured = [0]
 
+    loop = asyncio.get_running_loop()
+
+    def deliver(rec: RequestRecord) -> None:
+        sink(rec)
+        if progress:
+            progress.request_done(rec)
+
     async def user(vu: int) -> None:
         scheduled = start
         while True:
@@ -94,10 +101,9 @@ async def run_level(client: ProtocolClient, prompts: Sequence[Prompt], params: G
                 return
             i = next(order)
             rec = await one_request(client, cycle(i), params, cfg.request_timeout_s, i, vu, scheduled, False)
-            sink(rec)
+            # storing and progress run on the next loop turn, after this user has sent its next request
+            loop.call_soon(deliver, rec)
             measured[0] += 1
-            if progress:
-                progress.request_done(rec)
             last_done[0] = max(last_done[0], rec.done_ns)
             scheduled = rec.done_ns
 
@@ -108,6 +114,7 @@ async def run_level(client: ProtocolClient, prompts: Sequence[Prompt], params: G
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.sleep(0)  # let the last deferred deliveries run
     for t in done:
         if t.exception():
             raise t.exception()

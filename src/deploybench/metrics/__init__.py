@@ -37,7 +37,7 @@ def summarize(records: Sequence[RequestRecord], meta: RunMeta, slos: Sequence[Co
     counted = core.in_window(recs, start, end)
     ok = [r for r in recs if r.error is None]
     errors = len(recs) - len(ok)
-    out_tokens = sum(r.output_tokens or 0 for r in counted)
+    out_tokens = sum(core.tokens_in_window(r, start, end) for r in recs)
     good = [r for r in counted if all(c.met_by_request(r) for c in slos)] if slos else None
     lag = core.dist([core.lag_ms(r) for r in recs])
     tput = out_tokens / window_s if window_s > 0 else 0.0
@@ -47,7 +47,7 @@ def summarize(records: Sequence[RequestRecord], meta: RunMeta, slos: Sequence[Co
         run_id=meta.run_id, deployment=meta.deployment, concurrency=meta.concurrency,
         requests=len(recs), completed=len(ok), errors=errors,
         error_rate=errors / len(recs) if recs else 0.0, window_s=window_s,
-        output_tokens=out_tokens, input_tokens=sum(r.input_tokens or 0 for r in counted),
+        output_tokens=int(round(out_tokens)), input_tokens=sum(r.input_tokens or 0 for r in counted),
         output_throughput_tok_s=tput,
         request_throughput_rps=len(counted) / window_s if window_s > 0 else 0.0,
         goodput_rps=(len(good) / window_s if window_s > 0 else 0.0) if good is not None else None,

@@ -6,7 +6,7 @@ Definitions (docs/metrics.md has the full text):
   TPOT        = (last token chunk - first token chunk) / (output tokens - 1)
   ITL         = gaps between consecutive token chunks; a chunk with k tokens adds k gaps of gap/k
   ms/token    = E2E / output tokens (2023-study compatible: prefill included)
-  throughput  = output tokens of requests completed inside the window / window length
+  throughput  = output tokens that arrived inside the window / window length
   lag         = sent - scheduled
 """
 
@@ -86,6 +86,21 @@ def window(records: Sequence[RequestRecord], start_ns: int | None, end_ns: int |
     if end_ns is None:
         end_ns = max((r.done_ns for r in records), default=start_ns)
     return start_ns, end_ns
+
+
+def tokens_in_window(r: RequestRecord, start_ns: int, end_ns: int) -> float:
+    """Output tokens of a successful request that arrived inside [start, end].
+
+    Each token-carrying chunk counts with its tokens, scaled so a request's chunks add up to its
+    reported output tokens (server usage); a request entirely inside the window counts fully.
+    """
+    if r.error or not r.output_tokens:
+        return 0.0
+    if start_ns <= r.sent_ns and r.done_ns <= end_ns:
+        return float(r.output_tokens)
+    counted = sum(r.chunk_tokens) or 1
+    inside = sum(k for t, k in zip(r.chunk_ns, r.chunk_tokens) if start_ns <= t <= end_ns)
+    return inside * r.output_tokens / counted
 
 
 def in_window(records: Sequence[RequestRecord], start_ns: int, end_ns: int) -> list[RequestRecord]:

@@ -29,7 +29,7 @@ class RunSummary(BaseModel):
     errors: int
     error_rate: float
     window_s: float
-    output_tokens: int = Field(description="output tokens of requests completed in the window")
+    output_tokens: int = Field(description="output tokens that arrived inside the window")
     input_tokens: int = 0
     output_throughput_tok_s: float
     request_throughput_rps: float
