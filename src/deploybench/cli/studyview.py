@@ -35,6 +35,9 @@ def print_plan(study, planned, est, console: Console) -> None:
     console.print(f"{len(est.cells)} cells ({todo} to run); estimated wall time {_dur(est.wall_s)}; "
                   f"estimated cost ${est.cost_usd:.4f} (cloud ${est.cloud_cost_usd:.2f}, limit ${study.max_cost:.2f})",
                   highlight=False)
+    if est.cloud_cost_usd > study.max_cost:
+        console.print(f"a real run would be refused: cloud cost estimate ${est.cloud_cost_usd:.2f} is above "
+                      f"max_cost ${study.max_cost:.2f} (raise it with --max-cost if you mean it)", highlight=False)
 
 
 def print_picks(summaries: Sequence[RunSummary], console: Console) -> None:

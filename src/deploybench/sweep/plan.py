@@ -44,7 +44,17 @@ def load_study(path: Path) -> Study:
                           "fix the YAML syntax") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top", "start with `name: my-study`")
+    _relative_to(data, path.parent)
     return validate_study(data, str(path))
+
+
+def _relative_to(data: dict, folder: Path) -> None:
+    """Relative workload paths in a study file are relative to the file's folder."""
+    source = (data.get("workload") or {}).get("source") or {}
+    if isinstance(source, dict) and isinstance(source.get("path"), str):
+        p = Path(source["path"]).expanduser()
+        if not p.is_absolute():
+            source["path"] = str((folder / p).resolve())
 
 
 def validate_study(data: dict, where: str = "study") -> Study:
