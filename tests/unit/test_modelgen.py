@@ -36,8 +36,9 @@ def test_shape_param_count_close_to_target(target):
     assert "output.weight" not in {name for name, _ in shape.tensors()}
 
 
-def test_wide_shapes_are_kquant_friendly():
-    s = mg.shape_for("200M")
+@pytest.mark.parametrize("target", ["20M", "50M", "200M", "1B"])
+def test_shapes_from_20M_are_kquant_friendly(target):
+    s = mg.shape_for(target)
     assert s.n_embd % 256 == 0 and s.n_ff % 256 == 0
 
 

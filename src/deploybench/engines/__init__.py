@@ -35,3 +35,17 @@ def _load_builtins() -> None:
 
     register("llamacpp", LlamaCppServer)
     register("external", ExternalServer)
+    register("vllm", _lazy("vllm", "VllmServer"))
+    register("tgi", _lazy("tgi", "TgiServer"))
+    register("sagemaker", _lazy("sagemaker", "SageMakerDeployment"))
+
+
+def _lazy(module: str, cls: str) -> Callable:
+    """Import an engine only when a study uses it (boto3, vLLM helpers are optional)."""
+
+    def factory(cfg, log_dir: Path):
+        import importlib
+
+        return getattr(importlib.import_module(f".{module}", __name__), cls)(cfg, log_dir)
+
+    return factory

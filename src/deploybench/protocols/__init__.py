@@ -21,4 +21,9 @@ def create(endpoint: Endpoint, session: aiohttp.ClientSession):
         from .tgi import TgiClient
 
         return TgiClient(endpoint, session)
-    raise ConfigError(f"protocol: '{endpoint.protocol}' is not supported", "use openai-chat or openai-completions")
+    if endpoint.protocol == "sagemaker-tgi":
+        from .sagemaker import SageMakerClient
+
+        return SageMakerClient(endpoint, session)
+    raise ConfigError(f"protocol: '{endpoint.protocol}' is not supported",
+                      "use openai-chat, openai-completions, tgi or sagemaker-tgi")

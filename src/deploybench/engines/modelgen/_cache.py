@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 #: bump when the bytes a generator writes change, so stale cache entries are not reused
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: widths >= 256 are multiples of 256
 
 
 def model_cache_dir() -> Path:

@@ -10,8 +10,11 @@ Conventions (documented because every size label in a study depends on them):
 * The width is chosen so the depth is "Llama-like" for that width (about ``n_embd / 24`` layers, 4 to
   32), then ``n_layer`` and ``n_ff`` are fitted to the target; results land within ~2% for 5M-8B.
   Small targets are embedding-dominated: 49152 x 64 = 3.1M parameters is the floor.
-* Widths >= 512 are multiples of 256 and so are their ``n_ff``, so k-quants (256-wide blocks)
-  apply to every matrix; narrower models fall back to other types in ``llama-quantize``.
+* Widths >= 256 are multiples of 256 and so are their ``n_ff``, so k-quants (256-wide blocks)
+  apply to every matrix; with a width of 64-192 (targets below ~20M) ``llama-quantize`` falls back
+  to Q5_0/Q8_0 for K types, so ladders on such tiny models are not representative.
+* With tied embeddings the embedding doubles as the output matrix, which ``llama-quantize`` keeps
+  at Q6_K/Q8_0 in the *_K_M types: in small models that is a large share of the parameters.
 """
 
 from __future__ import annotations
@@ -110,7 +113,7 @@ def _round(x: float, mult: int) -> int:
 
 
 def _widths() -> list[int]:
-    return list(range(64, 512, 64)) + list(range(512, 8192 + 1, 256))
+    return [64, 128, 192] + list(range(256, 8192 + 1, 256))
 
 
 def _shape(d: int, n_layer: int, n_ff: int) -> LlamaShape:
@@ -123,7 +126,7 @@ def shape_for(params: str | int) -> LlamaShape:
     target = parse_params(params)
     best: tuple[float, LlamaShape] | None = None
     for d in _widths():
-        mult = 256 if d >= 512 else 64
+        mult = 256 if d >= 256 else 64
         base = _shape(d, 1, _round(8 * d / 3, mult))
         room = target - VOCAB * d - d
         if room < base.per_layer * 0.5:
