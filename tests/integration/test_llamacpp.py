@@ -42,6 +42,9 @@ def test_exact_tokens_and_throughput_from_counts(tmp_path, protocol):
         assert meta.engine.binary_version and meta.engine.model_sha256 and len(meta.engine.model_sha256) == 64
         assert meta.host.cpu_count >= 1 and "--parallel" in meta.engine.argv
         assert (run / "records.parquet").exists()
+        # the server's own view, scraped from /metrics during the cell
+        assert (run / "server_metrics.jsonl").exists()
+        assert s.server["requests_running"]["max"] <= s.concurrency
         port = int(meta.engine.argv[meta.engine.argv.index("--port") + 1])
         assert llama_servers_on(port) == []  # stopped after the deployment
 

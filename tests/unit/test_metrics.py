@@ -102,3 +102,24 @@ def test_slo_errors_are_one_line(bad):
 def test_no_records_gives_empty_summary():
     s = metrics.summarize([], RunMeta(run_id="r", concurrency=4))
     assert s.requests == 0 and s.output_throughput_tok_s == 0 and s.ttft_ms.n == 0 and not math.isnan(s.error_rate)
+
+
+def test_server_metrics_summary_inside_window():
+    samples = [{"t_ns": t * 1_000_000_000, "values": {"llamacpp:requests_processing": v, "llamacpp:requests_deferred": 0.0,
+                                                      "llamacpp:tokens_predicted_total": 100.0 * t}}
+               for t, v in [(0, 9.0), (1, 2.0), (2, 4.0), (3, 9.0)]]
+    out = metrics.summarize_server(samples, 1_000_000_000, 2_000_000_000)
+    assert out["requests_running"]["mean"] == pytest.approx(3.0) and out["requests_running"]["max"] == 4.0
+    assert out["requests_waiting"]["max"] == 0.0
+    assert out["tokens_per_s"]["mean"] == pytest.approx(100.0)
+    assert "kv_cache_usage" not in out
+
+
+def test_prometheus_parse_keeps_engine_series():
+    from deploybench.load.scrape import parse
+
+    text = ("# HELP llamacpp:requests_processing x\n# TYPE llamacpp:requests_processing gauge\n"
+            "llamacpp:requests_processing 3\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 5\n"
+            '# TYPE vllm:num_requests_waiting gauge\nvllm:num_requests_waiting{model_name="m"} 7\n')
+    assert parse(text) == {"llamacpp:requests_processing": 3.0, "vllm:num_requests_waiting": 7.0}
+    assert parse("garbage {{{") == {}

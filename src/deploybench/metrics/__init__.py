@@ -29,7 +29,7 @@ def cost_per_1m(price_per_hour: float | None, tokens_per_s: float) -> float | No
 
 
 def summarize(records: Sequence[RequestRecord], meta: RunMeta, slos: Sequence[Constraint] = (),
-              max_lag_ms: float = 1.0) -> RunSummary:
+              max_lag_ms: float = 1.0, server_samples: Sequence[dict] = ()) -> RunSummary:
     """Every figure of a run, from its raw records and window."""
     recs = core.measured(records)
     start, end = core.window(recs, meta.window_start_ns, meta.window_end_ns)
@@ -60,4 +60,38 @@ def summarize(records: Sequence[RequestRecord], meta: RunMeta, slos: Sequence[Co
         token_source="+".join(sources), price_per_hour=price,
         minutes_per_1m_tokens=minutes_per_1m(tput), cost_per_1m_tokens=cost_per_1m(price, tput),
         labels=dict(meta.labels), external=dict(meta.external),
+        server=summarize_server(server_samples, start, end) if server_samples else {},
     )
+
+
+SERVER_KEYS = {
+    # readable name: candidate series (llama.cpp, vLLM, TGI)
+    "requests_running": ("llamacpp:requests_processing", "vllm:num_requests_running"),
+    "requests_waiting": ("llamacpp:requests_deferred", "vllm:num_requests_waiting", "tgi_queue_size"),
+    "batch_size": ("tgi_batch_current_size",),
+    "kv_cache_usage": ("llamacpp:kv_cache_usage_ratio", "vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc",
+                       "vllm:cpu_cache_usage_perc"),
+}
+
+
+SERVER_TOKEN_COUNTERS = ("llamacpp:tokens_predicted_total", "vllm:generation_tokens_total",
+                         "tgi_request_generated_tokens_sum")
+
+
+def summarize_server(samples: Sequence[dict], start_ns: int | None = None, end_ns: int | None = None) -> dict:
+    """Mean and max of the server's own queue / occupancy / KV-cache gauges inside the window."""
+    inside = [s for s in samples if (start_ns is None or s["t_ns"] >= start_ns) and (end_ns is None or s["t_ns"] <= end_ns)]
+    out: dict[str, dict[str, float]] = {}
+    for name, candidates in SERVER_KEYS.items():
+        for key in candidates:
+            vals = [s["values"][key] for s in inside if key in s["values"]]
+            if vals:
+                out[name] = {"mean": float(np.mean(vals)), "max": float(np.max(vals)), "n": len(vals), "series": key}
+                break
+    for key in SERVER_TOKEN_COUNTERS:
+        pts = [(s["t_ns"], s["values"][key]) for s in inside if key in s["values"]]
+        if len(pts) >= 2 and pts[-1][0] > pts[0][0]:
+            rate = (pts[-1][1] - pts[0][1]) / ((pts[-1][0] - pts[0][0]) / 1e9)
+            out["tokens_per_s"] = {"mean": float(rate), "max": float(rate), "n": len(pts), "series": key}
+            break
+    return out

@@ -160,6 +160,7 @@ class LoadConfig(_Strict):
     warmup_requests: int = Field(1, ge=0, description="requests per level sent first and excluded")
     request_timeout_s: float = Field(120.0, gt=0)
     max_lag_ms: float = Field(1.0, gt=0, description="p99 schedule lag above this flags the run")
+    scrape_interval_s: float = Field(1.0, ge=0, description="scrape the engine's /metrics this often (0: off)")
 
     @field_validator("concurrency")
     @classmethod

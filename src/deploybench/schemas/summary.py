@@ -47,3 +47,4 @@ class RunSummary(BaseModel):
     cost_per_1m_tokens: float | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     external: dict[str, Any] = Field(default_factory=dict, description="figures imported from elsewhere")
+    server: dict[str, Any] = Field(default_factory=dict, description="the engine's own /metrics, mean/max in the window")

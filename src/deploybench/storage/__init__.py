@@ -142,6 +142,41 @@ def read_records(run_dir: Path) -> list[RequestRecord]:
     return list(iter_records(run_dir))
 
 
+SERVER_METRICS = "server_metrics.jsonl"
+
+
+class JsonlAppender:
+    """Append-and-flush JSON lines (server metric scrapes)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with _guard(path):
+            self._f = open(path, "a", encoding="utf-8")
+
+    def __call__(self, obj: dict) -> None:
+        with _guard(self.path):
+            self._f.write(json.dumps(obj) + "\n")
+            self._f.flush()
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def read_server_metrics(run_dir: Path) -> list[dict]:
+    path = run_dir / SERVER_METRICS
+    if not path.exists():
+        return []
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.endswith("\n"):
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    continue
+    return out
+
+
 def write_summary(run_dir: Path, summary: RunSummary) -> None:
     atomic_write(run_dir / SUMMARY, summary.model_dump_json(indent=2))
 

@@ -16,6 +16,7 @@ import aiohttp
 
 from .. import __version__, engines, metrics, protocols, storage
 from ..load import run_level
+from ..load.scrape import scrape_loop
 from ..protocols.base import GenParams, Prompt
 from ..schemas import Endpoint, EngineInfo, RequestRecord, RunConfig, RunMeta, RunSummary
 from .hostinfo import host_info
@@ -83,7 +84,8 @@ def summarize_dir(run_dir: Path, slo: str | None = None) -> RunSummary:
         if stored is not None:
             return stored
     max_lag = float(meta.config.get("load", {}).get("max_lag_ms", 1.0)) if meta.config else 1.0
-    return metrics.summarize(storage.read_records(run_dir), meta, metrics.slo.parse(slo), max_lag)
+    return metrics.summarize(storage.read_records(run_dir), meta, metrics.slo.parse(slo), max_lag,
+                             storage.read_server_metrics(run_dir))
 
 
 def run_deployment(cfg: RunConfig, prompts: Sequence[Prompt], study_dir: Path, *, study: str | None = None,
@@ -128,13 +130,16 @@ async def _measure(cfg: RunConfig, endpoint: Endpoint, info: EngineInfo, levels:
         info.model = info.model or endpoint.model
         client = protocols.create(endpoint, session)
         host = host_info()
+        scrape = (endpoint.metrics_url, session, endpoint.headers) if endpoint.metrics_url else None
         out = []
         for c in levels:
-            out.append(await _measure_level(cfg, client, info, host, c, prompts, study_dir, study, reporter, labels))
+            out.append(await _measure_level(cfg, client, info, host, c, prompts, study_dir, study, reporter, labels,
+                                            scrape))
         return out
 
 
-async def _measure_level(cfg, client, info, host, concurrency, prompts, study_dir, study, reporter, labels):
+async def _measure_level(cfg, client, info, host, concurrency, prompts, study_dir, study, reporter, labels,
+                         scrape=None):
     dep = cfg.deployment
     run_id = run_id_for(dep.name, concurrency)
     run_dir = study_dir / run_id
@@ -150,16 +155,42 @@ async def _measure_level(cfg, client, info, host, concurrency, prompts, study_di
                        temperature=cfg.workload.temperature)
     reporter.cell_started(run_id, concurrency, cfg)
     status = "interrupted"
+    scraper = _start_scraper(scrape, cfg.load.scrape_interval_s, run_dir)
     try:
         res = await run_level(client, prompts, params, concurrency, cfg.load, writer.append, reporter)
         meta.window_start_ns, meta.window_end_ns = res.window_start_ns, res.window_end_ns
         status = "complete"
     finally:
+        await _stop_scraper(scraper)
         meta.ended_at = storage._now_iso()
         writer.close(status)
     records = storage.read_records(run_dir)
-    summary = metrics.summarize(records, meta, (), cfg.load.max_lag_ms)
+    summary = metrics.summarize(records, meta, (), cfg.load.max_lag_ms, storage.read_server_metrics(run_dir))
     storage.write_summary(run_dir, summary)
     storage.write_parquet(run_dir, records)
     reporter.cell_finished(summary)
     return summary
+
+
+def _start_scraper(scrape, interval_s: float, run_dir: Path):
+    """Background task scraping the engine's /metrics into the cell's folder (None when off)."""
+    if not scrape or interval_s <= 0:
+        return None
+    url, session, headers = scrape
+    stop = asyncio.Event()
+    sink = storage.JsonlAppender(run_dir / storage.SERVER_METRICS)
+    task = asyncio.create_task(scrape_loop(session, url, interval_s, sink, stop, headers))
+    return stop, task, sink
+
+
+async def _stop_scraper(scraper) -> None:
+    if scraper is None:
+        return
+    stop, task, sink = scraper
+    stop.set()
+    try:
+        await asyncio.wait_for(task, 5)
+    except (asyncio.TimeoutError, asyncio.CancelledError):
+        task.cancel()
+    finally:
+        sink.close()
