@@ -27,14 +27,19 @@ def create(cfg, log_dir: Path):
     return factory(cfg, log_dir)
 
 
+_builtins_loaded = False
+
+
 def _load_builtins() -> None:
-    if _REGISTRY:
+    global _builtins_loaded
+    if _builtins_loaded:
         return
+    _builtins_loaded = True
     from .external import ExternalServer
     from .llamacpp import LlamaCppServer
 
-    register("llamacpp", LlamaCppServer)
-    register("external", ExternalServer)
+    _REGISTRY.setdefault("llamacpp", LlamaCppServer)
+    _REGISTRY.setdefault("external", ExternalServer)
     register("vllm", _lazy("vllm", "VllmServer"))
     register("tgi", _lazy("tgi", "TgiServer"))
     register("sagemaker", _lazy("sagemaker", "SageMakerDeployment"))

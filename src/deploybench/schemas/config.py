@@ -96,6 +96,8 @@ class SageMakerEngine(_Strict):
     quantize: str | None = None
     max_input_length: int = 1024
     max_total_tokens: int = 2048
+    max_cost: float | None = Field(None, gt=0, description="refuse to deploy when the estimate for expected_hours exceeds this (USD)")
+    expected_hours: float = Field(1.0, gt=0, description="expected endpoint lifetime incl. startup, for the cost guard")
     startup_timeout_s: float = Field(1800.0, gt=0)
 
 

@@ -101,7 +101,7 @@ def plan(study: Study, where: str = "study") -> list[Planned]:
                         continue
                     engine = _engine(study, model.source, quant, hw, settings, f"{where}: hardware[{hi}]")
                     name = _name(model.name, quant, hw.name, settings, study.engine.settings)
-                    dep = Deployment(name=name, engine=engine, protocol=study.protocol,
+                    dep = Deployment(name=name, engine=engine, protocol=_protocol(study),
                                      hardware=Hardware(name=hw.name, price_per_hour=price), labels=labels)
                     out.append(Planned(dep, settings))
     for dep in study.deployments:
@@ -115,6 +115,20 @@ def plan(study: Study, where: str = "study") -> list[Planned]:
     if not out:
         raise ConfigError(f"{where}: the grid is empty after include/exclude", "loosen the include/exclude rules")
     return out
+
+
+ENGINE_PROTOCOLS = {"sagemaker": ("sagemaker-tgi",), "tgi": ("tgi",)}
+
+
+def _protocol(study: Study) -> str:
+    """The study's protocol, or the only one its engine speaks (TGI, SageMaker)."""
+    allowed = ENGINE_PROTOCOLS.get(study.engine.kind)
+    if allowed and study.protocol not in allowed:
+        if "protocol" in study.model_fields_set:
+            raise ConfigError(f"study: protocol '{study.protocol}' does not fit engine '{study.engine.kind}'",
+                              f"use protocol: {allowed[0]} (or leave it out)")
+        return allowed[0]
+    return study.protocol
 
 
 def _settings_grid(settings: dict[str, Any]) -> list[dict[str, Any]]:

@@ -107,7 +107,7 @@ def run_deployment(cfg: RunConfig, prompts: Sequence[Prompt], study_dir: Path, *
     engine: Engine = engines.create(dep.engine, study_dir / "_servers" / dep.name)
     try:
         endpoint = engine.start()
-        if dep.protocol.startswith("openai") and endpoint.protocol.startswith("openai"):
+        if (dep.protocol.startswith("openai") and endpoint.protocol.startswith("openai")) or dep.engine.kind == "external":
             endpoint = endpoint.model_copy(update={"protocol": dep.protocol})
         info = engine.info()
         done += asyncio.run(_measure(cfg, endpoint, info, todo, prompts, study_dir, study, reporter, labels or {}))
@@ -132,9 +132,16 @@ async def _measure(cfg: RunConfig, endpoint: Endpoint, info: EngineInfo, levels:
         host = host_info()
         scrape = (endpoint.metrics_url, session, endpoint.headers) if endpoint.metrics_url else None
         out = []
-        for c in levels:
-            out.append(await _measure_level(cfg, client, info, host, c, prompts, study_dir, study, reporter, labels,
-                                            scrape))
+        try:
+            for c in levels:
+                out.append(await _measure_level(cfg, client, info, host, c, prompts, study_dir, study, reporter,
+                                                labels, scrape))
+        finally:
+            close = getattr(client, "close", None)
+            if close is not None:
+                result = close()
+                if asyncio.iscoroutine(result):
+                    await result
         return out
 
 
