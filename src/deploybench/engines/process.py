@@ -113,3 +113,30 @@ def wait_until(predicate, timeout_s: float, interval_s: float = 0.1, alive=None)
             return False
         time.sleep(interval_s)
     return False
+
+
+def http_ok(url: str, timeout_s: float = 2.0) -> bool:
+    """True when GET ``url`` answers 200."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def start_server(argv: list[str], log_path: Path, health_url: str, timeout_s: float, *, name: str, fix: str,
+                 interval_s: float = 0.1, grace_s: float = 5.0, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Spawn a server and wait until ``health_url`` answers; on failure stop it and raise one line."""
+    from ..schemas import EngineError
+
+    proc = spawn(argv, log_path, env=env)
+    if wait_until(lambda: http_ok(health_url), timeout_s, interval_s, lambda: proc.poll() is None):
+        return proc
+    code = proc.poll()
+    stop(proc, grace_s)
+    why = f"exited with code {code}" if code is not None else f"not healthy after {timeout_s:.0f}s"
+    last = tail(log_path, 6).replace("\n", " | ")
+    raise EngineError(f"{name} {why}; log {log_path}: {last}"[:600], fix)

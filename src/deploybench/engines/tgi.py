@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-from ..schemas import ConfigError, Endpoint, EngineError, EngineInfo, TgiEngine
+from ..schemas import ConfigError, Endpoint, EngineInfo, TgiEngine
 from . import process
 
 HOST = "127.0.0.1"
@@ -58,24 +56,10 @@ class TgiServer:
         return f"http://{HOST}:{self.port}"
 
     def start(self) -> Endpoint:
-        self.proc = process.spawn(self.argv, self.log_path)
-        alive = lambda: self.proc is not None and self.proc.poll() is None  # noqa: E731
-        if not process.wait_until(self._healthy, self.cfg.startup_timeout_s, 1.0, alive):
-            code = self.proc.poll()
-            self.stop()
-            why = f"exited with code {code}" if code is not None else f"not healthy after {self.cfg.startup_timeout_s:.0f}s"
-            last = process.tail(self.log_path, 6).replace("\n", " | ")
-            raise EngineError(f"text-generation-launcher {why}; log {self.log_path}: {last}"[:600],
-                              "check the model id, GPU count (num_shard) and quantize setting")
+        self.proc = process.start_server(self.argv, self.log_path, f"{self.url}/health", self.cfg.startup_timeout_s,
+                                         name="text-generation-launcher", fix="check the model id, GPU count (num_shard) and quantize setting", interval_s=1.0, grace_s=15.0)
         return Endpoint(url=self.url, protocol="tgi", model=self.cfg.model_id, supports_ignore_eos=False,
                         metrics_url=f"{self.url}/metrics")
-
-    def _healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as resp:
-                return resp.status == 200
-        except (urllib.error.URLError, OSError, ValueError):
-            return False
 
     def stop(self) -> None:
         if self.proc is not None:

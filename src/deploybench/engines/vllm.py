@@ -18,8 +18,6 @@ import os
 import re
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from ..schemas import ConfigError, Endpoint, EngineError, EngineInfo, VllmEngine
@@ -147,24 +145,11 @@ class VllmServer:
                "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1" if self.gguf else "0"),
                "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
         self._argv = self.argv(self.model_ref)
-        self.proc = process.spawn(self._argv, self.log_path, env=env)
-        alive = lambda: self.proc is not None and self.proc.poll() is None  # noqa: E731
-        if not process.wait_until(self._healthy, self.cfg.startup_timeout_s, 0.5, alive):
-            code = self.proc.poll()
-            self.stop()
-            why = f"exited with code {code}" if code is not None else f"not healthy after {self.cfg.startup_timeout_s:.0f}s"
-            last = process.tail(self.log_path, 6).replace("\n", " | ")
-            raise EngineError(f"vLLM server {why}; log {self.log_path}: {last}"[:600],
-                              "check max_model_len, dtype and VLLM_CPU_KVCACHE_SPACE (memory)")
+        self.proc = process.start_server(self._argv, self.log_path, f"{self.url}/health", self.cfg.startup_timeout_s,
+                                         name="vLLM server", env=env, interval_s=0.5, grace_s=10.0,
+                                         fix="check max_model_len, dtype and VLLM_CPU_KVCACHE_SPACE (memory)")
         return Endpoint(url=self.url, protocol="openai-chat", model=self.served_name, supports_ignore_eos=True,
                         metrics_url=f"{self.url}/metrics")
-
-    def _healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as resp:
-                return resp.status == 200
-        except (urllib.error.URLError, OSError, ValueError):
-            return False
 
     def stop(self) -> None:
         if self.proc is not None:

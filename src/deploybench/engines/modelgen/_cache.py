@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,7 +41,8 @@ def building(target: Path) -> Iterator[Path | None]:
             if target.is_file():
                 yield None
                 return
-            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            _remove_stale_tmps(target)
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
             try:
                 yield tmp
                 if not tmp.is_file():
@@ -51,3 +53,21 @@ def building(target: Path) -> Iterator[Path | None]:
         finally:
             fcntl.flock(lf, fcntl.LOCK_UN)
             lock.unlink(missing_ok=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale_tmps(target: Path) -> None:
+    """Half-written files of builders that died (killed mid-write): their pid is gone."""
+    for tmp in target.parent.glob(f".{target.name}.*.tmp"):
+        parts = tmp.name[len(target.name) + 2:].split(".")
+        if parts and parts[0].isdigit() and not _pid_alive(int(parts[0])):
+            tmp.unlink(missing_ok=True)

@@ -123,6 +123,8 @@ def read_header(path: Path, values: bool = True) -> Header:
         cur.pos = 4
         try:
             version = cur.unpack("I")
+            if version not in (2, 3):
+                raise GGUFFormatError(f"{path}: GGUF version {version} is not supported (2 or 3)")
             n_tensors = cur.unpack("Q")
             n_kv = cur.unpack("Q")
             hdr = Header(version=version)
