@@ -35,7 +35,7 @@ def test_unknown_option():
 
 def test_missing_model_file(tmp_path):
     assert_one_line_error(run_cli("run", "--model", str(tmp_path / "nope.gguf"), "--out", str(tmp_path)),
-                          "model", "not found", "GGUF")
+                          "model", "nope.gguf", "GGUF path")
 
 
 def test_unreachable_endpoint(tmp_path):

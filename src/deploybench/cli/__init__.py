@@ -61,9 +61,9 @@ def run(
     input_tokens: int = typer.Option(128, "--input-tokens", help="synthetic prompt length (tokens, approx.)"),
     prompts: Optional[Path] = typer.Option(None, "--prompts", help="JSONL file of prompts ({\"prompt\": ...})"),
     protocol: str = typer.Option("openai-chat", "--protocol", help="openai-chat | openai-completions"),
-    threads: int = typer.Option(2, "--threads", help="llama-server threads"),
-    parallel: int = typer.Option(4, "--parallel", help="llama-server slots"),
-    ctx_size: int = typer.Option(4096, "--ctx-size", help="llama-server context size"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="llama-server threads (default 2)"),
+    parallel: Optional[int] = typer.Option(None, "--parallel", help="llama-server slots (default 4)"),
+    ctx_size: Optional[int] = typer.Option(None, "--ctx-size", help="llama-server context size (default 4096)"),
     port: Optional[int] = typer.Option(None, "--port", help="llama-server port (default: a free one)"),
     warmup: Optional[int] = typer.Option(None, "--warmup", help="warm-up requests per level (excluded)"),
     price: Optional[float] = typer.Option(None, "--price-per-hour", help="$/hour of this hardware, for cost per 1M tokens"),
@@ -79,13 +79,14 @@ def run(
     """Run a benchmark: the embedded default study, a study file, one --model, or an existing --endpoint."""
     load_over = dict(concurrency=_levels(concurrency) if concurrency else None, requests=requests,
                      duration_s=duration, warmup_requests=warmup)
-    if endpoint or model:
+    single_server = any(v is not None for v in (model, threads, parallel, ctx_size, port))
+    if endpoint or single_server:
         if study is not None:
             raise ConfigError("give either a study file or --endpoint/--model, not both", "drop one of them")
         engine = (_validated(ExternalEngine, "--endpoint", url=endpoint, model=model or "", api_key_env=api_key_env)
                   if endpoint else
-                  _validated(LlamaCppEngine, "engine", model=model, threads=threads, parallel=parallel,
-                             ctx_size=ctx_size, port=port))
+                  _validated(LlamaCppEngine, "engine", model=model or "smollm2", threads=threads or 2,
+                             parallel=parallel or 4, ctx_size=ctx_size or 4096, port=port))
         if requests is None and duration is None:
             load_over.update(requests=20) if endpoint else load_over.update(duration_s=15.0, requests=500)
         load_over["concurrency"] = load_over["concurrency"] or [1, 2, 4]
