@@ -44,6 +44,11 @@ def _s(attr: str) -> Callable[[Cell], Any]:
     return lambda c: getattr(c.summary, attr)
 
 
+def _srv(name: str, stat: str) -> Callable[[Cell], float | None]:
+    """The engine's own /metrics figure (mean/max inside the window), if it was scraped."""
+    return lambda c: (c.summary.server.get(name) or {}).get(stat)
+
+
 # --------------------------------------------------------------------------- per-cell table
 
 CELL_COLUMNS: list[Column] = [
@@ -65,6 +70,10 @@ CELL_COLUMNS: list[Column] = [
     Column("price_per_hour", "$/hour", _s("price_per_hour"), "{:.3f}"),
     Column("minutes_per_1m_tokens", "min per 1M tok", _s("minutes_per_1m_tokens"), "{:.1f}"),
     Column("cost_per_1m_tokens", "$ per 1M tok", _s("cost_per_1m_tokens"), "{:.3f}"),
+    Column("server_running_mean", "server running (mean)", _srv("requests_running", "mean"), "{:.2f}"),
+    Column("server_waiting_max", "server queue (max)", _srv("requests_waiting", "max"), "{:.0f}"),
+    Column("server_kv_max", "server KV use (max)", _srv("kv_cache_usage", "max"), "{:.2f}"),
+    Column("server_tok_s", "server tok/s", _srv("tokens_per_s", "mean"), "{:.1f}"),
     Column("records", "records", lambda c: "yes" if c.has_records else "no (summary only)"),
     Column("client_lagged", "client lagged", _s("client_lagged")),
     Column("run_id", "run", lambda c: c.run_id),
