@@ -38,10 +38,11 @@ class OpenAIClient:
         return body
 
     async def send(self, prompt: Prompt, params: GenParams, draft: Draft) -> None:
-        body = json.dumps(self.body(prompt, params))
+        body = json.dumps(self.body(prompt, params)).encode()
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream", **self.endpoint.headers}
         draft.sent_ns = time.monotonic_ns()
-        async with self.session.post(self.endpoint.url + self.path, data=body, headers=headers) as resp:
+        async with self.session.post(self.endpoint.url + self.path, data=body, headers=headers,
+                                     trace_request_ctx=draft) as resp:
             draft.http_status = resp.status
             if resp.status != 200:
                 text = (await resp.text())[:200].replace("\n", " ")

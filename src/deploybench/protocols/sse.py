@@ -38,3 +38,21 @@ async def events(resp: aiohttp.ClientResponse) -> AsyncIterator[tuple[int, str]]
             yield now, line[5:].strip().decode("utf-8", errors="replace")
         elif line.startswith(b"error:"):
             yield now, json.dumps({"error": line[6:].strip().decode("utf-8", errors="replace")})
+
+
+def send_trace() -> aiohttp.TraceConfig:
+    """Stamp ``draft.sent_ns`` when the request body has been written to the socket.
+
+    Requests made with ``trace_request_ctx=draft`` get the moment the request went onto the wire,
+    so client-side request preparation counts as schedule lag, not as server latency (TTFT, E2E).
+    """
+    tc = aiohttp.TraceConfig()
+
+    async def _sent(session, ctx, params) -> None:
+        draft = getattr(ctx, "trace_request_ctx", None)
+        if draft is not None and hasattr(draft, "sent_ns"):
+            draft.sent_ns = time.monotonic_ns()
+
+    tc.on_request_headers_sent.append(_sent)
+    tc.on_request_chunk_sent.append(_sent)
+    return tc

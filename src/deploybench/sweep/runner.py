@@ -45,6 +45,16 @@ class NullReporter:
     def cell_skipped(self, summary) -> None: ...
 
 
+def run_async(coro):
+    """Run the measurement loop on uvloop where installed (a faster event loop: less client overhead)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
 def run_id_for(deployment: str, concurrency: int) -> str:
     """Folder name of a cell; anything but letters, digits, '.', '-', '_' becomes '_'."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", deployment).strip("._") or "deployment"
@@ -110,7 +120,7 @@ def run_deployment(cfg: RunConfig, prompts: Sequence[Prompt], study_dir: Path, *
         if (dep.protocol.startswith("openai") and endpoint.protocol.startswith("openai")) or dep.engine.kind == "external":
             endpoint = endpoint.model_copy(update={"protocol": dep.protocol})
         info = engine.info()
-        done += asyncio.run(_measure(cfg, endpoint, info, todo, prompts, study_dir, study, reporter, labels or {}))
+        done += run_async(_measure(cfg, endpoint, info, todo, prompts, study_dir, study, reporter, labels or {}))
     finally:
         engine.stop()
     order = {c: i for i, c in enumerate(cfg.load.concurrency)}
@@ -122,7 +132,8 @@ async def _measure(cfg: RunConfig, endpoint: Endpoint, info: EngineInfo, levels:
                    labels: dict[str, str]) -> list[RunSummary]:
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout,
+                                     trace_configs=[protocols.send_trace()]) as session:
         headers = dict(endpoint.headers)
         if endpoint.protocol.startswith("openai"):
             endpoint = await probe_openai(endpoint, session)

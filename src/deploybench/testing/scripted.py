@@ -1,8 +1,11 @@
 """An OpenAI-compatible streaming server with an exact timing script, and fault injection.
 
-Each stream: first token ``ttft_ms`` after the request arrives, then one token every ``itl_ms``,
-``max_tokens`` tokens in all (``tokens_per_chunk`` tokens per SSE chunk). Times are scheduled
-against absolute deadlines, so errors do not accumulate.
+Each stream: first token ``ttft_ms`` after the request's first byte arrived, then one token every
+``itl_ms``, ``max_tokens`` tokens in all (``tokens_per_chunk`` tokens per SSE chunk). Deadlines are
+absolute (no drift), met by a short timer sleep and then cooperative spinning (the event loop's
+timers alone overshoot by up to ~1.5 ms). It is a bare asyncio HTTP/1.1 server rather than an
+aiohttp app so that the request's arrival is stamped when its first byte is read, not after
+framework parsing.
 
 The request's ``model`` field picks a fault: ``fault-http500``, ``fault-drop`` (connection cut
 mid-stream), ``fault-malformed`` (a non-JSON event), ``fault-hang`` (never answers),
@@ -14,68 +17,128 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import socket
 import time
 
-from aiohttp import web
+SPIN_NS = 2_000_000
+MODELS = json.dumps({"object": "list", "data": [{"id": "scripted", "object": "model"}]}).encode()
 
 
-def _chunk(i: int, chat: bool, k: int) -> bytes:
-    text = "".join(f" t{i + j}" for j in range(k))
-    choice = {"index": 0, "delta": {"content": text}} if chat else {"index": 0, "text": text}
-    return b"data: " + json.dumps({"id": "s", "object": "chunk", "choices": [choice]}).encode() + b"\n\n"
-
-
-async def _sleep_until(t_ns: int) -> None:
-    delay = (t_ns - time.monotonic_ns()) / 1e9
+async def sleep_until(t_ns: int) -> None:
+    """Wait until ``t_ns`` (monotonic) within ~0.1 ms: a timer sleep, then cooperative spinning."""
+    delay = (t_ns - SPIN_NS - time.monotonic_ns()) / 1e9
     if delay > 0:
         await asyncio.sleep(delay)
+    while time.monotonic_ns() < t_ns:
+        await asyncio.sleep(0)
 
 
-def make_app(ttft_ms: float, itl_ms: float, tokens_per_chunk: int = 1) -> web.Application:
-    async def models(_req: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": [{"id": "scripted", "object": "model"}]})
+def _sse(obj: dict | str) -> bytes:
+    data = (obj if isinstance(obj, str) else json.dumps(obj)).encode()
+    event = b"data: " + data + b"\n\n"
+    return b"%x\r\n%s\r\n" % (len(event), event)
 
-    async def health(_req: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
 
-    async def complete(req: web.Request) -> web.StreamResponse:
-        t0 = time.monotonic_ns()
-        body = await req.json()
-        chat = req.path.endswith("chat/completions")
-        model = str(body.get("model", ""))
-        n = int(body.get("max_tokens") or 16)
-        if model == "fault-http500":
-            return web.json_response({"error": {"message": "injected failure"}}, status=500)
+def _reply(status: str, body: bytes, ctype: str = "application/json") -> bytes:
+    return (f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+class Script:
+    def __init__(self, ttft_ms: float, itl_ms: float, tokens_per_chunk: int = 1) -> None:
+        self.ttft_ns, self.itl_ns, self.k = int(ttft_ms * 1e6), int(itl_ms * 1e6), max(1, tokens_per_chunk)
+
+    async def stream(self, transport: asyncio.Transport, t0: int, body: dict, chat: bool) -> None:
+        model, n = str(body.get("model", "")), int(body.get("max_tokens") or 16)
         if model == "fault-hang":
-            await asyncio.sleep(3600)
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-        await resp.prepare(req)
-        k = max(1, tokens_per_chunk)
+            return
+        if model == "fault-http500":
+            transport.write(_reply("500 Internal Server Error", b'{"error": {"message": "injected failure"}}'))
+            return
+        transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+                        b"Transfer-Encoding: chunked\r\n\r\n")
         sent = 0
         while sent < n:
-            step = min(k, n - sent)
-            await _sleep_until(t0 + int((ttft_ms + (sent + step - 1) * itl_ms) * 1e6))  # last token's due time
+            step = min(self.k, n - sent)
+            await sleep_until(t0 + self.ttft_ns + (sent + step - 1) * self.itl_ns)  # its last token's due time
+            if transport.is_closing():
+                return
             if model == "fault-malformed" and sent >= n // 2:
-                await resp.write(b"data: {not json\n\n")
-                return resp
+                transport.write(_sse("{not json") + b"0\r\n\r\n")
+                return
             if model == "fault-drop" and sent >= n // 2:
-                req.transport.close()
-                return resp
-            await resp.write(_chunk(sent, chat, step))
+                transport.abort()
+                return
+            text = "".join(f" t{sent + j}" for j in range(step))
+            choice = {"index": 0, "delta": {"content": text}} if chat else {"index": 0, "text": text}
+            transport.write(_sse({"id": "s", "object": "chunk", "choices": [choice]}))
             sent += step
-        prompt = body.get("prompt") or " ".join(str(m.get("content", "")) for m in body.get("messages", []))
-        final = {"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]}
-        await resp.write(b"data: " + json.dumps(final).encode() + b"\n\n")
-        if model != "fault-nousage":
-            usage = {"choices": [], "usage": {"prompt_tokens": len(str(prompt).split()), "completion_tokens": n}}
-            await resp.write(b"data: " + json.dumps(usage).encode() + b"\n\n")
-        await resp.write(b"data: [DONE]\n\n")
-        return resp
+        self._finish(transport, body, n, chat, model)
 
-    app = web.Application()
-    app.add_routes([web.get("/v1/models", models), web.get("/health", health),
-                    web.post("/v1/chat/completions", complete), web.post("/v1/completions", complete)])
-    return app
+    @staticmethod
+    def _finish(transport, body: dict, n: int, chat: bool, model: str) -> None:
+        prompt = body.get("prompt") or " ".join(str(m.get("content", "")) for m in body.get("messages", []))
+        out = _sse({"choices": [{"index": 0, "delta": {} if chat else None, "text": "", "finish_reason": "length"}]})
+        if model != "fault-nousage":
+            out += _sse({"choices": [], "usage": {"prompt_tokens": len(str(prompt).split()), "completion_tokens": n}})
+        transport.write(out + _sse("[DONE]") + b"0\r\n\r\n")
+
+
+class Conn(asyncio.Protocol):
+    """One HTTP/1.1 keep-alive connection; requests are handled one after another."""
+
+    def __init__(self, script: Script) -> None:
+        self.script, self.buf, self.t0, self.busy = script, b"", 0, None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, data: bytes) -> None:
+        if not self.buf:
+            self.t0 = time.monotonic_ns()  # arrival of the request's first byte
+        self.buf += data
+        self._try_request()
+
+    def _try_request(self) -> None:
+        if self.busy is not None and not self.busy.done():
+            return
+        head, sep, rest = self.buf.partition(b"\r\n\r\n")
+        if not sep:
+            return
+        lines = head.decode("latin-1").split("\r\n")
+        method, path = (lines[0].split(" ") + ["", ""])[:2]
+        headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
+        length = int(headers.get("content-length", 0) or 0)
+        if len(rest) < length:
+            return
+        body, self.buf = rest[:length], rest[length:]
+        t0 = self.t0
+        if self.buf:
+            self.t0 = time.monotonic_ns()
+        self.busy = asyncio.ensure_future(self._handle(method, path, body, t0))
+        self.busy.add_done_callback(lambda _f: self._try_request())
+
+    async def _handle(self, method: str, path: str, raw: bytes, t0: int) -> None:
+        if method == "GET" and path in ("/v1/models", "/health"):
+            self.transport.write(_reply("200 OK", MODELS if path == "/v1/models" else b'{"status": "ok"}'))
+        elif method == "POST" and path in ("/v1/chat/completions", "/v1/completions"):
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError:
+                self.transport.write(_reply("400 Bad Request", b'{"error": "bad json"}'))
+                return
+            await self.script.stream(self.transport, t0, body, chat=path.endswith("chat/completions"))
+        else:
+            self.transport.write(_reply("404 Not Found", b'{"error": "not found"}'))
+
+
+async def serve(host: str, port: int, script: Script) -> None:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: Conn(script), host, port, backlog=1024)
+    async with server:
+        await server.serve_forever()
 
 
 def main() -> None:
@@ -88,8 +151,17 @@ def main() -> None:
     a = ap.parse_args()
     if a.host not in ("127.0.0.1", "::1", "localhost"):
         ap.error("--host must be a loopback address")
-    web.run_app(make_app(a.ttft_ms, a.itl_ms, a.tokens_per_chunk), host=a.host, port=a.port,
-                print=None, access_log=None)
+    try:
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    except ImportError:
+        factory = None
+    try:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(serve(a.host, a.port, Script(a.ttft_ms, a.itl_ms, a.tokens_per_chunk)))
+    except KeyboardInterrupt:
+        pass
 
 
 if __name__ == "__main__":
