@@ -54,7 +54,7 @@ async def one_request(client: ProtocolClient, prompt: Prompt, params: GenParams,
         draft.error = f"{type(exc).__name__}: {exc}"[:200]
     except (ValueError, KeyError, TypeError, UnicodeError) as exc:
         draft.error = f"malformed response: {type(exc).__name__}: {exc}"[:200]
-    done = time.monotonic_ns()
+    done = draft.done_ns if (draft.done_ns and draft.error is None) else time.monotonic_ns()
     return RequestRecord.model_construct(
         index=index, vu=vu, warmup=warmup, prompt_id=prompt.id, scheduled_ns=scheduled_ns,
         sent_ns=draft.sent_ns or done, chunk_ns=draft.chunk_ns, chunk_tokens=draft.chunk_tokens,

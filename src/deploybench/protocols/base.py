@@ -18,6 +18,7 @@ class Draft:
     """Mutable per-request scratchpad; ``load`` turns it into a RequestRecord."""
 
     sent_ns: int = 0
+    done_ns: int = 0  # when the stream ended ([DONE] read); 0 = take the time the call returned
     chunk_ns: list[int] = field(default_factory=list)
     chunk_tokens: list[int] = field(default_factory=list)
     input_tokens: int | None = None

@@ -52,6 +52,7 @@ class OpenAIClient:
             async for ts, data in events(resp):
                 if data == "[DONE]":
                     done = True
+                    draft.done_ns = ts
                     break
                 self._event(ts, data, draft)
                 if draft.error:
