@@ -101,15 +101,10 @@ def test_cost_guard():
     assert check_cost("ml.unknown", REGION, 2.0, max_cost=10.0, price_override=1.0) == 2.0
 
 
-class CostCfg(SageMakerEngine):  # the fields requested for SageMakerEngine (see report)
-    max_cost: float | None = None
-    expected_hours: float = 1.0
-
-
 @mock_aws
 def test_cost_guard_refuses_before_creating_anything(tmp_path):
     sm = boto3.client("sagemaker", region_name=REGION)
-    c = CostCfg(**cfg(instance_type="ml.p4d.24xlarge").model_dump(), max_cost=50.0, expected_hours=2.0)
+    c = cfg(instance_type="ml.p4d.24xlarge").model_copy(update={"max_cost": 50.0, "expected_hours": 2.0})
     with pytest.raises(ConfigError, match="exceeds max_cost"):
         deployment(c, tmp_path, client=sm)
     assert everything(sm) == EMPTY
