@@ -24,7 +24,7 @@ from .tables import summary_table
 app = typer.Typer(add_completion=False, no_args_is_help=False, pretty_exceptions_enable=False,
                   rich_markup_mode=None, help="Which LLM deployment should I pick? Measure, price, recommend.")
 err = Console(stderr=True, soft_wrap=True)
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 200)
 
 
 def _levels(text: str) -> list[int]:

@@ -43,7 +43,14 @@ async def one_request(client: ProtocolClient, prompt: Prompt, params: GenParams,
     """Send one request; every failure becomes an ``error`` in the record, never an exception."""
     draft = Draft()
     try:
-        await asyncio.wait_for(client.send(prompt, params, draft), timeout_s)
+        try:
+            await asyncio.wait_for(client.send(prompt, params, draft), timeout_s)
+        except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError):
+            if draft.http_status is not None or draft.chunk_ns:
+                raise
+            # a pooled keep-alive connection the server had already closed: nothing reached it; resend once
+            draft = Draft()
+            await asyncio.wait_for(client.send(prompt, params, draft), timeout_s)
     except asyncio.TimeoutError:
         draft.error = f"timeout after {timeout_s:g}s"
     except aiohttp.ClientConnectorError as exc:

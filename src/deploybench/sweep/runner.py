@@ -130,7 +130,8 @@ def run_deployment(cfg: RunConfig, prompts: Sequence[Prompt], study_dir: Path, *
 async def _measure(cfg: RunConfig, endpoint: Endpoint, info: EngineInfo, levels: list[int],
                    prompts: Sequence[Prompt], study_dir: Path, study: str | None, reporter: Reporter,
                    labels: dict[str, str]) -> list[RunSummary]:
-    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    # servers drop idle keep-alive connections (llama-server after 5 s); drop ours first
+    connector = aiohttp.TCPConnector(limit=0, force_close=False, keepalive_timeout=2.0)
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout,
                                      trace_configs=[protocols.send_trace()]) as session:
