@@ -21,6 +21,9 @@ from ..schemas import LoadConfig, RequestRecord
 __all__ = ["LevelResult", "ProtocolClient", "run_level", "one_request", "Progress"]
 
 
+RESENDS = 2  # resends of a request that died on a stale pooled connection before any response
+
+
 class ProtocolClient(Protocol):
     async def send(self, prompt: Prompt, params: GenParams, draft: Draft) -> None: ...
 
@@ -43,14 +46,16 @@ async def one_request(client: ProtocolClient, prompt: Prompt, params: GenParams,
     """Send one request; every failure becomes an ``error`` in the record, never an exception."""
     draft = Draft()
     try:
-        try:
-            await asyncio.wait_for(client.send(prompt, params, draft), timeout_s)
-        except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError):
-            if draft.http_status is not None or draft.chunk_ns:
-                raise
-            # a pooled keep-alive connection the server had already closed: nothing reached it; resend once
-            draft = Draft()
-            await asyncio.wait_for(client.send(prompt, params, draft), timeout_s)
+        for attempt in range(RESENDS + 1):
+            try:
+                await asyncio.wait_for(client.send(prompt, params, draft), timeout_s)
+                break
+            except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError):
+                if draft.http_status is not None or draft.chunk_ns or attempt == RESENDS:
+                    raise
+                # a pooled keep-alive connection the server had already closed before it got the
+                # request (no response came back): send again on a fresh connection
+                draft = Draft()
     except asyncio.TimeoutError:
         draft.error = f"timeout after {timeout_s:g}s"
     except aiohttp.ClientConnectorError as exc:
