@@ -39,6 +39,7 @@ class LevelResult:
     measured: int
     warmup: int
     stopped_early: bool = False
+    prompts_used: int = 0
 
 
 async def one_request(client: ProtocolClient, prompt: Prompt, params: GenParams, timeout_s: float,
@@ -131,7 +132,8 @@ async def run_level(client: ProtocolClient, prompts: Sequence[Prompt], params: G
         if t.exception():
             raise t.exception()
     end = min(deadline, last_done[0]) if deadline else last_done[0]
-    return LevelResult(start, end, measured=measured[0], warmup=cfg.warmup_requests, stopped_early=bool(pending))
+    return LevelResult(start, end, measured=measured[0], warmup=cfg.warmup_requests, stopped_early=bool(pending),
+                       prompts_used=next(order))
 
 
 async def _warmup(client, cycle, params, concurrency, cfg, sink, order) -> None:

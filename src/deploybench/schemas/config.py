@@ -119,7 +119,7 @@ class SyntheticWorkload(_Strict):
     input_tokens_max: int = Field(4096, ge=1)
     distribution: Literal["fixed", "uniform", "normal", "lognormal"] = "fixed"
     seed: int = 0
-    prompts: int = Field(256, ge=1, description="distinct prompts to generate")
+    prompts: int = Field(2000, ge=1, description="distinct prompts (a server should not see one twice: prompt caches)")
 
 
 class JsonlWorkload(_Strict):

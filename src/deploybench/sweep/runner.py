@@ -144,10 +144,11 @@ async def _measure(cfg: RunConfig, endpoint: Endpoint, info: EngineInfo, levels:
         host = host_info()
         scrape = (endpoint.metrics_url, session, endpoint.headers) if endpoint.metrics_url else None
         out = []
+        cursor = [0]  # prompts continue across levels: a server must not see a prompt again (prompt caches)
         try:
             for c in levels:
                 out.append(await _measure_level(cfg, client, info, host, c, prompts, study_dir, study, reporter,
-                                                labels, scrape))
+                                                labels, scrape, cursor))
         finally:
             close = getattr(client, "close", None)
             if close is not None:
@@ -158,7 +159,7 @@ async def _measure(cfg: RunConfig, endpoint: Endpoint, info: EngineInfo, levels:
 
 
 async def _measure_level(cfg, client, info, host, concurrency, prompts, study_dir, study, reporter, labels,
-                         scrape=None):
+                         scrape=None, cursor=None):
     dep = cfg.deployment
     run_id = run_id_for(dep.name, concurrency)
     run_dir = study_dir / run_id
@@ -176,7 +177,10 @@ async def _measure_level(cfg, client, info, host, concurrency, prompts, study_di
     status = "interrupted"
     scraper = _start_scraper(scrape, cfg.load.scrape_interval_s, run_dir)
     try:
-        res = await run_level(client, prompts, params, concurrency, cfg.load, writer.append, reporter)
+        cursor = cursor if cursor is not None else [0]
+        res = await run_level(client, prompts, params, concurrency, cfg.load, writer.append, reporter,
+                              prompt_offset=cursor[0])
+        cursor[0] += res.prompts_used
         meta.window_start_ns, meta.window_end_ns = res.window_start_ns, res.window_end_ns
         status = "complete"
     finally:

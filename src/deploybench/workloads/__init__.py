@@ -55,8 +55,9 @@ def synthetic(cfg: SyntheticWorkload) -> list[Prompt]:
     for i, target in enumerate(lengths(cfg)):
         n_words = max(1, int(round(target / TOKENS_PER_WORD)))
         start = int(rng.integers(0, len(words)))
-        picked = [words[(start + k) % len(words)] for k in range(n_words)]
-        prompts.append(Prompt(id=f"syn-{i}", text=" ".join(picked), approx_tokens=int(target)))
+        picked = [words[(start + k) % len(words)] for k in range(max(1, n_words - 2))]
+        # a unique head: no two prompts share a prefix, so server prompt caches cannot flatter TTFT
+        prompts.append(Prompt(id=f"syn-{i}", text=f"#{i}: " + " ".join(picked), approx_tokens=int(target)))
     return prompts
 
 
