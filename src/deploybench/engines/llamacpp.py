@@ -114,7 +114,8 @@ class LlamaCppServer:
 
     def start(self) -> Endpoint:
         self.proc = process.start_server(self.argv, self.log_path, f"{self.url}/health", self.cfg.startup_timeout_s,
-                                         name="llama-server", fix="check the model file, threads and ctx_size", interval_s=0.1, grace_s=5.0)
+                                         name="llama-server", interval_s=0.1, grace_s=5.0,
+                                         fix="check the model file, threads and ctx_size")
         return Endpoint(url=self.url, protocol="openai-chat", model=self.model_path.stem,
                         metrics_url=f"{self.url}/metrics")
 

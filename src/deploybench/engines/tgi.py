@@ -57,7 +57,8 @@ class TgiServer:
 
     def start(self) -> Endpoint:
         self.proc = process.start_server(self.argv, self.log_path, f"{self.url}/health", self.cfg.startup_timeout_s,
-                                         name="text-generation-launcher", fix="check the model id, GPU count (num_shard) and quantize setting", interval_s=1.0, grace_s=15.0)
+                                         name="text-generation-launcher", interval_s=1.0, grace_s=15.0,
+                                         fix="check the model id, GPU count (num_shard) and quantize setting")
         return Endpoint(url=self.url, protocol="tgi", model=self.cfg.model_id, supports_ignore_eos=False,
                         metrics_url=f"{self.url}/metrics")
 
