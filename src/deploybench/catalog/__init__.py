@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..schemas import ConfigError
+from ..schemas.errors import from_validation
 
 __all__ = ["Catalog", "CpuProfile", "GpuSpec", "HardwareEntry", "Price", "DEFAULT_REGION", "ENV_VAR",
            "check_tp", "cpu_profile_price", "gpu_count", "load_catalog"]
@@ -194,10 +195,7 @@ def _read_yaml(path: Any, label: str) -> dict[str, Any]:
 
 
 def _validation_error(label: str, where: str, exc: ValidationError) -> ConfigError:
-    e = exc.errors()[0]
-    loc = ".".join(str(x) for x in e["loc"])
-    field = f"{where}.{loc}" if loc else where
-    return ConfigError(f"catalog file {label}: {field}: {e['msg']}", "fix that field (see the bundled hardware.yaml)")
+    return from_validation(exc, f"catalog file {label}", "fix that field (see the bundled hardware.yaml)", root=where)
 
 
 def _merge_entry(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from pydantic import ValidationError
 from typer.exceptions import Abort, Exit, TyperException
 from rich.console import Console
 
@@ -18,6 +19,7 @@ from ..schemas import (
     ConfigError, Deployment, DeploybenchError, ExternalEngine, LlamaCppEngine, LoadConfig, RunConfig,
     SyntheticWorkload, JsonlWorkload, Workload,
 )
+from ..schemas.errors import from_validation
 from .progress import RunProgress
 from .tables import summary_table
 
@@ -40,13 +42,8 @@ def _levels(text: str) -> list[int]:
 def _validated(factory, field: str, **kw):
     try:
         return factory(**kw)
-    except Exception as exc:  # pydantic.ValidationError -> one line
-        errors = getattr(exc, "errors", None)
-        if callable(errors):
-            e = errors()[0]
-            loc = ".".join(str(x) for x in e["loc"])
-            raise ConfigError(f"{field}{'.' + loc if loc else ''}: {e['msg']}", "see `deploybench run --help`") from None
-        raise
+    except ValidationError as exc:
+        raise from_validation(exc, field, "see `deploybench run --help`") from None
 
 
 @app.command()

@@ -31,3 +31,23 @@ class EndpointError(DeploybenchError):
     """An endpoint is unreachable or does not speak the expected protocol."""
 
     exit_code = 3
+
+
+_UNION_TAGS = ("llamacpp.", "external.", "vllm.", "tgi.", "sagemaker.", "synthetic.", "jsonl.", "samples.")
+
+
+def from_validation(exc, where: str, fix: str = "see examples/ for a valid study", root: str = "") -> ConfigError:
+    """A pydantic ``ValidationError`` as one line: ``<where>: <root.field>: <problem> — <fix>``."""
+    e = exc.errors()[0]
+    loc = ".".join(str(x) if not isinstance(x, int) else f"[{x}]" for x in e["loc"]).replace(".[", "[")
+    for tag in _UNION_TAGS:  # pydantic's union tags (engine.llamacpp.threads -> engine.threads)
+        loc = loc.replace(tag, "")
+    loc = ".".join(x for x in (root, loc) if x).replace(".[", "[")
+    msg = e["msg"]
+    if e["type"] == "extra_forbidden":
+        msg, fix = "unknown field", "remove it or fix its spelling (see examples/ for valid fields)"
+    elif e["type"] == "missing":
+        fix = "add it"
+    elif e["type"] == "union_tag_invalid":
+        fix = "use kind: llamacpp, external, vllm, tgi or sagemaker"
+    return ConfigError(f"{where}: {loc}: {msg}" if loc else f"{where}: {msg}", fix)

@@ -111,11 +111,11 @@ class RunWriter:
                 self._f.close()
         if status:
             self.meta.status = status  # type: ignore[assignment]
-            self.meta.ended_at = self.meta.ended_at or _now_iso()
+            self.meta.ended_at = self.meta.ended_at or now_iso()
             self.write_meta()
 
 
-def _now_iso() -> str:
+def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
@@ -217,7 +217,3 @@ def _arrow_schema():
         ("input_tokens", i64), ("output_tokens", i64), ("token_source", s), ("max_tokens", i64),
         ("finish_reason", s), ("error", s), ("http_status", i64),
     ])
-
-
-def dump_json(obj) -> str:
-    return json.dumps(obj, indent=2, default=str)

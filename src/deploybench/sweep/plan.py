@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from ..engines.modelgen import QTYPES, parse_params, parse_random_ref
 from ..engines.modelgen.resolver import GEMMA_NAMES
 from ..engines.models import ALIASES, BUNDLED
+from ..schemas.errors import from_validation
 from ..schemas import (
     ConfigError, Deployment, Hardware, HardwareProfile, LlamaCppEngine, SageMakerEngine, Study, TgiEngine, VllmEngine,
 )
@@ -62,26 +63,7 @@ def validate_study(data: dict, where: str = "study") -> Study:
     try:
         return Study.model_validate(data)
     except ValidationError as exc:
-        raise _one_line(exc, where) from None
-
-
-def _one_line(exc: ValidationError, where: str) -> ConfigError:
-    e = exc.errors()[0]
-    loc = ".".join(str(x) if not isinstance(x, int) else f"[{x}]" for x in e["loc"]).replace(".[", "[")
-    # drop pydantic's union tags (e.g. engine.llamacpp.threads -> engine.threads)
-    for tag in ("llamacpp.", "external.", "vllm.", "tgi.", "sagemaker.", "synthetic.", "jsonl.", "samples."):
-        loc = loc.replace(tag, "")
-    msg = e["msg"]
-    if e["type"] == "extra_forbidden":
-        fix = "remove it or fix its spelling (see examples/ for valid fields)"
-        msg = "unknown field"
-    elif e["type"] == "missing":
-        fix = "add it"
-    elif e["type"] == "union_tag_invalid":
-        fix = "use kind: llamacpp, external, vllm, tgi or sagemaker"
-    else:
-        fix = "see examples/ for a valid study"
-    return ConfigError(f"{where}: {loc or 'study'}: {msg}", fix)
+        raise from_validation(exc, where) from None
 
 
 def plan(study: Study, where: str = "study") -> list[Planned]:
@@ -197,7 +179,7 @@ def _engine(study: Study, source: str, quant: str, hw: HardwareProfile, settings
         return SageMakerEngine(model_id=source, instance_type=hw.instance_type, region=hw.region, quantize=q,
                                num_gpus=hw.tp or gpus or 1, **settings)
     except ValidationError as exc:
-        raise _one_line(exc, f"{where.split(':')[0]}: engine.settings") from None
+        raise from_validation(exc, f"{where.split(':')[0]}: engine.settings") from None
 
 
 def _check_cpu(hw: HardwareProfile, where: str) -> None:

@@ -33,6 +33,5 @@ async def probe_openai(endpoint: Endpoint, session: aiohttp.ClientSession) -> En
         ids = [m.get("id") for m in body["data"] if isinstance(m, dict) and m.get("id")]
         if not ids:
             raise EndpointError(f"endpoint {endpoint.url} lists no models", "pass --model NAME")
-        endpoint = endpoint.model_copy(update={"model": ids[0]})
-        endpoint.headers = dict(endpoint.headers)
+        endpoint = endpoint.model_copy(update={"model": ids[0]})  # keeps headers (excluded only from dumps)
     return endpoint

@@ -135,10 +135,8 @@ async def _measure(cfg: RunConfig, endpoint: Endpoint, info: EngineInfo, levels:
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout,
                                      trace_configs=[protocols.send_trace()]) as session:
-        headers = dict(endpoint.headers)
         if endpoint.protocol.startswith("openai"):
             endpoint = await probe_openai(endpoint, session)
-        endpoint.headers = headers
         info.model = info.model or endpoint.model
         client = protocols.create(endpoint, session)
         host = host_info()
@@ -167,7 +165,7 @@ async def _measure_level(cfg, client, info, host, concurrency, prompts, study_di
         run_dir.rename(run_dir.with_name(f"{run_id}.incomplete-{time.strftime('%Y%m%d-%H%M%S')}"))
     meta = RunMeta(run_id=run_id, study=study, deployment=dep.name, deployment_config=dep.model_dump(mode="json"),
                    concurrency=concurrency, config=cfg.model_dump(mode="json"), engine=info, host=host,
-                   deploybench_version=__version__, started_at=storage._now_iso(),
+                   deploybench_version=__version__, started_at=storage.now_iso(),
                    price_per_hour=dep.hardware.price_per_hour,
                    labels={**default_labels(dep, info), **dep.labels, **labels})
     writer = storage.RunWriter(run_dir, meta)
@@ -185,7 +183,7 @@ async def _measure_level(cfg, client, info, host, concurrency, prompts, study_di
         status = "complete"
     finally:
         await _stop_scraper(scraper)
-        meta.ended_at = storage._now_iso()
+        meta.ended_at = storage.now_iso()
         writer.close(status)
     records = storage.read_records(run_dir)
     summary = metrics.summarize(records, meta, (), cfg.load.max_lag_ms, storage.read_server_metrics(run_dir))

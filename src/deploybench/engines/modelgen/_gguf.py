@@ -164,3 +164,17 @@ def raw_values(path: Path, prefix: str) -> dict[str, tuple[KV, bytes]]:
                 f.seek(kv.span[0])
                 out[key] = (kv, f.read(kv.span[1] - kv.span[0]))
     return out
+
+
+def model_header(path, what: str) -> "Header":
+    """``read_header(path, values=False)`` with one-line ConfigErrors naming ``what`` was asked."""
+    from pathlib import Path as _P
+
+    from ...schemas import ConfigError
+
+    if not _P(path).is_file():
+        raise ConfigError(f"{what}: model file not found: {path}", "give an existing GGUF file")
+    try:
+        return read_header(_P(path), values=False)
+    except GGUFFormatError as exc:
+        raise ConfigError(f"{what}: {exc}", "give a GGUF model file") from exc

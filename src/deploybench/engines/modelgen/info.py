@@ -6,7 +6,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from ...schemas import ConfigError
 from . import _gguf
 from .quant import file_type_name
 from .generate import GEN_KEY
@@ -31,12 +30,7 @@ def describe(path: Path) -> dict[str, Any]:
     generated models).
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"describe: model file not found: {path}", "give an existing GGUF file")
-    try:
-        hdr = _gguf.read_header(path, values=False)
-    except _gguf.GGUFFormatError as exc:
-        raise ConfigError(f"describe: {exc}", "give a GGUF model file") from exc
+    hdr = _gguf.model_header(path, "describe")
     arch = hdr.get("general.architecture", "")
     params = sum(t.n_elements for t in hdr.tensors)
     by_type: Counter[str] = Counter()

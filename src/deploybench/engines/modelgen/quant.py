@@ -79,12 +79,7 @@ def quantize(src: Path, qtype: str, *, threads: int | None = None, timeout_s: fl
     if str(qtype).strip().lower() in NATIVE:
         return src
     q = check_qtype(qtype)
-    if not src.is_file():
-        raise ConfigError(f"quantize: source model not found: {src}", "give an existing GGUF file")
-    try:
-        hdr = _gguf.read_header(src, values=False)
-    except _gguf.GGUFFormatError as exc:
-        raise ConfigError(f"quantize: {exc}", "give a GGUF model file") from exc
+    hdr = _gguf.model_header(src, "quantize")
     ftype = hdr.get("general.file_type")
     if file_type_name(ftype) == q:
         return src
