@@ -49,6 +49,12 @@ class Price(_Model):
 class GpuSpec(_Model):
     memory_gib: float = Field(gt=0, description="per GPU")
     memory_bandwidth_gbs: float = Field(gt=0, description="per GPU, GB/s")
+    peak_tflops: dict[str, float] = Field(default_factory=dict, description="dense peak per GPU by dtype (fp16, int8, ...)")
+    interconnect: str | None = Field(None, description="GPU-to-GPU link, e.g. pcie4, nvlink3")
+    interconnect_gbs: float | None = Field(None, gt=0, description="per GPU, per direction, GB/s")
+    as_of: str | None = None
+    source: str | None = None
+    recalled: bool = Field(False, description="figures from memory of the spec sheet, not checked against it")
 
 
 class HardwareEntry(_Model):
