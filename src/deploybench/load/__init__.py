@@ -16,6 +16,7 @@ from typing import Protocol
 import aiohttp
 
 from ..protocols.base import Draft, GenParams, Prompt
+from ..metrics.intervals import precision_met
 from ..schemas import LoadConfig, RequestRecord
 
 __all__ = ["LevelResult", "ProtocolClient", "run_level", "one_request", "Progress"]
@@ -40,6 +41,43 @@ class LevelResult:
     warmup: int
     stopped_early: bool = False
     prompts_used: int = 0
+    imprecise: bool = False
+    half_widths: dict | None = None
+
+
+class Deadline:
+    """When users stop starting requests: fixed (``duration_s``) or adaptive (min/max + interval target)."""
+
+    def __init__(self, start_ns: int, cfg: LoadConfig) -> None:
+        self.start, self.cfg = start_ns, cfg
+        limit = cfg.max_duration_s if cfg.adaptive else cfg.duration_s
+        self.at: int | None = start_ns + int(limit * 1e9) if limit else None
+        self.met = False
+        self.half_widths: dict | None = None
+
+    @property
+    def imprecise(self) -> bool:
+        """An adaptive level that ended without meeting its interval target."""
+        return self.cfg.adaptive and not self.met
+
+    def passed(self) -> bool:
+        return self.at is not None and time.monotonic_ns() >= self.at
+
+    async def watch(self, seen: list[RequestRecord], check_s: float = 1.0) -> None:
+        """Adaptive window: from ``min_duration_s`` on, stop once the headline intervals are tight."""
+        cfg = self.cfg
+        first = self.start + int(cfg.min_duration_s * 1e9)
+        await asyncio.sleep(max(0.0, (first - time.monotonic_ns()) / 1e9))
+        while not self.passed():
+            now = time.monotonic_ns()
+            ok, widths = await asyncio.to_thread(precision_met, list(seen), self.start, now,
+                                                 cfg.target_half_width, cfg.precision_figures)
+            self.half_widths = widths
+            if ok:
+                self.met = True
+                self.at = min(self.at or now, now)
+                return
+            await asyncio.sleep(check_s)
 
 
 async def one_request(client: ProtocolClient, prompt: Prompt, params: GenParams, timeout_s: float,
@@ -71,6 +109,7 @@ async def one_request(client: ProtocolClient, prompt: Prompt, params: GenParams,
     return RequestRecord.model_construct(
         index=index, vu=vu, warmup=warmup, prompt_id=prompt.id, scheduled_ns=scheduled_ns,
         sent_ns=draft.sent_ns or done, chunk_ns=draft.chunk_ns, chunk_tokens=draft.chunk_tokens,
+        first_content_ns=draft.first_content_ns,
         done_ns=done, input_tokens=draft.input_tokens, output_tokens=draft.output_tokens,
         token_source=draft.token_source if draft.token_source in ("usage", "tokenizer", "chunks") else "none",
         max_tokens=params.max_tokens, finish_reason=draft.finish_reason, error=draft.error,
@@ -94,15 +133,18 @@ async def run_level(client: ProtocolClient, prompts: Sequence[Prompt], params: G
     budget = cfg.requests if cfg.requests is not None else None
     claimed = itertools.count()
     start = time.monotonic_ns()
-    deadline = start + int(cfg.duration_s * 1e9) if cfg.duration_s else None
-    hard_stop = (cfg.duration_s or 0) + cfg.request_timeout_s * (1 + (budget or 1) / concurrency)
+    deadline = Deadline(start, cfg)
+    longest = cfg.max_duration_s if cfg.adaptive else cfg.duration_s
+    hard_stop = (longest or 0) + cfg.request_timeout_s * (1 + (budget or 1) / concurrency)
     last_done = [start]
     measured = [0]
+    seen: list[RequestRecord] = []
 
     loop = asyncio.get_running_loop()
 
     def deliver(rec: RequestRecord) -> None:
         sink(rec)
+        seen.append(rec)
         if progress:
             progress.request_done(rec)
 
@@ -110,7 +152,7 @@ async def run_level(client: ProtocolClient, prompts: Sequence[Prompt], params: G
         scheduled = start
         while True:
             n = next(claimed)
-            if (budget is not None and n >= budget) or (deadline and time.monotonic_ns() >= deadline):
+            if (budget is not None and n >= budget) or deadline.passed():
                 return
             i = next(order)
             rec = await one_request(client, cycle(i), params, cfg.request_timeout_s, i, vu, scheduled, False)
@@ -121,19 +163,20 @@ async def run_level(client: ProtocolClient, prompts: Sequence[Prompt], params: G
             scheduled = rec.done_ns
 
     tasks = [asyncio.create_task(user(v)) for v in range(concurrency)]
+    watcher = asyncio.create_task(deadline.watch(seen)) if cfg.adaptive else None
     try:
         done, pending = await asyncio.wait(tasks, timeout=hard_stop)
     finally:
-        for t in tasks:
+        for t in tasks + ([watcher] if watcher else []):
             t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, *([watcher] if watcher else []), return_exceptions=True)
         await asyncio.sleep(0)  # let the last deferred deliveries run
     for t in done:
         if t.exception():
             raise t.exception()
-    end = min(deadline, last_done[0]) if deadline else last_done[0]
+    end = min(deadline.at, last_done[0]) if deadline.at else last_done[0]
     return LevelResult(start, end, measured=measured[0], warmup=cfg.warmup_requests, stopped_early=bool(pending),
-                       prompts_used=next(order))
+                       prompts_used=next(order), imprecise=deadline.imprecise, half_widths=deadline.half_widths)
 
 
 async def _warmup(client, cycle, params, concurrency, cfg, sink, order) -> None:

@@ -7,12 +7,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..schemas import RequestRecord, RunMeta, RunSummary
-from . import core, slo
+from . import core, intervals, slo
 from .core import dist, e2e_ms, itl_ms, lag_ms, ms_per_token, tpot_ms, ttft_ms
 from .slo import Constraint
 
 __all__ = ["Constraint", "cost_per_1m", "dist", "e2e_ms", "itl_ms", "lag_ms", "minutes_per_1m",
-           "ms_per_token", "slo", "summarize", "tpot_ms", "ttft_ms"]
+           "intervals", "lag_distorts", "ms_per_token", "slo", "summarize", "tpot_ms", "ttft_ms"]
 
 
 def minutes_per_1m(tokens_per_s: float) -> float | None:
@@ -28,8 +28,16 @@ def cost_per_1m(price_per_hour: float | None, tokens_per_s: float) -> float | No
     return price_per_hour * minutes / 60.0
 
 
+def lag_distorts(lag_p99_ms: float | None, ttft_p50_ms: float | None, max_lag_ms: float = 1.0,
+                 tolerance: float = 0.05) -> bool:
+    """The client's delay moved a figure: lag p99 above max(``max_lag_ms``, ``tolerance`` x TTFT p50)."""
+    if lag_p99_ms is None:
+        return False
+    return lag_p99_ms > max(max_lag_ms, tolerance * (ttft_p50_ms or 0.0))
+
+
 def summarize(records: Sequence[RequestRecord], meta: RunMeta, slos: Sequence[Constraint] = (),
-              max_lag_ms: float = 1.0, server_samples: Sequence[dict] = ()) -> RunSummary:
+              max_lag_ms: float = 1.0, server_samples: Sequence[dict] = (), lag_tolerance: float = 0.05) -> RunSummary:
     """Every figure of a run, from its raw records and window."""
     recs = core.measured(records)
     start, end = core.window(recs, meta.window_start_ns, meta.window_end_ns)
@@ -42,6 +50,9 @@ def summarize(records: Sequence[RequestRecord], meta: RunMeta, slos: Sequence[Co
     lag = core.dist([core.lag_ms(r) for r in recs])
     tput = out_tokens / window_s if window_s > 0 else 0.0
     price = meta.price_per_hour
+    ttft = dist(core.collect(ttft_ms(r) for r in recs))
+    lagged = lag_distorts(lag.p99, ttft.p50, max_lag_ms, lag_tolerance)
+    flags = sorted(set(meta.flags) | ({"client-lag"} if lagged else set()))
     sources = sorted({r.token_source for r in ok}) or ["none"]
     return RunSummary(
         run_id=meta.run_id, deployment=meta.deployment, concurrency=meta.concurrency,
@@ -51,12 +62,15 @@ def summarize(records: Sequence[RequestRecord], meta: RunMeta, slos: Sequence[Co
         output_throughput_tok_s=tput,
         request_throughput_rps=len(counted) / window_s if window_s > 0 else 0.0,
         goodput_rps=(len(good) / window_s if window_s > 0 else 0.0) if good is not None else None,
-        ttft_ms=dist(core.collect(ttft_ms(r) for r in recs)),
+        ttft_ms=ttft,
         tpot_ms=dist(core.collect(tpot_ms(r) for r in recs)),
         itl_ms=dist(np.fromiter((g for r in recs for g in itl_ms(r)), dtype=float)),
         e2e_ms=dist(core.collect(e2e_ms(r) for r in recs)),
         ms_per_token=dist(core.collect(ms_per_token(r) for r in recs)),
-        schedule_lag_ms=lag, client_lagged=bool(lag.p99 is not None and lag.p99 > max_lag_ms),
+        ttft_content_ms=dist(core.collect(map(core.ttft_content_ms, recs))),
+        token_mismatch=sum(map(core.token_mismatch, recs)),
+        schedule_lag_ms=lag, client_lagged=lagged, flags=flags, trial=meta.trial, contention=dict(meta.contention),
+        intervals=intervals.run_intervals(recs, start, end, price) if recs else {},
         token_source="+".join(sources), price_per_hour=price,
         minutes_per_1m_tokens=minutes_per_1m(tput), cost_per_1m_tokens=cost_per_1m(price, tput),
         labels=dict(meta.labels), external=dict(meta.external),

@@ -8,8 +8,17 @@ from dataclasses import dataclass
 from pydantic import BaseModel, Field, computed_field
 
 from ..metrics import Constraint
-from ..schemas import ConfigError, RunSummary
+from ..metrics.intervals import overlap
+from ..metrics.trials import combine_all
+from ..schemas import ConfigError, Interval, RunSummary
 from . import figures as fig
+
+INTERVAL_KEY = {"cost_per_1m_tokens": "cost_per_1m_tokens", "p50_ms_per_token": "ms_per_token.p50",
+                "output_throughput_tok_s": "output_throughput_tok_s"}
+"""Which stored interval judges a tie, per pick metric (measured cells only)."""
+SKIP_FLAGS = ("client-lag", "contended")
+"""Cells carrying these flags never win a pick (they are listed instead)."""
+MAX_ERROR_RATE = 0.01
 
 TIE_REL = 0.02
 """Relative difference below which pick and runner-up count as tied (within measurement noise).
@@ -70,6 +79,7 @@ class Pick(BaseModel):
     unit: str = ""
     value: float | None = None
     ms_per_token_p50: float | None = None
+    ms_per_token_figure: str | None = Field(None, description="which ms/token ms_per_token_p50 is (figures.MS_PER_TOKEN_FIGURES)")
     tokens_per_s: float | None = None
     price_per_hour: float | None = None
     minutes_per_1m_tokens: float | None = None
@@ -78,7 +88,10 @@ class Pick(BaseModel):
     runner_up: Contender | None = None
     margin: float | None = Field(None, description="|runner-up - pick| / |pick|")
     tie: bool = False
-    tied_with: list[str] = Field(default_factory=list, description="run_ids within the tie threshold")
+    tied_with: list[str] = Field(default_factory=list, description="run_ids that cannot be told apart from the pick")
+    tie_rule: str = Field("", description="how a tie was decided: overlapping 95 % intervals, or the fixed margin")
+    interval: Interval | None = Field(None, description="95 % interval of the pick's figure")
+    skipped: list[str] = Field(default_factory=list, description="cells left out, with why (flags, errors)")
     candidates: int = 0
     slo: list[str] = Field(default_factory=list)
     note: str | None = None
@@ -128,10 +141,20 @@ def _pick(scenario: str, group: str, basis: str, metric: str, unit: str, rule_te
     value, s = ranked[0]
     runner = _contender(*ranked[1]) if len(ranked) > 1 else None
     margin = _rel(runner.value, value) if runner else None
-    tied = [r.run_id for v, r in ranked[1:] if _rel(v, value) < tie_threshold]
-    return Pick(**base, run_id=s.run_id, deployment=s.deployment, concurrency=s.concurrency,
+    key = INTERVAL_KEY.get(metric) if basis == "deploybench" else None
+    iv = s.intervals.get(key) if key else None
+    if iv is not None:  # measured cells: a tie is an overlap of 95 % intervals
+        tied = [r.run_id for v, r in ranked[1:] if overlap(iv, r.intervals.get(key))]
+        how = "95 % intervals overlap"
+    else:  # imported aggregates have no intervals: the fixed margin
+        tied = [r.run_id for v, r in ranked[1:] if _rel(v, value) < tie_threshold]
+        how = f"within {tie_threshold:.0%} (no intervals: fixed margin)"
+    note = (f"tie: {len(tied)} other cell(s) cannot be told apart ({how}); to separate them measure longer "
+            "(raise load.max_duration_s or lower load.target_half_width) or repeat (--trials 3)") if tied else None
+    return Pick(**base, note=note, tie_rule=how, interval=iv, run_id=s.run_id, deployment=s.deployment, concurrency=s.concurrency,
                 hardware=s.labels.get("hardware"), quantization=s.labels.get("quantization"),
                 tp=s.labels.get("tp"), value=value, ms_per_token_p50=fig.median_ms_per_token(s),
+                ms_per_token_figure=fig.ms_per_token_figure([s]),
                 tokens_per_s=fig.throughput(s, basis, external), price_per_hour=s.price_per_hour,
                 minutes_per_1m_tokens=fig.minutes(s, basis, external),
                 cost_per_1m_tokens=fig.cost(s, basis, external), runner_up=runner, margin=margin,
@@ -160,8 +183,13 @@ def _by_rule(rule: Rule, group: str, cells: list[RunSummary], basis: str, tie_th
         where += f" (nearest measured level: this study has no concurrency {rule.level})"
     text = f"{rule.text} {where}, per model{_basis_note(rule, basis)}"
     at_level = [s for s in cells if s.concurrency == level]
-    ranked = _judge(at_level, _value_fn(rule, basis, external), rule.lower_is_better)
-    return _pick(rule.scenario, group, basis, rule.metric, rule.unit, text, ranked, len(at_level),
+    value, metric = _value_fn(rule, basis, external), rule.metric
+    if rule.scenario == "latency":  # one ms/token figure per ranking, named in the rule
+        figure = fig.ms_per_token_figure(at_level)
+        value, metric = (lambda s: fig.median_ms_per_token(s, figure)), f"p50_{figure}"
+        text += f" ({fig.MS_PER_TOKEN_FIGURES[figure]})"
+    ranked = _judge(at_level, value, rule.lower_is_better)
+    return _pick(rule.scenario, group, basis, metric, rule.unit, text, ranked, len(at_level),
                  tie_threshold, external)
 
 
@@ -183,9 +211,19 @@ def _by_slo(scenario: str, group: str, cells: list[RunSummary], slo: list[Constr
     return pick
 
 
+def skip_reason(s: RunSummary, max_error_rate: float = MAX_ERROR_RATE) -> str | None:
+    """Why a cell may not win a pick (None: it may)."""
+    bad = [f for f in SKIP_FLAGS if f in s.flags]
+    if bad:
+        return "flagged " + ", ".join(bad)
+    if s.requests and s.error_rate > max_error_rate:
+        return f"error rate {s.error_rate:.1%} above {max_error_rate:.0%}"
+    return None
+
+
 def recommend(summaries: Sequence[RunSummary], scenario: str, slo: Sequence[Constraint] | None = None,
               basis: str = "deploybench", external: fig.External | None = None,
-              tie_threshold: float = TIE_REL) -> list[Pick]:
+              tie_threshold: float = TIE_REL, max_error_rate: float = MAX_ERROR_RATE) -> list[Pick]:
     """One :class:`Pick` per model (``labels["model"]``), in model-size order.
 
     Rules (the 2023 study's, applied exactly): ``cost`` = at concurrency 5 the lowest cost per 1M
@@ -196,8 +234,12 @@ def recommend(summaries: Sequence[RunSummary], scenario: str, slo: Sequence[Cons
 
     ``basis="study"`` judges throughput and cost on the study's own throughput figure
     (``external[run_id]["study_throughput_tok_s"]``, or a summary's ``external`` attribute).
-    ``margin`` is the runner-up's relative distance from the pick; ``tie`` is set when it is
-    below ``tie_threshold`` (see :data:`TIE_REL`).
+    ``margin`` is the runner-up's relative distance from the pick. ``tie`` is set when a
+    runner-up's 95 % interval overlaps the pick's (cells with intervals), or, for imported cells
+    without intervals, when its margin is below ``tie_threshold`` (see :data:`TIE_REL`). Cells
+    flagged ``client-lag`` or ``contended``, or with an error rate above ``max_error_rate``, never
+    win; each pick lists them in ``skipped``. Trials of a cell are combined first
+    (:func:`deploybench.metrics.trials.combine`).
     """
     if scenario not in RULES:
         raise ConfigError(f"--scenario: unknown scenario '{scenario}'", f"use one of: {', '.join(SCENARIOS)}")
@@ -205,13 +247,24 @@ def recommend(summaries: Sequence[RunSummary], scenario: str, slo: Sequence[Cons
     if not 0 <= tie_threshold < 1:
         raise ConfigError(f"tie threshold {tie_threshold} is out of range", "use a fraction, e.g. 0.02 for 2%")
     groups: dict[str, list[RunSummary]] = {}
-    for s in summaries:
-        groups.setdefault(fig.group_of(s), []).append(s)
-    picks = []
-    for group in sorted(groups, key=fig.group_order):
-        cells = groups[group]
-        if slo:
-            picks.append(_by_slo(scenario, group, cells, list(slo), basis, tie_threshold, external))
+    skipped: dict[str, list[str]] = {}
+    for s in combine_all(summaries):  # trials of a cell -> one cell with between-trial intervals
+        why = skip_reason(s, max_error_rate)
+        if why:
+            skipped.setdefault(fig.group_of(s), []).append(f"{s.run_id}: {why}")
         else:
-            picks.append(_by_rule(RULES[scenario], group, cells, basis, tie_threshold, external))
+            groups.setdefault(fig.group_of(s), []).append(s)
+    picks = []
+    for group in sorted(set(groups) | set(skipped), key=fig.group_order):
+        cells = groups.get(group, [])
+        if slo:
+            pick = _by_slo(scenario, group, cells, list(slo), basis, tie_threshold, external)
+        elif cells:
+            pick = _by_rule(RULES[scenario], group, cells, basis, tie_threshold, external)
+        else:
+            rule = RULES[scenario]
+            pick = Pick(scenario=scenario, group=group, basis=basis, metric=rule.metric, unit=rule.unit,
+                        rule=rule.text, note="every cell of this model was skipped")
+        pick.skipped = skipped.get(group, [])
+        picks.append(pick)
     return picks

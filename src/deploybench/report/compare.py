@@ -2,45 +2,56 @@
 
 Cells are matched by (deployment, concurrency); when both sides hold a single deployment (e.g.
 the same server measured before and after a change, under two names) by concurrency alone.
-Latency medians (TTFT, TPOT, E2E, ms/token) come with a bootstrap confidence interval on the
-difference of medians, computed from the per-request records of both runs: a change is *beyond
-noise* when that interval excludes zero. Throughput, tail percentiles, error rate and cost are
-shown as plain changes: they are one number per run, with no per-request spread to resample.
+
+A change is *beyond noise* only when the data can say so:
+
+* both sides measured with ``trials >= 2``: the spread **between runs** is known, so the change is
+  judged with a Welch 95 % interval on the difference of the trial means (``method = "between
+  trials"``);
+* otherwise each side has only its **within-run** 95 % intervals (batch means for rates, a block
+  bootstrap for percentiles, see docs/metrics.md): the change is beyond noise only when the two
+  intervals do not overlap, and the comparison says that run-to-run variation was not measured
+  (``method = "within-run intervals"``; rerun both with ``--trials 3`` to know).
+
+Error rate and tail percentiles (p99) are shown as plain changes.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from scipy import stats as sstats
 
-from .. import metrics
-from ..schemas import RequestRecord, RunSummary
+from ..metrics.intervals import overlap
+from ..metrics.trials import combine
+from ..schemas import RunSummary
 from .data import Cell, Store, load_store
-from .stats import median_diff_ci
 
-# key, title, per-request metric, summary attribute; lower is better for all of them
-BOOTSTRAP_METRICS: list[tuple[str, str, Callable[[RequestRecord], float | None], str]] = [
-    ("ttft_p50_ms", "TTFT p50 (ms)", metrics.ttft_ms, "ttft_ms"),
-    ("tpot_p50_ms", "TPOT p50 (ms)", metrics.tpot_ms, "tpot_ms"),
-    ("e2e_p50_ms", "E2E p50 (ms)", metrics.e2e_ms, "e2e_ms"),
-    ("ms_per_token_p50", "ms/token p50", metrics.ms_per_token, "ms_per_token"),
+Reader = Callable[[RunSummary], float | None]
+# key, title, interval key in RunSummary.intervals, reader, higher_is_better
+JUDGED: list[tuple[str, str, str, Reader, bool]] = [
+    ("output_tok_s", "output tok/s", "output_throughput_tok_s", lambda s: s.output_throughput_tok_s, True),
+    ("request_rps", "req/s", "request_throughput_rps", lambda s: s.request_throughput_rps, True),
+    ("ttft_p50_ms", "TTFT p50 (ms)", "ttft_ms.p50", lambda s: s.ttft_ms.p50, False),
+    ("ttft_p90_ms", "TTFT p90 (ms)", "ttft_ms.p90", lambda s: s.ttft_ms.p90, False),
+    ("tpot_p50_ms", "TPOT p50 (ms)", "tpot_ms.p50", lambda s: s.tpot_ms.p50, False),
+    ("tpot_p90_ms", "TPOT p90 (ms)", "tpot_ms.p90", lambda s: s.tpot_ms.p90, False),
+    ("e2e_p50_ms", "E2E p50 (ms)", "e2e_ms.p50", lambda s: s.e2e_ms.p50, False),
+    ("e2e_p90_ms", "E2E p90 (ms)", "e2e_ms.p90", lambda s: s.e2e_ms.p90, False),
+    ("ms_per_token_p50", "ms/token p50", "ms_per_token.p50", lambda s: s.ms_per_token.p50, False),
+    ("cost_per_1m_tokens", "$ per 1M tok", "cost_per_1m_tokens", lambda s: s.cost_per_1m_tokens, False),
 ]
-
-# key, title, reader, higher_is_better
-PLAIN_METRICS: list[tuple[str, str, Callable[[RunSummary], float | None], bool]] = [
-    ("output_tok_s", "output tok/s", lambda s: s.output_throughput_tok_s, True),
-    ("request_rps", "req/s", lambda s: s.request_throughput_rps, True),
-    ("ttft_p90_ms", "TTFT p90 (ms)", lambda s: s.ttft_ms.p90, False),
+PLAIN: list[tuple[str, str, Reader, bool]] = [
     ("ttft_p99_ms", "TTFT p99 (ms)", lambda s: s.ttft_ms.p99, False),
-    ("tpot_p90_ms", "TPOT p90 (ms)", lambda s: s.tpot_ms.p90, False),
-    ("e2e_p90_ms", "E2E p90 (ms)", lambda s: s.e2e_ms.p90, False),
     ("error_rate", "error rate", lambda s: s.error_rate, False),
-    ("cost_per_1m_tokens", "$ per 1M tok", lambda s: s.cost_per_1m_tokens, False),
+    # imported cells' TGI time_per_token: its own row, never compared with the client's ms/token
+    ("server_ms_per_token_p50", "server ms/token p50 (TGI)", lambda s: s.server_ms_per_token.p50, False),
 ]
+WITHIN = "within-run intervals (no trials: run-to-run variation not measured; rerun both with --trials 3)"
 
 
 @dataclass
@@ -69,6 +80,9 @@ class CellComparison:
     run_b: str
     n_a: int
     n_b: int
+    trials_a: int = 1
+    trials_b: int = 1
+    method: str = WITHIN
     changes: list[Change] = field(default_factory=list)
 
 
@@ -88,25 +102,25 @@ class Comparison:
         return asdict(self)
 
 
-def compare(a: Path | str | Store, b: Path | str | Store, resamples: int = 2000, confidence: float = 0.95,
-            seed: int = 0) -> Comparison:
-    """Match the cells of ``a`` and ``b`` and measure each metric's change from a to b."""
+def compare(a: Path | str | Store, b: Path | str | Store, confidence: float = 0.95, **_ignored) -> Comparison:
+    """Match the cells of ``a`` and ``b`` and judge each figure's change from a to b against noise."""
     sa = a if isinstance(a, Store) else load_store(a)
     sb = b if isinstance(b, Store) else load_store(b)
     by_conc = len(sa.deployments) == 1 and len(sb.deployments) == 1
     ka, kb = _keyed(sa, by_conc), _keyed(sb, by_conc)
-    cells = [_compare_cells(key, ka[key], kb[key], resamples, confidence, seed) for key in ka if key in kb]
+    cells = [_compare_cells(key, ka[key], kb[key], confidence) for key in ka if key in kb]
     return Comparison(a=str(sa.root), b=str(sb.root), matched_by="concurrency" if by_conc else "deployment+concurrency",
-                      confidence=confidence, resamples=resamples, seed=seed, cells=cells,
+                      confidence=confidence, resamples=0, seed=0, cells=cells,
                       only_a=[_key_text(k) for k in ka if k not in kb],
                       only_b=[_key_text(k) for k in kb if k not in ka])
 
 
-def _keyed(store: Store, by_concurrency: bool) -> dict[tuple, Cell]:
-    out: dict[tuple, Cell] = {}
+def _keyed(store: Store, by_concurrency: bool) -> dict[tuple, list[Cell]]:
+    """Cells by key; the trials of one cell stay together."""
+    out: dict[tuple, list[Cell]] = {}
     for c in store.cells:
         key = ("", c.concurrency) if by_concurrency else (c.deployment, c.concurrency)
-        out.setdefault(key, c)  # a study holds one run per cell; keep the first if not
+        out.setdefault(key, []).append(c)
     return out
 
 
@@ -115,34 +129,58 @@ def _key_text(key: tuple) -> str:
     return f"{dep} @ c={conc}" if dep else f"c={conc}"
 
 
-def _compare_cells(key: tuple, ca: Cell, cb: Cell, resamples: int, confidence: float, seed: int) -> CellComparison:
-    out = CellComparison(key=_key_text(key), deployment_a=ca.deployment, deployment_b=cb.deployment,
-                         concurrency=ca.concurrency, run_a=ca.run_id, run_b=cb.run_id,
-                         n_a=len(ca.records), n_b=len(cb.records))
-    for mkey, title, fn, attr in BOOTSTRAP_METRICS:
-        out.changes.append(_bootstrapped(mkey, title, fn, attr, ca, cb, resamples, confidence, seed))
-    for mkey, title, read, higher_better in PLAIN_METRICS:
-        out.changes.append(_plain(mkey, title, read(ca.summary), read(cb.summary), higher_better))
+def _compare_cells(key: tuple, ca: list[Cell], cb: list[Cell], confidence: float) -> CellComparison:
+    ta, tb = [c.summary for c in ca], [c.summary for c in cb]
+    sa, sb = combine(ta), combine(tb)
+    between = len(ta) >= 2 and len(tb) >= 2
+    out = CellComparison(key=_key_text(key), deployment_a=sa.deployment, deployment_b=sb.deployment,
+                         concurrency=sa.concurrency, run_a=sa.run_id, run_b=sb.run_id,
+                         n_a=sum(s.requests for s in ta), n_b=sum(s.requests for s in tb),
+                         trials_a=len(ta), trials_b=len(tb),
+                         method=f"between trials ({len(ta)} vs {len(tb)}, Welch)" if between else WITHIN)
+    for mkey, title, ikey, read, higher in JUDGED:
+        ch = _plain(mkey, title, read(sa), read(sb), higher)
+        if ch.change is not None:
+            if between:
+                _welch(ch, [read(s) for s in ta], [read(s) for s in tb], confidence)
+            else:
+                _by_overlap(ch, sa.intervals.get(ikey), sb.intervals.get(ikey))
+            if ch.beyond_noise is not None:
+                ch.verdict = ("better" if ch.improved else "worse") if ch.beyond_noise else "within noise"
+        out.changes.append(ch)
+    for mkey, title, read, higher in PLAIN:
+        out.changes.append(_plain(mkey, title, read(sa), read(sb), higher))
     return out
 
 
-def _values(cell: Cell, fn: Callable[[RequestRecord], float | None]) -> np.ndarray:
-    return np.array([v for v in (fn(r) for r in cell.records) if v is not None], dtype=float)
+def _welch(ch: Change, xa: list, xb: list, confidence: float) -> None:
+    """Welch interval on mean(b) - mean(a) from per-trial values."""
+    xa, xb = [x for x in xa if x is not None], [x for x in xb if x is not None]
+    if len(xa) < 2 or len(xb) < 2:
+        ch.note = "a side lacks the figure in some trials: not judged"
+        return
+    ma, mb = sum(xa) / len(xa), sum(xb) / len(xb)
+    va = sum((x - ma) ** 2 for x in xa) / (len(xa) - 1) / len(xa)
+    vb = sum((x - mb) ** 2 for x in xb) / (len(xb) - 1) / len(xb)
+    se = math.sqrt(va + vb)
+    diff = mb - ma
+    if se == 0:
+        ch.ci_low = ch.ci_high = diff
+        ch.beyond_noise = diff != 0
+        return
+    df = (va + vb) ** 2 / ((va ** 2 / (len(xa) - 1)) + (vb ** 2 / (len(xb) - 1)) or 1e-300)
+    half = float(sstats.t.ppf(0.5 + confidence / 2, df)) * se
+    ch.ci_low, ch.ci_high = diff - half, diff + half
+    ch.beyond_noise = ch.ci_low > 0 or ch.ci_high < 0
 
 
-def _bootstrapped(key: str, title: str, fn, attr: str, ca: Cell, cb: Cell, resamples: int, confidence: float,
-                  seed: int) -> Change:
-    xa, xb = _values(ca, fn), _values(cb, fn)
-    if xa.size < 2 or xb.size < 2:  # imported data or an empty run: the summaries' medians, plainly
-        ch = _plain(key, title, getattr(ca.summary, attr).p50, getattr(cb.summary, attr).p50, False)
-        ch.note = "no per-request records on both sides: no confidence interval"
-        return ch
-    ci = median_diff_ci(xa, xb, resamples=resamples, confidence=confidence, seed=seed)
-    ch = _plain(key, title, float(np.median(xa)), float(np.median(xb)), False)
-    assert ci is not None
-    ch.ci_low, ch.ci_high, ch.beyond_noise = ci.low, ci.high, ci.excludes_zero
-    ch.verdict = ("better" if ci.estimate < 0 else "worse") if ci.excludes_zero else "within noise"
-    return ch
+def _by_overlap(ch: Change, ia, ib) -> None:
+    """Beyond noise only when both sides have intervals and they do not overlap."""
+    if ia is None or ib is None:
+        ch.note = "no interval on one side: not judged against noise"
+        return
+    ch.ci_low, ch.ci_high = ib.lo - ia.hi, ib.hi - ia.lo  # every difference the two intervals allow
+    ch.beyond_noise = not overlap(ia, ib)
 
 
 def _plain(key: str, title: str, a: float | None, b: float | None, higher_better: bool) -> Change:

@@ -22,13 +22,13 @@ from .config import (
 from .study import EngineGrid, HardwareProfile, ModelEntry, Rule, Study
 from .errors import ConfigError, DeploybenchError, EndpointError, EngineError
 from .records import EngineInfo, HostInfo, RequestRecord, RunMeta
-from .summary import Dist, RunSummary
+from .summary import FLAGS, Dist, Interval, RunSummary
 
 __all__ = [
     "ConfigError", "Deployment", "DeploybenchError", "Endpoint", "Dist", "EndpointError", "EngineConfig",
     "EngineError", "EngineInfo", "ExternalEngine", "Hardware", "HostInfo", "JsonlWorkload",
     "LlamaCppEngine", "LoadConfig", "ProtocolKind", "RequestRecord", "RunConfig", "RunMeta",
-    "RunSummary", "SageMakerEngine", "SamplesWorkload", "SyntheticWorkload", "TgiEngine",
+    "RunSummary", "FLAGS", "Interval", "SageMakerEngine", "SamplesWorkload", "SyntheticWorkload", "TgiEngine",
     "VllmEngine", "Workload", "WorkloadSource", "EngineGrid", "HardwareProfile", "ModelEntry", "Rule",
     "Study",
 ]

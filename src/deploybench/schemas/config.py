@@ -51,7 +51,9 @@ class ExternalEngine(_Strict):
     def _url(cls, v: str) -> str:
         if not v.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
-        return v.rstrip("/")
+        v = v.rstrip("/")
+        # the OpenAI SDK's base URL (".../v1") and the server root name the same server
+        return v[:-3] if v.endswith("/v1") else v
 
 
 class VllmEngine(_Strict):
@@ -161,8 +163,22 @@ class LoadConfig(_Strict):
     requests: int | None = Field(None, ge=1, description="measured requests per level")
     warmup_requests: int = Field(1, ge=0, description="requests per level sent first and excluded")
     request_timeout_s: float = Field(120.0, gt=0)
-    max_lag_ms: float = Field(1.0, gt=0, description="p99 schedule lag above this flags the run")
+    max_lag_ms: float = Field(1.0, gt=0, description="schedule-lag p99 under this never flags a run (ms)")
+    lag_tolerance: float = Field(0.05, gt=0, description="flag client-lag when lag p99 > max(max_lag_ms, this x TTFT p50)")
     scrape_interval_s: float = Field(1.0, ge=0, description="scrape the engine's /metrics this often (0: off)")
+    min_duration_s: float | None = Field(None, gt=0, description="adaptive window: measure at least this long")
+    max_duration_s: float | None = Field(None, gt=0, description="adaptive window: stop here even if imprecise")
+    target_half_width: float = Field(0.05, gt=0, lt=1, description="adaptive window: stop once every headline "
+                                     "figure's 95 % interval half-width is within this fraction of the figure")
+    precision_figures: list[str] = Field(default_factory=lambda: ["output_throughput_tok_s", "ttft_ms.p50",
+                                                                  "ms_per_token.p50"])
+    trials: int = Field(1, ge=1, le=20, description="repeat each cell this many times (stored as <cell>__t2, ...)")
+    restart_server: bool = Field(False, description="start the engine afresh for each trial")
+    contention_cpu: float = Field(0.10, gt=0, description="flag 'contended' when foreign processes used more "
+                                  "than this share of the server's cores")
+    contention_steal: float = Field(0.05, gt=0, description="... or steal time above this share")
+    contention_retries: int = Field(2, ge=0, le=5, description="measure a contended cell again at most this often")
+    pin_client: bool = Field(True, description="pin the client to cores no server uses, when there are any")
 
     @field_validator("concurrency")
     @classmethod
@@ -175,9 +191,22 @@ class LoadConfig(_Strict):
 
     @model_validator(mode="after")
     def _bounded(self) -> "LoadConfig":
+        if self.adaptive:
+            lo, hi = self.min_duration_s, self.max_duration_s
+            if lo is None or hi is None:
+                raise ValueError("an adaptive window needs both min_duration_s and max_duration_s, "
+                                 "e.g. min_duration_s: 6, max_duration_s: 60")
+            if hi < lo:
+                raise ValueError(f"max_duration_s ({hi:g}) is below min_duration_s ({lo:g}); raise max_duration_s")
+            return self
         if self.duration_s is None and self.requests is None:
             self.requests = 20
         return self
+
+    @property
+    def adaptive(self) -> bool:
+        """A level runs until its intervals are tight (between min and max duration)."""
+        return self.min_duration_s is not None or self.max_duration_s is not None
 
 
 # --------------------------------------------------------------------------- deployments

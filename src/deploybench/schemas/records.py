@@ -18,8 +18,10 @@ class RequestRecord(BaseModel):
     prompt_id: str = ""
     scheduled_ns: int
     sent_ns: int
-    chunk_ns: list[int] = Field(default_factory=list, description="arrival of each token-carrying chunk")
+    chunk_ns: list[int] = Field(default_factory=list, description="arrival of each chunk carrying output tokens "
+                                "of any kind (answer text, reasoning, tool calls)")
     chunk_tokens: list[int] = Field(default_factory=list, description="tokens carried by each chunk")
+    first_content_ns: int | None = Field(None, description="arrival of the first chunk carrying answer text")
     done_ns: int
     input_tokens: int | None = None
     output_tokens: int | None = None
@@ -81,3 +83,6 @@ class RunMeta(BaseModel):
     price_per_hour: float | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     external: dict[str, Any] = Field(default_factory=dict, description="figures imported from elsewhere")
+    flags: list[str] = Field(default_factory=list, description="set while measuring: imprecise, contended, shared-cpu")
+    trial: int = Field(1, ge=1, description="trial number of this cell")
+    contention: dict[str, Any] = Field(default_factory=dict, description="host CPU use sampled during the cell")

@@ -20,6 +20,24 @@ class Dist(BaseModel):
     max: float | None = None
 
 
+class Interval(BaseModel):
+    """A 95 % interval on one figure (docs/metrics.md, "Intervals")."""
+
+    lo: float
+    hi: float
+    n: int = Field(0, description="observations behind it: batches, requests or trials")
+    method: str = ""
+
+
+FLAGS = {
+    "client-lag": "the client's schedule lag was large enough to distort the figures; skipped by recommend",
+    "contended": "other processes took CPU from the server's cores; skipped by recommend",
+    "imprecise": "the level reached its maximum time before its intervals met the target",
+    "shared-cpu": "the client ran on the server's cores (no spare core to pin it to)",
+}
+"""Every flag a cell can carry, with what it means (reports print these)."""
+
+
 class RunSummary(BaseModel):
     run_id: str
     deployment: str
@@ -38,7 +56,7 @@ class RunSummary(BaseModel):
     tpot_ms: Dist
     itl_ms: Dist
     e2e_ms: Dist
-    ms_per_token: Dist = Field(description="E2E / output tokens (2023-study compatible)")
+    ms_per_token: Dist = Field(description="client E2E / output tokens (queue, prefill and network included)")
     schedule_lag_ms: Dist
     client_lagged: bool = False
     token_source: str = "usage"
@@ -48,3 +66,16 @@ class RunSummary(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     external: dict[str, Any] = Field(default_factory=dict, description="figures imported from elsewhere")
     server: dict[str, Any] = Field(default_factory=dict, description="the engine's own /metrics, mean/max in the window")
+    intervals: dict[str, Interval] = Field(default_factory=dict,
+                                           description="95 % intervals keyed by figure, e.g. 'ttft_ms.p50'")
+    flags: list[str] = Field(default_factory=list, description="see FLAGS")
+    trial: int = Field(1, description="trial number of this cell (1 = first run)")
+    trials: int = Field(1, description="trials combined into this summary (>1: figures are trial means)")
+    contention: dict[str, Any] = Field(default_factory=dict, description="host CPU use during the cell")
+    ttft_content_ms: Dist = Field(default_factory=Dist, description="time to the first answer-text token; "
+                                  "ttft_ms counts the first output token of any kind (reasoning, tool calls)")
+    token_mismatch: int = Field(0, description="successful requests whose server usage count differs from "
+                                "the tokens that streamed")
+    server_ms_per_token: Dist = Field(default_factory=Dist, description="the server's own time per token "
+                                      "(imported 2023 cells: TGI time_per_token, inference only, no queue or "
+                                      "network); never ranked against ms_per_token")

@@ -9,6 +9,7 @@ import asyncio
 import re
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -20,6 +21,7 @@ from ..load.scrape import scrape_loop
 from ..protocols.base import GenParams, Prompt
 from ..schemas import Endpoint, EngineInfo, RequestRecord, RunConfig, RunMeta, RunSummary
 from .hostinfo import host_info
+from . import contention
 from .probe import probe_openai
 
 
@@ -55,10 +57,11 @@ def run_async(coro):
         return runner.run(coro)
 
 
-def run_id_for(deployment: str, concurrency: int) -> str:
-    """Folder name of a cell; anything but letters, digits, '.', '-', '_' becomes '_'."""
+def run_id_for(deployment: str, concurrency: int, trial: int = 1) -> str:
+    """Folder name of a cell (``__t<n>`` for trials after the first); anything but letters, digits,
+    '.', '-', '_' becomes '_'."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", deployment).strip("._") or "deployment"
-    return f"{safe}__c{concurrency}"
+    return f"{safe}__c{concurrency}" + (f"__t{trial}" if trial > 1 else "")
 
 
 _QUANT_RE = re.compile(r"(?i)(?:^|[._-])((?:I?Q\d(?:_[A-Z0-9]+)*)|F16|BF16|F32)(?:$|[._-])")
@@ -93,43 +96,82 @@ def summarize_dir(run_dir: Path, slo: str | None = None) -> RunSummary:
         stored = storage.read_summary(run_dir)
         if stored is not None:
             return stored
-    max_lag = float(meta.config.get("load", {}).get("max_lag_ms", 1.0)) if meta.config else 1.0
-    return metrics.summarize(storage.read_records(run_dir), meta, metrics.slo.parse(slo), max_lag,
-                             storage.read_server_metrics(run_dir))
+    load = meta.config.get("load", {}) if meta.config else {}
+    return metrics.summarize(storage.read_records(run_dir), meta, metrics.slo.parse(slo),
+                             float(load.get("max_lag_ms", 1.0)), storage.read_server_metrics(run_dir),
+                             float(load.get("lag_tolerance", 0.05)))
+
+
+AUTO = "auto"
+
+
+@dataclass
+class _Ctx:
+    """What every level of one engine start shares."""
+
+    cfg: RunConfig
+    client: object
+    info: EngineInfo
+    host: object
+    study_dir: Path
+    study: str | None
+    reporter: Reporter
+    labels: dict[str, str]
+    scrape: tuple | None
+    cursor: list[int]
+    server_pid: int | None
+    client_cores: list[int] | None
 
 
 def run_deployment(cfg: RunConfig, prompts: Sequence[Prompt], study_dir: Path, *, study: str | None = None,
                    reporter: Reporter | None = None, resume: bool = True,
-                   labels: dict[str, str] | None = None) -> list[RunSummary]:
-    """Start the engine, measure every load level, always stop the engine."""
+                   labels: dict[str, str] | None = None, client_cores: list[int] | None | str = AUTO) -> list[RunSummary]:
+    """Start the engine, measure every load level (x trials), always stop the engine.
+
+    Trials repeat the whole sequence of levels (1..N, then again), so slow drift shows up as
+    spread between trials; with ``load.restart_server`` each trial gets a freshly started engine.
+    """
     reporter = reporter or NullReporter()
     dep = cfg.deployment
     todo, done = [], []
-    for c in cfg.load.concurrency:
-        prior = completed_summary(study_dir / run_id_for(dep.name, c)) if resume else None
-        if prior is not None:
-            reporter.cell_skipped(prior)
-            done.append(prior)
-        else:
-            todo.append(c)
-    if not todo:
-        return done
+    for trial in range(1, cfg.load.trials + 1):
+        for c in cfg.load.concurrency:
+            prior = completed_summary(study_dir / run_id_for(dep.name, c, trial)) if resume else None
+            if prior is not None:
+                reporter.cell_skipped(prior)
+                done.append(prior)
+            else:
+                todo.append((trial, c))
+    if client_cores == AUTO:
+        client_cores = (contention.client_cores([getattr(dep.engine, "cpu_set", None)])
+                        if cfg.load.pin_client else None)
+    groups = ([[x for x in todo if x[0] == t] for t in range(1, cfg.load.trials + 1)]
+              if cfg.load.restart_server else [todo])
+    for group in (g for g in groups if g):
+        done += _with_engine(cfg, prompts, group, study_dir, study, reporter, labels or {}, client_cores)
+    order = {c: i for i, c in enumerate(cfg.load.concurrency)}
+    return sorted(done, key=lambda s: (s.trial, order.get(s.concurrency, 0)))
+
+
+def _with_engine(cfg, prompts, cells, study_dir, study, reporter, labels, client_cores) -> list[RunSummary]:
+    dep = cfg.deployment
     engine: Engine = engines.create(dep.engine, study_dir / "_servers" / dep.name)
     try:
         endpoint = engine.start()
         if (dep.protocol.startswith("openai") and endpoint.protocol.startswith("openai")) or dep.engine.kind == "external":
             endpoint = endpoint.model_copy(update={"protocol": dep.protocol})
         info = engine.info()
-        done += run_async(_measure(cfg, endpoint, info, todo, prompts, study_dir, study, reporter, labels or {}))
+        proc = getattr(engine, "proc", None)
+        with contention.Pinned(client_cores):
+            return run_async(_measure(cfg, endpoint, info, cells, prompts, study_dir, study, reporter, labels,
+                                      getattr(proc, "pid", None), client_cores))
     finally:
         engine.stop()
-    order = {c: i for i, c in enumerate(cfg.load.concurrency)}
-    return sorted(done, key=lambda s: order.get(s.concurrency, 0))
 
 
-async def _measure(cfg: RunConfig, endpoint: Endpoint, info: EngineInfo, levels: list[int],
+async def _measure(cfg: RunConfig, endpoint: Endpoint, info: EngineInfo, cells: list[tuple[int, int]],
                    prompts: Sequence[Prompt], study_dir: Path, study: str | None, reporter: Reporter,
-                   labels: dict[str, str]) -> list[RunSummary]:
+                   labels: dict[str, str], server_pid: int | None, client_cores) -> list[RunSummary]:
     # servers drop idle keep-alive connections (llama-server after 5 s); drop ours first
     connector = aiohttp.TCPConnector(limit=0, force_close=False, keepalive_timeout=2.0)
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
@@ -139,14 +181,14 @@ async def _measure(cfg: RunConfig, endpoint: Endpoint, info: EngineInfo, levels:
             endpoint = await probe_openai(endpoint, session)
         info.model = info.model or endpoint.model
         client = protocols.create(endpoint, session)
-        host = host_info()
         scrape = (endpoint.metrics_url, session, endpoint.headers) if endpoint.metrics_url else None
+        # prompts continue across levels: a server must not see a prompt again (prompt caches)
+        ctx = _Ctx(cfg, client, info, host_info(), study_dir, study, reporter, labels, scrape, [0], server_pid,
+                   client_cores)
         out = []
-        cursor = [0]  # prompts continue across levels: a server must not see a prompt again (prompt caches)
         try:
-            for c in levels:
-                out.append(await _measure_level(cfg, client, info, host, c, prompts, study_dir, study, reporter,
-                                                labels, scrape, cursor))
+            for trial, c in cells:
+                out.append(await _measure_checked(ctx, c, trial, prompts))
         finally:
             close = getattr(client, "close", None)
             if close is not None:
@@ -156,41 +198,58 @@ async def _measure(cfg: RunConfig, endpoint: Endpoint, info: EngineInfo, levels:
         return out
 
 
-async def _measure_level(cfg, client, info, host, concurrency, prompts, study_dir, study, reporter, labels,
-                         scrape=None, cursor=None):
-    dep = cfg.deployment
-    run_id = run_id_for(dep.name, concurrency)
-    run_dir = study_dir / run_id
+async def _measure_checked(ctx: _Ctx, concurrency: int, trial: int, prompts) -> RunSummary:
+    """Measure a level; a contended try is set aside (``<cell>.contended-<time>``) and measured again."""
+    for attempt in range(ctx.cfg.load.contention_retries + 1):
+        summary, why = await _measure_level(ctx, concurrency, trial, prompts)
+        if why is None or attempt == ctx.cfg.load.contention_retries:
+            return summary
+        run_dir = ctx.study_dir / summary.run_id
+        run_dir.rename(run_dir.with_name(f"{summary.run_id}.contended-{time.strftime('%Y%m%d-%H%M%S')}-{attempt + 1}"))
+    return summary
+
+
+async def _measure_level(ctx: _Ctx, concurrency: int, trial: int, prompts) -> tuple[RunSummary, str | None]:
+    cfg, dep = ctx.cfg, ctx.cfg.deployment
+    run_id = run_id_for(dep.name, concurrency, trial)
+    run_dir = ctx.study_dir / run_id
     if run_dir.exists():  # an incomplete earlier attempt: keep it aside, start clean
         run_dir.rename(run_dir.with_name(f"{run_id}.incomplete-{time.strftime('%Y%m%d-%H%M%S')}"))
-    meta = RunMeta(run_id=run_id, study=study, deployment=dep.name, deployment_config=dep.model_dump(mode="json"),
-                   concurrency=concurrency, config=cfg.model_dump(mode="json"), engine=info, host=host,
+    server_cores = getattr(dep.engine, "cpu_set", None)
+    shares = ctx.client_cores is None and ctx.server_pid is not None  # a server process on this host
+    meta = RunMeta(run_id=run_id, study=ctx.study, deployment=dep.name, deployment_config=dep.model_dump(mode="json"),
+                   concurrency=concurrency, config=cfg.model_dump(mode="json"), engine=ctx.info, host=ctx.host,
                    deploybench_version=__version__, started_at=storage.now_iso(),
-                   price_per_hour=dep.hardware.price_per_hour,
-                   labels={**default_labels(dep, info), **dep.labels, **labels})
+                   price_per_hour=dep.hardware.price_per_hour, trial=trial,
+                   labels={**default_labels(dep, ctx.info), **dep.labels, **ctx.labels})
     writer = storage.RunWriter(run_dir, meta)
     params = GenParams(max_tokens=cfg.workload.max_tokens, ignore_eos=cfg.workload.ignore_eos,
                        temperature=cfg.workload.temperature)
-    reporter.cell_started(run_id, concurrency, cfg)
+    ctx.reporter.cell_started(run_id, concurrency, cfg)
     status = "interrupted"
-    scraper = _start_scraper(scrape, cfg.load.scrape_interval_s, run_dir)
+    scraper = _start_scraper(ctx.scrape, cfg.load.scrape_interval_s, run_dir)
+    watch = contention.CpuWatch(ctx.server_pid, server_cores, shares)
     try:
-        cursor = cursor if cursor is not None else [0]
-        res = await run_level(client, prompts, params, concurrency, cfg.load, writer.append, reporter,
-                              prompt_offset=cursor[0])
-        cursor[0] += res.prompts_used
+        res = await run_level(ctx.client, prompts, params, concurrency, cfg.load, writer.append, ctx.reporter,
+                              prompt_offset=ctx.cursor[0])
+        ctx.cursor[0] += res.prompts_used
         meta.window_start_ns, meta.window_end_ns = res.window_start_ns, res.window_end_ns
+        meta.contention = watch.result()
+        why = contention.contended(meta.contention, cfg.load.contention_cpu, cfg.load.contention_steal)
+        meta.contention["contended"] = why
+        meta.flags = [f for f, on in (("contended", why), ("imprecise", res.imprecise), ("shared-cpu", shares)) if on]
         status = "complete"
     finally:
         await _stop_scraper(scraper)
         meta.ended_at = storage.now_iso()
         writer.close(status)
     records = storage.read_records(run_dir)
-    summary = metrics.summarize(records, meta, (), cfg.load.max_lag_ms, storage.read_server_metrics(run_dir))
+    summary = metrics.summarize(records, meta, (), cfg.load.max_lag_ms, storage.read_server_metrics(run_dir),
+                                cfg.load.lag_tolerance)
     storage.write_summary(run_dir, summary)
     storage.write_parquet(run_dir, records)
-    reporter.cell_finished(summary)
-    return summary
+    ctx.reporter.cell_finished(summary)
+    return summary, why
 
 
 def _start_scraper(scrape, interval_s: float, run_dir: Path):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .. import storage, workloads
 from ..schemas import ConfigError, EngineError, RunConfig, RunSummary, Study
+from . import contention
 from .plan import Planned
 from .runner import NullReporter, Reporter, completed_summary, run_deployment, run_id_for
 
@@ -40,12 +41,14 @@ def estimate(study: Study, planned: Sequence[Planned], study_dir: Path | None = 
         kind = p.deployment.engine.kind
         price = p.deployment.hardware.price_per_hour
         todo = 0
-        for c in study.load.concurrency:
-            done = bool(study_dir and completed_summary(study_dir / run_id_for(p.name, c)))
-            cells.append(CellPlan(p.name, c, kind, price, done))
-            todo += 0 if done else 1
+        for trial in range(1, study.load.trials + 1):
+            for c in study.load.concurrency:
+                done = bool(study_dir and completed_summary(study_dir / run_id_for(p.name, c, trial)))
+                cells.append(CellPlan(p.name, c, kind, price, done))
+                todo += 0 if done else 1
         if todo:
-            secs = STARTUP_S.get(kind, 5.0) + todo * per_cell
+            starts = study.load.trials if study.load.restart_server else 1
+            secs = STARTUP_S.get(kind, 5.0) * starts + todo * per_cell
             wall += secs
             dollars = (price or 0.0) * secs / 3600
             cost += dollars
@@ -56,6 +59,8 @@ def estimate(study: Study, planned: Sequence[Planned], study_dir: Path | None = 
 def _cell_seconds(study: Study) -> float:
     load = study.load
     warm = 1.0 if load.warmup_requests else 0.0
+    if load.adaptive:  # most levels stop well before their cap; assume half-way
+        return (load.min_duration_s + load.max_duration_s) / 2 + warm + 1.0
     if load.duration_s:
         return load.duration_s + warm + 1.0
     # request-bounded: assume ~20 ms per output token per request, serial (a rough upper guess)
@@ -77,10 +82,14 @@ def run_study(study: Study, planned: Sequence[Planned], study_dir: Path, reporte
     prompts = workloads.load_prompts(study.workload.source)
     summaries: list[RunSummary] = []
     failures: list[str] = []
+    # the client keeps off every core any server of the study uses (None: no spare core -> shared-cpu)
+    spare = contention.client_cores([getattr(p.deployment.engine, "cpu_set", None) for p in planned]) \
+        if study.load.pin_client else None
     for p in planned:
         cfg = RunConfig(deployment=p.deployment, workload=study.workload, load=study.load)
         try:
-            summaries += run_deployment(cfg, prompts, study_dir, study=study.name, reporter=reporter, resume=resume)
+            summaries += run_deployment(cfg, prompts, study_dir, study=study.name, reporter=reporter, resume=resume,
+                                        client_cores=spare)
         except EngineError as exc:  # one deployment failing does not lose the others
             failures.append(f"{p.name}: {exc.line()}")
             if hasattr(reporter, "cell_failed"):

@@ -9,7 +9,12 @@ framework parsing.
 
 The request's ``model`` field picks a fault: ``fault-http500``, ``fault-drop`` (connection cut
 mid-stream), ``fault-malformed`` (a non-JSON event), ``fault-hang`` (never answers),
-``fault-nousage`` (no usage chunk). Run it as ``python -m deploybench.testing.scripted --port P``.
+``fault-nousage`` (no usage chunk), and events that are valid JSON of the wrong shape:
+``fault-null-choice`` (``choices: [null]``), ``fault-string-delta``, ``fault-list-usage``.
+Other models shape the output: ``reasoning`` (the first half of the tokens stream as
+``delta.reasoning_content``, chat only), ``batch-unannounced`` (k tokens per event with nothing
+saying so; by default an event with k > 1 tokens carries the running usage count, as vLLM's
+``continuous_usage_stats`` does). Run it as ``python -m deploybench.testing.scripted --port P``.
 """
 
 from __future__ import annotations
@@ -17,10 +22,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import socket
 import time
 
 SPIN_NS = 2_000_000
+SHAPE_FAULTS = {  # valid JSON, wrong shape
+    "fault-null-choice": {"id": "s", "object": "chunk", "choices": [None]},
+    "fault-string-delta": {"id": "s", "object": "chunk", "choices": [{"index": 0, "delta": "t"}]},
+    "fault-list-usage": {"id": "s", "object": "chunk", "choices": [], "usage": [1, 2]},
+}
 MODELS = json.dumps({"object": "list", "data": [{"id": "scripted", "object": "model"}]}).encode()
 
 
@@ -44,11 +55,21 @@ def _reply(status: str, body: bytes, ctype: str = "application/json") -> bytes:
 
 
 class Script:
-    def __init__(self, ttft_ms: float, itl_ms: float, tokens_per_chunk: int = 1) -> None:
+    def __init__(self, ttft_ms: float, itl_ms: float, tokens_per_chunk: int = 1, noise: float = 0.0,
+                 seed: int = 0) -> None:
         self.ttft_ns, self.itl_ns, self.k = int(ttft_ms * 1e6), int(itl_ms * 1e6), max(1, tokens_per_chunk)
+        self.noise, self.rng = noise, random.Random(seed)
+
+    def _timing(self) -> tuple[int, int]:
+        """This request's TTFT and ITL: exact, or scaled by a lognormal factor (``noise`` = its sigma)."""
+        if not self.noise:
+            return self.ttft_ns, self.itl_ns
+        f = self.rng.lognormvariate(0.0, self.noise)
+        return int(self.ttft_ns * f), int(self.itl_ns * f)
 
     async def stream(self, transport: asyncio.Transport, t0: int, body: dict, chat: bool) -> None:
         model, n = str(body.get("model", "")), int(body.get("max_tokens") or 16)
+        ttft_ns, itl_ns = self._timing()
         if model == "fault-hang":
             return
         if model == "fault-http500":
@@ -59,7 +80,7 @@ class Script:
         sent = 0
         while sent < n:
             step = min(self.k, n - sent)
-            await sleep_until(t0 + self.ttft_ns + (sent + step - 1) * self.itl_ns)  # its last token's due time
+            await sleep_until(t0 + ttft_ns + (sent + step - 1) * itl_ns)  # its last token's due time
             if transport.is_closing():
                 return
             if model == "fault-malformed" and sent >= n // 2:
@@ -68,11 +89,21 @@ class Script:
             if model == "fault-drop" and sent >= n // 2:
                 transport.abort()
                 return
-            text = "".join(f" t{sent + j}" for j in range(step))
-            choice = {"index": 0, "delta": {"content": text}} if chat else {"index": 0, "text": text}
-            transport.write(_sse({"id": "s", "object": "chunk", "choices": [choice]}))
+            if model in SHAPE_FAULTS and sent >= n // 2:
+                transport.write(_sse(SHAPE_FAULTS[model]) + b"0\r\n\r\n")
+                return
+            transport.write(_sse(self._chunk(sent, step, n, chat, model)))
             sent += step
         self._finish(transport, body, n, chat, model)
+
+    def _chunk(self, sent: int, step: int, n: int, chat: bool, model: str) -> dict:
+        text = "".join(f" t{sent + j}" for j in range(step))
+        key = "reasoning_content" if model == "reasoning" and sent < n // 2 else "content"
+        choice = {"index": 0, "delta": {key: text}} if chat else {"index": 0, "text": text}
+        event = {"id": "s", "object": "chunk", "choices": [choice]}
+        if self.k > 1 and model != "batch-unannounced":
+            event["usage"] = {"prompt_tokens": 1, "completion_tokens": sent + step}
+        return event
 
     @staticmethod
     def _finish(transport, body: dict, n: int, chat: bool, model: str) -> None:
@@ -148,6 +179,8 @@ def main() -> None:
     ap.add_argument("--ttft-ms", type=float, default=50.0)
     ap.add_argument("--itl-ms", type=float, default=10.0)
     ap.add_argument("--tokens-per-chunk", type=int, default=1)
+    ap.add_argument("--noise", type=float, default=0.0, help="lognormal sigma scaling each request's timing")
+    ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     if a.host not in ("127.0.0.1", "::1", "localhost"):
         ap.error("--host must be a loopback address")
@@ -159,7 +192,7 @@ def main() -> None:
         factory = None
     try:
         with asyncio.Runner(loop_factory=factory) as runner:
-            runner.run(serve(a.host, a.port, Script(a.ttft_ms, a.itl_ms, a.tokens_per_chunk)))
+            runner.run(serve(a.host, a.port, Script(a.ttft_ms, a.itl_ms, a.tokens_per_chunk, a.noise, a.seed)))
     except KeyboardInterrupt:
         pass
 

@@ -1,0 +1,174 @@
+"""95 % intervals on a run's headline figures, from raw records (pure: no I/O, no clocks).
+
+Requests in one run are not independent: requests in flight together share the server's batch,
+and one slow phase (a noisy neighbour, a long prompt) stretches several neighbours at once. So:
+
+* **rates** (output tok/s, request/s) use **batch means**: the window is cut into ``B`` equal time
+  batches, each at least as long as a typical request (median E2E, at least 0.5 s), 3 <= B <= 20;
+  the rate of each batch is one observation and the interval is the Student-t interval of their
+  mean (``B - 1`` degrees of freedom).
+* **latency percentiles** (TTFT, TPOT, ms/token, E2E at p50 / p90) use a **moving-block
+  bootstrap** over requests in send order: blocks as long as the mean number of requests in flight
+  (Little's law: sum of E2E / window), resampled with replacement to the run's size, 400 times with
+  a fixed seed; the interval is the 2.5th..97.5th percentile of the resampled statistic.
+* **cost per 1M tokens** maps the throughput interval through ``price / throughput`` (its ends swap).
+* **between trials** (repeated runs of one cell): the Student-t interval of the trials' mean.
+
+docs/metrics.md ("Intervals") is the prose version of this module.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from scipy import stats
+
+from ..schemas import Interval, RequestRecord
+from . import core
+
+BOOT = 400
+SEED = 20230815
+HEADLINE = ("output_throughput_tok_s", "ttft_ms.p50", "ms_per_token.p50")
+"""Figures an adaptive window waits for (``load.precision_figures`` overrides)."""
+
+_PER_REQUEST: dict[str, Callable[[RequestRecord], float | None]] = {
+    "ttft_ms": core.ttft_ms, "tpot_ms": core.tpot_ms, "ms_per_token": core.ms_per_token, "e2e_ms": core.e2e_ms,
+}
+PERCENTILES = (("p50", 50.0), ("p90", 90.0))
+
+
+def t_interval(values: Sequence[float], method: str) -> Interval | None:
+    """Student-t 95 % interval of the mean of ``values`` (None with fewer than 2)."""
+    arr = np.asarray(values, dtype=float)
+    if arr.size < 2:
+        return None
+    mean = float(arr.mean())
+    half = float(stats.t.ppf(0.975, arr.size - 1) * arr.std(ddof=1) / math.sqrt(arr.size))
+    return Interval(lo=mean - half, hi=mean + half, n=int(arr.size), method=method)
+
+
+def batch_count(window_s: float, typical_request_s: float) -> int:
+    """Batches for batch means: each >= max(0.5 s, a typical request), between 3 and 20."""
+    if window_s <= 0:
+        return 0
+    return int(min(20, max(3, window_s // max(0.5, typical_request_s))))
+
+
+def rate_batches(recs: Sequence[RequestRecord], start_ns: int, end_ns: int, batches: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-batch output tokens/s and completed requests/s over equal slices of the window."""
+    edges = np.linspace(start_ns, end_ns, batches + 1)
+    tokens = np.zeros(batches)
+    done = np.zeros(batches)
+    for r in recs:
+        if r.error or not r.output_tokens:
+            continue
+        scale = r.output_tokens / (sum(r.chunk_tokens) or 1)
+        if r.chunk_ns:
+            idx = np.searchsorted(edges, r.chunk_ns, side="right") - 1
+            ok = (idx >= 0) & (idx < batches)
+            np.add.at(tokens, idx[ok], np.asarray(r.chunk_tokens[: len(r.chunk_ns)], dtype=float)[ok] * scale)
+        j = int(np.searchsorted(edges, r.done_ns, side="right") - 1)
+        if 0 <= j < batches:
+            done[j] += 1
+    width_s = (end_ns - start_ns) / 1e9 / batches
+    return tokens / width_s, done / width_s
+
+
+def block_bootstrap(values: np.ndarray, q: float, block: int, boot: int = BOOT, seed: int = SEED) -> Interval | None:
+    """Moving-block bootstrap 95 % interval of the ``q``-th percentile of ``values`` (in order)."""
+    n = values.size
+    if n < 4:
+        return None
+    block = int(max(1, min(block, n // 2)))
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(0, n - block + 1, size=(boot, math.ceil(n / block)))
+    idx = (starts[:, :, None] + np.arange(block)[None, None, :]).reshape(boot, -1)[:, :n]
+    est = np.percentile(values[idx], q, axis=1)
+    lo, hi = np.percentile(est, [2.5, 97.5])
+    return Interval(lo=float(lo), hi=float(hi), n=int(n), method=f"block bootstrap (block {block})")
+
+
+def mean_in_flight(recs: Sequence[RequestRecord], window_s: float) -> float:
+    """Little's law: total time requests spent in flight / window = mean requests in flight."""
+    if window_s <= 0:
+        return 1.0
+    busy = sum((r.done_ns - r.sent_ns) / 1e9 for r in recs)
+    return max(1.0, busy / window_s)
+
+
+def cost_interval(tput: Interval | None, price_per_hour: float | None) -> Interval | None:
+    """$ per 1M tokens is price / throughput: the throughput interval's ends map to swapped ends."""
+    if tput is None or price_per_hour is None or tput.lo <= 0:
+        return None
+    per = lambda t: price_per_hour * 1e6 / t / 3600.0  # noqa: E731
+    return Interval(lo=per(tput.hi), hi=per(tput.lo), n=tput.n, method=tput.method)
+
+
+def run_intervals(records: Sequence[RequestRecord], start_ns: int, end_ns: int,
+                  price_per_hour: float | None = None) -> dict[str, Interval]:
+    """Within-run 95 % intervals of every headline figure (measured records only)."""
+    recs = sorted(core.measured(records), key=lambda r: r.sent_ns)
+    window_s = (end_ns - start_ns) / 1e9
+    ok = [r for r in recs if r.error is None]
+    out: dict[str, Interval] = {}
+    if window_s <= 0 or not ok:
+        return out
+    e2e = np.array([(r.done_ns - r.sent_ns) / 1e9 for r in ok])
+    b = batch_count(window_s, float(np.median(e2e)))
+    tok, req = rate_batches(recs, start_ns, end_ns, b)
+    for name, arr in (("output_throughput_tok_s", tok), ("request_throughput_rps", req)):
+        iv = t_interval(arr, f"batch means ({b} batches)")
+        if iv is not None:
+            out[name] = iv.model_copy(update={"lo": max(0.0, iv.lo)})
+    cost = cost_interval(out.get("output_throughput_tok_s"), price_per_hour)
+    if cost is not None:
+        out["cost_per_1m_tokens"] = cost
+    block = round(mean_in_flight(ok, window_s))
+    for field, fn in _PER_REQUEST.items():
+        vals = np.array(core.collect(fn(r) for r in ok), dtype=float)
+        for stat, q in PERCENTILES:
+            iv = block_bootstrap(vals, q, block)
+            if iv is not None:
+                out[f"{field}.{stat}"] = iv
+    return out
+
+
+def half_width(iv: Interval | None, point: float | None) -> float | None:
+    """Relative half-width ``(hi - lo) / 2 / |point|``; None when it cannot be said."""
+    if iv is None or point is None or point == 0:
+        return None
+    return (iv.hi - iv.lo) / 2.0 / abs(point)
+
+
+def overlap(a: Interval | None, b: Interval | None) -> bool:
+    """Two intervals share a point (a missing interval cannot separate anything: True)."""
+    if a is None or b is None:
+        return True
+    return a.lo <= b.hi and b.lo <= a.hi
+
+
+def point_values(records: Sequence[RequestRecord], start_ns: int, end_ns: int) -> dict[str, float | None]:
+    """The point estimates that :func:`run_intervals` brackets (same definitions as ``summarize``)."""
+    recs = core.measured(records)
+    window_s = (end_ns - start_ns) / 1e9
+    out: dict[str, float | None] = {}
+    if window_s <= 0:
+        return out
+    out["output_throughput_tok_s"] = sum(core.tokens_in_window(r, start_ns, end_ns) for r in recs) / window_s
+    out["request_throughput_rps"] = len(core.in_window(recs, start_ns, end_ns)) / window_s
+    for field, fn in _PER_REQUEST.items():
+        vals = core.collect(fn(r) for r in recs)
+        for stat, q in PERCENTILES:
+            out[f"{field}.{stat}"] = float(np.percentile(vals, q)) if vals else None
+    return out
+
+
+def precision_met(records: Sequence[RequestRecord], start_ns: int, end_ns: int, target: float,
+                  figures: Sequence[str] = HEADLINE) -> tuple[bool, dict[str, float | None]]:
+    """Whether every named figure's interval is within ``target``; also each figure's half-width."""
+    ivs = run_intervals(records, start_ns, end_ns)
+    pts = point_values(records, start_ns, end_ns)
+    widths = {name: half_width(ivs.get(name), pts.get(name)) for name in figures}
+    return all(w is not None and w <= target for w in widths.values()), widths

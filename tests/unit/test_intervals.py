@@ -1,0 +1,157 @@
+"""Intervals, the distortion-based lag flag, trials, and ties decided by intervals."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from deploybench.metrics import lag_distorts, summarize
+from deploybench.metrics.intervals import (
+    batch_count, block_bootstrap, half_width, overlap, precision_met, rate_batches, run_intervals, t_interval,
+)
+from deploybench.metrics.trials import combine
+from deploybench.recommend import recommend
+from deploybench.schemas import Interval, RequestRecord, RunMeta
+
+MS = 1_000_000
+
+
+def closed_loop(users: int, seconds: float, ttft_ms: float, itl_ms: float, tokens: int = 20,
+                noise: float = 0.0, seed: int = 1, lag_ms: float = 0.5) -> list[RequestRecord]:
+    """Records of ``users`` closed-loop users against a server with the given timing (lognormal noise)."""
+    rng = np.random.default_rng(seed)
+    out, index = [], 0
+    for vu in range(users):
+        t = int(vu * 3 * MS)
+        while t < seconds * 1e9:
+            f = float(rng.lognormal(0, noise)) if noise else 1.0
+            sent = t + int(lag_ms * MS)
+            chunks = [sent + int((ttft_ms + i * itl_ms) * f * MS) for i in range(tokens)]
+            done = chunks[-1] + MS // 10
+            out.append(RequestRecord(index=index, vu=vu, scheduled_ns=t, sent_ns=sent, chunk_ns=chunks,
+                                     chunk_tokens=[1] * tokens, done_ns=done, output_tokens=tokens,
+                                     token_source="usage"))
+            index += 1
+            t = done
+    return out
+
+
+def meta(run_id="r", concurrency=4, **kw) -> RunMeta:
+    return RunMeta(run_id=run_id, deployment=kw.pop("deployment", "d"), concurrency=concurrency, **kw)
+
+
+def test_t_interval_hand_computed():
+    iv = t_interval([1, 2, 3, 4, 5], "x")
+    # mean 3, sd sqrt(2.5), t(0.975, 4) = 2.776445
+    half = 2.776445 * math.sqrt(2.5) / math.sqrt(5)
+    assert iv.lo == pytest.approx(3 - half, abs=1e-5) and iv.hi == pytest.approx(3 + half, abs=1e-5)
+    assert t_interval([7.0], "x") is None
+
+
+def test_batch_count_bounds():
+    assert batch_count(60, 0.1) == 20
+    assert batch_count(6, 2.0) == 3
+    assert batch_count(100, 10.0) == 10
+    assert batch_count(0, 1.0) == 0
+
+
+def test_rate_batches_exact_on_an_even_stream():
+    # one token every 10 ms for 1 s, one request: 100 tok/s in each of 4 batches
+    chunks = [int(i * 10 * MS) for i in range(100)]
+    r = RequestRecord(index=0, scheduled_ns=0, sent_ns=0, chunk_ns=chunks, chunk_tokens=[1] * 100,
+                      done_ns=chunks[-1], output_tokens=100)
+    tok, req = rate_batches([r], 0, 1_000_000_000, 4)
+    assert tok.tolist() == pytest.approx([100.0] * 4)
+    assert req.tolist() == pytest.approx([0, 0, 0, 4.0])  # its completion lands in the last quarter
+
+
+def test_block_bootstrap_constant_and_shrinking():
+    const = block_bootstrap(np.full(50, 7.0), 50, 3)
+    assert const.lo == const.hi == 7.0
+    rng = np.random.default_rng(0)
+    small = block_bootstrap(rng.normal(100, 10, 40), 50, 1)
+    large = block_bootstrap(rng.normal(100, 10, 4000), 50, 1)
+    assert small.lo < 100 < small.hi and large.lo < 100 < large.hi
+    assert (large.hi - large.lo) < (small.hi - small.lo) / 4
+
+
+def test_noise_widens_intervals_and_precision_follows():
+    steady = closed_loop(4, 10, 50, 10)
+    noisy = closed_loop(4, 10, 50, 10, noise=0.6)
+    end = 10_000_000_000
+    ivs, ivn = run_intervals(steady, 0, end), run_intervals(noisy, 0, end)
+    for key in ("ttft_ms.p50", "output_throughput_tok_s"):
+        assert (ivn[key].hi - ivn[key].lo) > 3 * (ivs[key].hi - ivs[key].lo)
+    ok, widths = precision_met(steady, 0, end, 0.05)
+    assert ok, widths
+    ok, widths = precision_met(noisy, 0, end, 0.05)
+    assert not ok and widths["ttft_ms.p50"] > 0.05
+
+
+def test_summary_carries_intervals_and_cost_interval_swaps_ends():
+    recs = closed_loop(4, 8, 50, 10, noise=0.2)
+    s = summarize(recs, meta(price_per_hour=1.0, window_start_ns=0, window_end_ns=8_000_000_000))
+    tput, cost = s.intervals["output_throughput_tok_s"], s.intervals["cost_per_1m_tokens"]
+    assert tput.lo <= s.output_throughput_tok_s <= tput.hi
+    assert cost.lo == pytest.approx(1e6 / tput.hi / 3600) and cost.hi == pytest.approx(1e6 / tput.lo / 3600)
+    assert s.intervals["ttft_ms.p50"].lo <= s.ttft_ms.p50 <= s.intervals["ttft_ms.p50"].hi
+
+
+def test_lag_flag_means_distortion():
+    assert not lag_distorts(3.0, 100.0)      # 3 ms against a 100 ms TTFT: 3 %, within 5 %
+    assert lag_distorts(10.0, 100.0)         # 10 %: distorts
+    assert not lag_distorts(0.8, 1.0)        # under the 1 ms floor
+    assert lag_distorts(1.5, 2.0)            # above the floor and above 5 % of a tiny TTFT
+    assert not lag_distorts(None, 100.0)
+    idle = summarize(closed_loop(2, 5, 100, 10, lag_ms=1.5), meta())
+    starved = summarize(closed_loop(2, 5, 100, 10, lag_ms=30), meta())
+    assert "client-lag" not in idle.flags and not idle.client_lagged
+    assert "client-lag" in starved.flags and starved.client_lagged
+
+
+def _summary(run_id, dep, value_tput, iv=None, trial=1, price=1.0, flags=(), errors=0):
+    recs = closed_loop(2, 4, 50, 10)
+    s = summarize(recs, meta(run_id=run_id, deployment=dep, concurrency=5, price_per_hour=price,
+                             labels={"model": "m"}, trial=trial))
+    upd = {"output_throughput_tok_s": value_tput, "cost_per_1m_tokens": price * 1e6 / value_tput / 3600,
+           "flags": list(flags), "errors": errors, "error_rate": errors / s.requests}
+    if iv is not None:
+        lo, hi = iv
+        upd["intervals"] = {**s.intervals, "output_throughput_tok_s": Interval(lo=lo, hi=hi),
+                            "cost_per_1m_tokens": Interval(lo=price * 1e6 / hi / 3600, hi=price * 1e6 / lo / 3600)}
+    return s.model_copy(update=upd)
+
+
+def test_combine_trials_uses_between_trial_spread():
+    t = [_summary(f"a{i}", "a", v, trial=i + 1) for i, v in enumerate([100.0, 110.0, 120.0])]
+    c = combine(t)
+    assert c.trials == 3 and c.output_throughput_tok_s == pytest.approx(110.0)
+    half = 4.302653 * 10.0 / math.sqrt(3)  # t(0.975, 2) x sd / sqrt(n)
+    iv = c.intervals["output_throughput_tok_s"]
+    assert iv.lo == pytest.approx(110 - half, abs=1e-4) and iv.hi == pytest.approx(110 + half, abs=1e-4)
+    assert iv.method.startswith("between trials")
+
+
+def test_tie_by_interval_overlap_and_skips():
+    a = _summary("a", "a", 100.0, iv=(95, 105))
+    b = _summary("b", "b", 98.0, iv=(93, 103))      # overlaps a: a tie
+    c = _summary("c", "c", 80.0, iv=(78, 82))       # clearly worse
+    pick = recommend([a, b, c], "throughput")[0]
+    assert pick.run_id == "a" and pick.tie and pick.tied_with == ["b"] and "trials" in pick.note
+    pick = recommend([a, c], "throughput")[0]
+    assert pick.run_id == "a" and not pick.tie
+    lagged = _summary("z", "z", 500.0, iv=(490, 510), flags=["client-lag"])
+    broken = _summary("e", "e", 400.0, iv=(390, 410), errors=1)
+    pick = recommend([a, c, lagged, broken], "throughput")[0]
+    assert pick.run_id == "a"
+    assert any(x.startswith("z:") and "client-lag" in x for x in pick.skipped)
+    assert any(x.startswith("e:") and "error rate" in x for x in pick.skipped)
+
+
+def test_overlap_and_half_width():
+    assert overlap(Interval(lo=1, hi=2), Interval(lo=2, hi=3))
+    assert not overlap(Interval(lo=1, hi=2), Interval(lo=2.1, hi=3))
+    assert half_width(Interval(lo=90, hi=110), 100) == pytest.approx(0.1)
+    assert half_width(None, 100) is None
