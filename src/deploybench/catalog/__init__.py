@@ -67,6 +67,8 @@ class HardwareEntry(_Model):
     gpu_count: int = Field(0, ge=0)
     gpu_memory_gib: float | None = Field(None, gt=0, description="per GPU (default: from the gpus table)")
     memory_bandwidth_gbs: float | None = Field(None, gt=0, description="per GPU (default: from the gpus table)")
+    interconnect_gbs: float | None = Field(None, gt=0, description="GPU-to-GPU, per GPU per direction, on this "
+                                           "instance's topology (default: from the gpus table)")
     vcpus: int | None = Field(None, ge=1)
     memory_gib: float | None = Field(None, gt=0)
     prices: dict[str, Price] = Field(default_factory=dict)
@@ -270,6 +272,7 @@ def _entry(raw: dict[str, Any], gpus: dict[str, GpuSpec], label: str) -> Hardwar
     if spec is not None:
         entry.gpu_memory_gib = entry.gpu_memory_gib or spec.memory_gib
         entry.memory_bandwidth_gbs = entry.memory_bandwidth_gbs or spec.memory_bandwidth_gbs
+        entry.interconnect_gbs = entry.interconnect_gbs or spec.interconnect_gbs
     return entry
 
 
