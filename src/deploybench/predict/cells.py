@@ -1,0 +1,141 @@
+"""Stored runs -> (features, measured figures): what the fit and the validation read.
+
+Imported 2023 cells are judged on the study's own named figures (``summary.external``): its
+server-side median ms/token (TGI ``time_per_token``) and its throughput (``VU x 50 x 1000 /
+mean(total_time)``). Measured cells use deploybench's: median ms/token (E2E / output tokens),
+counted output tokens/s, median TTFT and TPOT.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import storage
+from ..catalog import Catalog, load_catalog
+from ..schemas import ConfigError, RunMeta, RunSummary
+from .features import (SEED_WORKLOAD, Architecture, CellFeatures, HardwareFeatures, Workload, arch_from_gguf,
+                       bits_per_weight, hardware_features, llama2_arch, measure_cpu_bandwidth)
+
+__all__ = ["Cell", "cell_features", "load_cells", "measured_figures", "host_figures"]
+
+STUDY_MS = "Latency (ms/token) med"
+
+
+@dataclass
+class Cell:
+    features: CellFeatures
+    measured: dict[str, float]
+    summary: RunSummary | None = None
+    meta: RunMeta | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@functools.lru_cache(maxsize=1)
+def host_figures() -> dict[str, float]:
+    """This host's measured memory bandwidth and float32 FLOP/s (measured once per process)."""
+    return measure_cpu_bandwidth()
+
+
+def measured_figures(s: RunSummary) -> dict[str, float]:
+    """The figures a prediction is compared with (only those the cell has)."""
+    ext = s.external or {}
+    out: dict[str, float] = {}
+    if STUDY_MS in ext:
+        out["ms_per_token"] = float(ext[STUDY_MS])
+    elif s.ms_per_token.p50:
+        out["ms_per_token"] = s.ms_per_token.p50
+    tput = ext.get("study_throughput_tok_s") or s.output_throughput_tok_s
+    if tput:
+        out["tok_s"] = float(tput)
+    if s.ttft_ms.p50:
+        out["ttft_ms"] = s.ttft_ms.p50
+    if s.tpot_ms.p50:
+        out["tpot_ms"] = s.tpot_ms.p50
+    return out
+
+
+def _arch(meta: RunMeta) -> tuple[Architecture, float | None]:
+    labels = meta.labels
+    for label in (labels.get("model_id", ""), labels.get("model", ""), meta.engine.model if meta.engine else ""):
+        a = llama2_arch(label or "")
+        if a is not None:
+            return a, None
+    path = meta.engine.model_path if meta.engine else None
+    if path and Path(path).is_file():
+        return arch_from_gguf(path)
+    raise ConfigError(f"run {meta.run_id}: model '{labels.get('model')}' has no known architecture",
+                      "keep the GGUF file at the path in meta.json (engine.model_path), or use a Llama 2 model")
+
+
+def _hardware(meta: RunMeta, catalog: Catalog) -> HardwareFeatures:
+    labels = meta.labels
+    name = labels.get("hardware") or (meta.deployment_config.get("hardware") or {}).get("name", "")
+    tp = int(labels["tp"]) if labels.get("tp", "").isdigit() else None
+    if name in catalog and catalog.get(name).gpu_count > 0:
+        return hardware_features(name, tp, catalog, meta.price_per_hour)
+    settings = ((meta.deployment_config.get("engine") or {}).get("settings") or {})
+    cores = os.cpu_count() or 1
+    threads = int(settings.get("threads") or (meta.deployment_config.get("engine") or {}).get("threads") or cores)
+    host = host_figures()
+    cpu = {"bandwidth_gbs": host["bandwidth_gbs"], "tflops": host["tflops"] * min(threads, cores) / cores,
+           "memory_gib": 8.0, "source": host["source"]}
+    return HardwareFeatures(name=name or "local-cpu", family="cpu", devices=1, memory_gib=cpu["memory_gib"],
+                            bandwidth_gbs=cpu["bandwidth_gbs"], peak_tflops={"fp16": cpu["tflops"]},
+                            price_per_hour=meta.price_per_hour, source=cpu["source"])
+
+
+def _workload(meta: RunMeta, s: RunSummary) -> Workload:
+    if meta.labels.get("source") == "import-seed":
+        return SEED_WORKLOAD
+    done = max(1, s.completed)
+    out = s.output_tokens / done if s.output_tokens else float((meta.config.get("workload") or {}).get("max_tokens") or 64)
+    inp = s.input_tokens / done if s.input_tokens else 128.0
+    return Workload(input_mean=max(1.0, inp), input_median=max(1.0, inp), output_tokens=max(1.0, out),
+                    source="this run's mean input/output tokens")
+
+
+def _engine(meta: RunMeta) -> str:
+    if meta.labels.get("engine", "").startswith("tgi-"):
+        return meta.labels["engine"]
+    kind = meta.engine.kind if meta.engine else meta.labels.get("engine", "unknown")
+    return kind
+
+
+def cell_features(meta: RunMeta, s: RunSummary, catalog: Catalog | None = None) -> CellFeatures:
+    catalog = catalog or load_catalog()
+    arch, gguf_bits = _arch(meta)
+    quant = meta.labels.get("quantization") or "none"
+    bits = gguf_bits or bits_per_weight(quant)
+    settings = ((meta.deployment_config.get("engine") or {}).get("settings") or {})
+    slots = settings.get("parallel") or (meta.deployment_config.get("engine") or {}).get("parallel")
+    return CellFeatures(run_id=meta.run_id, deployment=meta.deployment, model=meta.labels.get("model", arch.name),
+                        arch=arch, quantization=quant, bits=bits, hardware=_hardware(meta, catalog),
+                        engine=_engine(meta), concurrency=meta.concurrency,
+                        max_batch=int(slots) if isinstance(slots, int) else None, workload=_workload(meta, s))
+
+
+def load_cells(path: Path | str, catalog: Catalog | None = None) -> list[Cell]:
+    """Every complete run under ``path`` with its features and measured figures."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ConfigError(f"{path} is not a study folder",
+                          "give a folder written by `deploybench run` or `deploybench import-seed`")
+    catalog = catalog or load_catalog()
+    cells = []
+    for d in storage.run_dirs(path):
+        s = storage.read_summary(d)
+        if s is None:
+            continue
+        meta = storage.read_meta(d)
+        if meta.status != "complete":
+            continue
+        m = measured_figures(s)
+        if "ms_per_token" in m or "tok_s" in m:
+            cells.append(Cell(cell_features(meta, s, catalog), m, s, meta))
+    if not cells:
+        raise ConfigError(f"no complete runs with figures under {path}",
+                          "give a folder written by `deploybench run` or `deploybench import-seed`")
+    return cells

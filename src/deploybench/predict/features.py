@@ -1,0 +1,271 @@
+"""Typed features of one cell: model architecture, quantization, hardware, workload, level.
+
+Everything the performance model (:mod:`.model`) needs, as plain pydantic values, read from a
+GGUF header, a Hugging Face ``config.json``, the published Llama 2 architectures (constants below),
+the hardware catalog, and a stored run's ``meta.json`` / ``summary.json``. No clocks here except
+:func:`measure_cpu_bandwidth`, which times a numpy copy on this host.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..catalog import Catalog, HardwareEntry, load_catalog
+from ..schemas import ConfigError
+
+__all__ = ["Architecture", "CellFeatures", "HardwareFeatures", "LLAMA2", "QUANT_BITS", "Workload",
+           "arch_from_gguf", "arch_from_hf_config", "bits_per_weight", "hardware_features",
+           "measure_cpu_bandwidth", "SEED_WORKLOAD"]
+
+
+class _M(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Architecture(_M):
+    """A decoder-only transformer, as far as time and memory go."""
+
+    name: str
+    layers: int = Field(ge=1)
+    hidden: int = Field(ge=1)
+    heads: int = Field(ge=1)
+    kv_heads: int = Field(ge=1)
+    ffn: int = Field(ge=1, description="feed-forward (intermediate) size; gated MLP = 3 matrices")
+    vocab: int = Field(ge=1)
+    context: int = Field(0, ge=0)
+    tied_embeddings: bool = False
+    source: str = ""
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+    @property
+    def linear_params_per_layer(self) -> int:
+        """q, o (d x d), k, v (d x kv_heads*head_dim), gate/up/down (d x ffn)."""
+        d, kv = self.hidden, self.kv_heads * self.head_dim
+        return 2 * d * d + 2 * d * kv + 3 * d * self.ffn
+
+    @property
+    def params(self) -> int:
+        emb = self.vocab * self.hidden * (1 if self.tied_embeddings else 2)
+        return self.layers * (self.linear_params_per_layer + 2 * self.hidden) + emb + self.hidden
+
+    def kv_bytes_per_token(self, kv_bytes: float = 2.0) -> float:
+        """K and V of one token, all layers (fp16 cache by default)."""
+        return 2 * self.layers * self.kv_heads * self.head_dim * kv_bytes
+
+
+_META_SRC = ("Touvron et al. 2023, 'Llama 2: Open Foundation and Fine-Tuned Chat Models' (arXiv:2307.09288) "
+             "Table 1, and meta-llama/Llama-2-{}-hf config.json on Hugging Face (recalled, not fetched here)")
+LLAMA2: dict[str, Architecture] = {
+    "7B": Architecture(name="Llama-2-7B", layers=32, hidden=4096, heads=32, kv_heads=32, ffn=11008, vocab=32000,
+                       context=4096, source=_META_SRC.format("7b")),
+    "13B": Architecture(name="Llama-2-13B", layers=40, hidden=5120, heads=40, kv_heads=40, ffn=13824, vocab=32000,
+                        context=4096, source=_META_SRC.format("13b")),
+    "70B": Architecture(name="Llama-2-70B", layers=80, hidden=8192, heads=64, kv_heads=8, ffn=28672, vocab=32000,
+                        context=4096, source=_META_SRC.format("70b")),
+}
+
+# Bits per weight of the matrices (embeddings/output head stay 16-bit for GPTQ/AWQ). GGUF figures are
+# llama.cpp's block sizes (e.g. Q4_0 = 18 bytes per 32 weights = 4.5); K-quant mixes are typical values
+# for Llama models. A GGUF file's own tensor sizes override these (arch_from_gguf -> bits).
+QUANT_BITS: dict[str, float] = {
+    "none": 16.0, "native": 16.0, "fp16": 16.0, "bf16": 16.0, "f16": 16.0, "f32": 32.0, "fp8": 8.0, "int8": 8.0,
+    "eetq": 8.0, "bitsandbytes": 8.0, "awq": 4.25,
+    "gptq": 4.156,  # 4-bit, group size 128: + fp16 scale and 4-bit zero per 128 weights
+    "q8_0": 8.5, "q6_k": 6.5625, "q5_k_m": 5.69, "q5_k_s": 5.54, "q5_1": 6.0, "q5_0": 5.5,
+    "q4_k_m": 4.85, "q4_k_s": 4.58, "q4_1": 5.0, "q4_0": 4.5, "q3_k_m": 3.91, "q3_k_s": 3.5, "q2_k": 3.0,
+}
+
+
+def bits_per_weight(quantization: str | None) -> float:
+    """Bits per matrix weight of a quantization name (case-insensitive); ConfigError if unknown."""
+    q = (quantization or "none").strip().lower()
+    if q not in QUANT_BITS:
+        raise ConfigError(f"quantization '{quantization}' has no known bits per weight",
+                          f"use one of: {', '.join(sorted(QUANT_BITS))}, or pass the GGUF file")
+    return QUANT_BITS[q]
+
+
+def arch_from_hf_config(config: dict[str, Any] | Path | str, name: str | None = None) -> Architecture:
+    """Architecture from a Hugging Face ``config.json`` (a dict or its path)."""
+    label = str(config) if not isinstance(config, dict) else "config.json"
+    if not isinstance(config, dict):
+        try:
+            config = json.loads(Path(config).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{label}: cannot be read ({exc})", "give a Hugging Face config.json") from None
+    need = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size", "vocab_size")
+    missing = [k for k in need if k not in config]
+    if missing:
+        raise ConfigError(f"{label}: missing field '{missing[0]}'", "give a decoder-only model's config.json")
+    return Architecture(
+        name=name or str(config.get("_name_or_path") or config.get("model_type") or "model"),
+        layers=config["num_hidden_layers"], hidden=config["hidden_size"], heads=config["num_attention_heads"],
+        kv_heads=config.get("num_key_value_heads") or config["num_attention_heads"],
+        ffn=config["intermediate_size"], vocab=config["vocab_size"],
+        context=config.get("max_position_embeddings") or 0,
+        tied_embeddings=bool(config.get("tie_word_embeddings", False)), source=f"{label} (Hugging Face config)")
+
+
+def _field(reader: Any, key: str) -> Any:
+    f = reader.fields.get(key)
+    if f is None:
+        return None
+    if len(f.types) == 1 and f.types[0].name == "ARRAY":  # gguf.GGUFValueType.ARRAY
+        return len(f.data)
+    return f.parts[f.data[0]].tolist()[0] if f.data else None
+
+
+def arch_from_gguf(path: Path | str) -> tuple[Architecture, float]:
+    """(architecture, bits per weight of its matrices) from a GGUF file's header and tensor table."""
+    try:
+        from gguf import GGUFReader
+    except ImportError:
+        raise ConfigError("reading GGUF metadata needs the 'gguf' package", "pip install gguf") from None
+    path = Path(path)
+    try:
+        r = GGUFReader(str(path))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: not a readable GGUF file ({exc})", "give a .gguf model file") from None
+    arch = _field(r, "general.architecture")
+    arch = arch.tobytes().decode() if hasattr(arch, "tobytes") else bytes(r.fields["general.architecture"].parts[-1]).decode()
+    get = lambda k: _field(r, f"{arch}.{k}")  # noqa: E731
+    heads = get("attention.head_count")
+    if get("block_count") is None or get("embedding_length") is None or heads is None:
+        raise ConfigError(f"{path}: GGUF header lacks {arch}.block_count/embedding_length/attention.head_count",
+                          "give a transformer GGUF written by llama.cpp or the gguf package")
+    names = {t.name for t in r.tensors}
+    mats = [t for t in r.tensors if t.name.startswith("blk.") and len(t.shape) == 2]
+    bits = 8 * sum(int(t.n_bytes) for t in mats) / max(1, sum(int(t.n_elements) for t in mats))
+    a = Architecture(name=path.stem, layers=int(get("block_count")), hidden=int(get("embedding_length")),
+                     heads=int(heads), kv_heads=int(get("attention.head_count_kv") or heads),
+                     ffn=int(get("feed_forward_length") or 4 * int(get("embedding_length"))),
+                     vocab=int(_field(r, "tokenizer.ggml.tokens") or get("vocab_size") or 32000),
+                     context=int(get("context_length") or 0), tied_embeddings="output.weight" not in names,
+                     source=f"GGUF header of {path.name}")
+    return a, bits
+
+
+class HardwareFeatures(_M):
+    """Per-device figures and how many devices one replica uses."""
+
+    name: str
+    family: str
+    devices: int = Field(ge=1, description="devices one replica uses (TP degree; 1 for a CPU host)")
+    memory_gib: float = Field(gt=0, description="per device")
+    bandwidth_gbs: float = Field(gt=0, description="per device")
+    peak_tflops: dict[str, float] = Field(default_factory=dict)
+    interconnect: str | None = None
+    interconnect_gbs: float | None = None
+    price_per_hour: float | None = None
+    source: str = ""
+    recalled: bool = False
+
+    def tflops(self, dtype: str = "fp16") -> float:
+        return self.peak_tflops.get(dtype) or self.peak_tflops.get("fp16") or self.peak_tflops.get("fp32") or 1.0
+
+
+def hardware_features(name: str, tp: int | None = None, catalog: Catalog | None = None,
+                      price_per_hour: float | None = None, cpu: dict[str, float] | None = None) -> HardwareFeatures:
+    """Hardware features of catalog entry ``name`` at tensor-parallel degree ``tp``.
+
+    A GPU-less entry (a CPU profile) needs ``cpu``: ``{"bandwidth_gbs": ..., "tflops": ..., "memory_gib": ...}``,
+    e.g. from :func:`measure_cpu_bandwidth`.
+    """
+    cat = catalog or load_catalog()
+    e: HardwareEntry = cat.get(name)
+    if e.gpu_count == 0:
+        if not cpu:
+            raise ConfigError(f"hardware '{name}' is a CPU host: its memory bandwidth must be measured",
+                              "run `deploybench predict host` on that machine (or pass cpu figures)")
+        return HardwareFeatures(name=e.name, family="cpu", devices=1, memory_gib=cpu.get("memory_gib", 8.0),
+                                bandwidth_gbs=cpu["bandwidth_gbs"], peak_tflops={"fp32": cpu.get("tflops", 0.1)},
+                                price_per_hour=price_per_hour, source=cpu.get("source", "measured on this host"))
+    spec = cat.gpus.get(e.gpu_model or "")
+    if spec is None or e.memory_bandwidth_gbs is None or e.gpu_memory_gib is None:
+        raise ConfigError(f"hardware '{name}': GPU model '{e.gpu_model}' has no figures in the catalog",
+                          "add it under gpus: (memory_gib, memory_bandwidth_gbs, peak_tflops) in a catalog file")
+    tp = tp or e.gpu_count
+    if tp > e.gpu_count:
+        raise ConfigError(f"tp {tp} exceeds the {e.gpu_count} GPU(s) of '{name}'", f"use tp <= {e.gpu_count}")
+    return HardwareFeatures(name=e.name, family=e.family or e.name, devices=tp, memory_gib=e.gpu_memory_gib,
+                            bandwidth_gbs=e.memory_bandwidth_gbs, peak_tflops=dict(spec.peak_tflops),
+                            interconnect=spec.interconnect, interconnect_gbs=e.interconnect_gbs,
+                            price_per_hour=price_per_hour, source=spec.source or "", recalled=spec.recalled)
+
+
+def measure_cpu_bandwidth(mib: int = 256, repeats: int = 5) -> dict[str, float]:
+    """This host's memory bandwidth (GB/s): best of ``repeats`` numpy copies of ``mib`` MiB.
+
+    A copy reads and writes each byte once, so bytes moved = 2 x size. Also a short float32 matmul
+    for peak FLOP/s. Takes about a second.
+    """
+    import numpy as np
+
+    a = np.ones(mib * 2**20 // 8, dtype=np.float64)
+    b = np.empty_like(a)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        np.copyto(b, a)
+        best = min(best, time.perf_counter() - t0)
+    m = np.ones((512, 512), dtype=np.float32)
+    t0 = time.perf_counter()
+    for _ in range(8):
+        m @ m
+    flops = 8 * 2 * 512**3 / (time.perf_counter() - t0)
+    return {"bandwidth_gbs": 2 * a.nbytes / best / 1e9, "tflops": flops / 1e12,
+            "source": f"measured: numpy copy of {mib} MiB (best of {repeats}), float32 512x512 matmul"}
+
+
+class Workload(_M):
+    input_mean: float = Field(gt=0, description="prompt tokens, mean")
+    input_median: float = Field(gt=0, description="prompt tokens, median")
+    output_tokens: float = Field(gt=0, description="generated tokens per request")
+    source: str = ""
+
+
+# The 2023 study's prompts (seed-data samples.json, column n1 over all 1000 prompts; the test
+# recomputes these from the file) and its max_new_tokens = 50.
+SEED_WORKLOAD = Workload(input_mean=233.094, input_median=95.5, output_tokens=50,
+                         source="seed-data samples.json n1 (1000 ShareGPT prompts), max_new_tokens=50")
+
+
+class CellFeatures(_M):
+    """Everything the model needs about one cell (deployment x level)."""
+
+    run_id: str = ""
+    deployment: str = ""
+    model: str = Field(description="model group label, e.g. 7B")
+    arch: Architecture
+    quantization: str
+    bits: float = Field(gt=0, description="bits per matrix weight")
+    hardware: HardwareFeatures
+    engine: str = Field(description="engine kind and version, e.g. tgi-1.0.3")
+    concurrency: int = Field(ge=1)
+    max_batch: int | None = Field(None, description="engine's slot / batch limit, if set")
+    workload: Workload
+
+    @property
+    def group(self) -> str:
+        """Calibration group: engine x hardware family."""
+        return f"{self.engine}|{self.hardware.family}"
+
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*b\b", re.IGNORECASE)
+
+
+def llama2_arch(label: str) -> Architecture | None:
+    """The Llama 2 architecture for a model label or id ('7B', 'meta-llama/Llama-2-13b-hf'), else None."""
+    if "llama-2" not in label.lower() and label.upper() not in LLAMA2:
+        return None
+    m = _SIZE.search(label.split("/")[-1].replace("-", " "))
+    return LLAMA2.get(f"{m.group(1)}B") if m else None

@@ -1,0 +1,188 @@
+"""The performance model: roofline step times, TP communication, KV capacity, closed-loop queueing.
+
+Pure functions of :class:`~.features.CellFeatures` and :class:`Params`; times in milliseconds.
+``docs/predict.md`` writes every formula out.
+
+* decode step (batch b, mean context c tokens):
+  ``overhead + max(bytes / (BW x e_mem), flops / (F x e_dec)) + comm``, with bytes = weights read
+  once per step + KV of the whole batch, all divided over the TP devices;
+* prefill of T prompt tokens: the same with T tokens of FLOPs (``e_pre``);
+* comm (TP > 1): 2 all-reduces per layer, each ``alpha + 2 (tp-1)/tp x msg / link bandwidth``;
+* overhead: ``o_step + layers x o_layer`` (kernel launches, scheduler), x ``q_overhead`` for
+  quantized kernels;
+* a request at level N with batch limit B: batch b = min(N, B); its server time = prefill of its
+  own prompt plus the b-1 others that join while it runs + (output - 1) decode steps; median
+  ms/token uses the median prompt, mean times the mean prompt; queueing inside the batch is
+  ``k_queue`` decode steps; beyond the batch, a closed loop of N users on b slots waits N/b cycles.
+"""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .features import CellFeatures
+
+__all__ = ["FIGURES", "Params", "Prediction", "StepTimes", "comm_ms", "decode_step_ms", "max_batch",
+           "predict_cell", "prefill_ms", "roofline_decode_ms", "step_times"]
+
+FIGURES = ("ms_per_token", "tok_s", "ttft_ms", "tpot_ms", "e2e_ms", "cost_per_1m")
+
+
+class Params(BaseModel):
+    """Calibrated factors (the fit's unknowns). Defaults are priors for an unseen engine x hardware."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    e_mem: float = Field(0.7, gt=0, description="fraction of peak memory bandwidth reached")
+    e_dec: float = Field(0.3, gt=0, description="fraction of peak FLOP/s in decode")
+    e_pre: float = Field(0.4, gt=0, description="fraction of peak FLOP/s in prefill")
+    o_step: float = Field(2.0, ge=0, description="ms per forward pass, fixed")
+    o_layer: float = Field(0.2, ge=0, description="ms per layer per forward pass")
+    alpha: float = Field(0.005, ge=0, description="ms per ring hop of an all-reduce (latency)")
+    e_link: float = Field(0.7, gt=0, description="fraction of interconnect bandwidth reached")
+    q_overhead: float = Field(1.0, gt=0, description="overhead multiplier of quantized (weight-only) kernels")
+    q_compute: float = Field(1.0, gt=0, description="prefill FLOP/s multiplier of quantized kernels")
+    q_comm: float = Field(1.0, gt=0, description="TP communication multiplier of quantized deployments")
+    k_queue: float = Field(1.0, ge=0, description="mean queue wait, in decode steps, at level > 1")
+    k_queue_q: float = Field(1.0, gt=0, description="queue multiplier for quantized deployments")
+    mem_reserve: float = Field(0.1, ge=0, lt=1, description="device memory not available to weights + KV")
+
+
+class StepTimes(BaseModel):
+    decode_ms: float
+    decode_mem_ms: float
+    decode_compute_ms: float
+    comm_ms: float
+    overhead_ms: float
+    prefill_ms: float = Field(description="prefill of one mean prompt")
+    batch: int
+
+
+class Prediction(BaseModel):
+    """Predicted figures of one cell, each with a relative uncertainty (1 sigma, log scale)."""
+
+    run_id: str = ""
+    deployment: str = ""
+    concurrency: int
+    ms_per_token: float = Field(description="median server time / output tokens (2023 definition)")
+    tok_s: float = Field(description="N x output tokens / mean request time")
+    ttft_ms: float
+    tpot_ms: float
+    e2e_ms: float
+    cost_per_1m: float | None = None
+    batch: int
+    max_batch: int
+    bound: str = Field(description="memory | compute: what limits a decode step")
+    uncertainty: dict[str, float] = Field(default_factory=dict, description="figure -> relative 1-sigma")
+    group: str = ""
+    calibrated: bool = Field(True, description="False: the cell's engine x hardware family was not in the fit")
+
+
+def _quantized(f: CellFeatures) -> bool:
+    return f.bits < 12
+
+
+def weight_bytes(f: CellFeatures) -> float:
+    """Bytes of weights read per forward pass (matrices at their bits; output head at 16 bits)."""
+    a = f.arch
+    return a.layers * a.linear_params_per_layer * f.bits / 8 + a.vocab * a.hidden * 2
+
+
+def flops_per_token(f: CellFeatures, context: float) -> float:
+    a = f.arch
+    return 2 * (a.layers * a.linear_params_per_layer + a.vocab * a.hidden) + 4 * a.layers * a.hidden * context
+
+
+def _overhead(f: CellFeatures, p: Params) -> float:
+    return (p.o_step + f.arch.layers * p.o_layer) * (p.q_overhead if _quantized(f) else 1.0)
+
+
+def comm_ms(f: CellFeatures, tokens: float, p: Params) -> float:
+    """Tensor-parallel all-reduces of one forward pass over ``tokens`` tokens (0 on one device)."""
+    tp = f.hardware.devices
+    if tp <= 1:
+        return 0.0
+    link = (f.hardware.interconnect_gbs or 16.0) * 1e9 * p.e_link
+    msg = tokens * f.arch.hidden * 2 * 2 * (tp - 1) / tp  # fp16 activations, ring all-reduce
+    q = p.q_comm if _quantized(f) else 1.0
+    return 2 * f.arch.layers * (p.alpha * 2 * (tp - 1) + 1e3 * msg / link) * q
+
+
+def _mem_ms(f: CellFeatures, nbytes: float, p: Params) -> float:
+    return 1e3 * nbytes / f.hardware.devices / (f.hardware.bandwidth_gbs * 1e9 * p.e_mem)
+
+
+def _flop_ms(f: CellFeatures, flops: float, eff: float) -> float:
+    return 1e3 * flops / f.hardware.devices / (f.hardware.tflops("fp16") * 1e12 * eff)
+
+
+def decode_step_ms(f: CellFeatures, batch: int, context: float, p: Params) -> tuple[float, float, float]:
+    """(step ms, memory-bound ms, compute-bound ms) of one decode step."""
+    mem = _mem_ms(f, weight_bytes(f) + batch * context * f.arch.kv_bytes_per_token(), p)
+    cmp_ = _flop_ms(f, batch * flops_per_token(f, context), p.e_dec)
+    return _overhead(f, p) + max(mem, cmp_) + comm_ms(f, batch, p), mem, cmp_
+
+
+def prefill_ms(f: CellFeatures, tokens: float, p: Params) -> float:
+    """One prefill forward pass over ``tokens`` prompt tokens (all prompts joining together)."""
+    eff = p.e_pre * (p.q_compute if _quantized(f) else 1.0)
+    cmp_ = _flop_ms(f, tokens * flops_per_token(f, f.workload.input_mean / 2), eff)
+    return _overhead(f, p) + max(_mem_ms(f, weight_bytes(f), p), cmp_) + comm_ms(f, tokens, p)
+
+
+def max_batch(f: CellFeatures, p: Params) -> int:
+    """Requests whose KV cache fits beside the weights (prompt + output each), capped by the engine's limit."""
+    hw = f.hardware
+    free = hw.memory_gib * 2**30 * hw.devices * (1 - p.mem_reserve) - weight_bytes(f)
+    per_req = (f.workload.input_mean + f.workload.output_tokens) * f.arch.kv_bytes_per_token()
+    fit = int(free // per_req) if free > 0 else 0
+    return min(fit, f.max_batch) if f.max_batch else fit
+
+
+def roofline_decode_ms(f: CellFeatures, batch: int | None = None) -> float:
+    """The hardware's bound for one decode step: bytes at peak bandwidth vs FLOPs at peak (no overheads)."""
+    ideal = Params(e_mem=1.0, e_dec=1.0, e_pre=1.0, o_step=0, o_layer=0, alpha=0, e_link=1.0)
+    b = batch or f.concurrency
+    _, mem, cmp_ = decode_step_ms(f, b, f.workload.input_mean + f.workload.output_tokens / 2, ideal)
+    return max(mem, cmp_)
+
+
+def step_times(f: CellFeatures, p: Params) -> StepTimes:
+    b = max(1, min(f.concurrency, max_batch(f, p) or 1))
+    ctx = f.workload.input_mean + f.workload.output_tokens / 2
+    dec, mem, cmp_ = decode_step_ms(f, b, ctx, p)
+    return StepTimes(decode_ms=dec, decode_mem_ms=mem, decode_compute_ms=cmp_, comm_ms=comm_ms(f, b, p),
+                     overhead_ms=_overhead(f, p), prefill_ms=prefill_ms(f, f.workload.input_mean, p), batch=b)
+
+
+def _server_ms(f: CellFeatures, own_prompt: float, b: int, dec: float, p: Params) -> float:
+    """Server time of one request: prefill (own prompt + the b-1 joining it) + remaining decode steps."""
+    others = (b - 1) * f.workload.input_mean
+    return prefill_ms(f, own_prompt + others, p) + (f.workload.output_tokens - 1) * dec
+
+
+def predict_cell(f: CellFeatures, p: Params, price_per_hour: float | None = None) -> Prediction:
+    """All figures of one cell from its features and calibrated parameters (no uncertainty yet)."""
+    st = step_times(f, p)
+    b, n, out = st.batch, f.concurrency, f.workload.output_tokens
+    queue = p.k_queue * (p.k_queue_q if _quantized(f) else 1.0) * st.decode_ms if n > 1 else 0.0
+    med = _server_ms(f, f.workload.input_median, b, st.decode_ms, p)
+    mean = _server_ms(f, f.workload.input_mean, b, st.decode_ms, p) + queue
+    if n > b:  # closed loop beyond the batch: N users share b slots, each waits its turn
+        mean *= n / b
+    tok_s = n * out * 1e3 / mean
+    price = price_per_hour if price_per_hour is not None else f.hardware.price_per_hour
+    cost = price * 1e6 / tok_s / 3600 if price is not None and tok_s > 0 else None
+    own = prefill_ms(f, f.workload.input_median, p)
+    ttft = queue + own + (st.decode_ms / 2 if b > 1 else 0.0)  # + the step in progress when it arrives
+    tpot = st.decode_ms + (med - own - (out - 1) * st.decode_ms) / max(1.0, out - 1)
+    return Prediction(run_id=f.run_id, deployment=f.deployment, concurrency=n, ms_per_token=med / out,
+                      tok_s=tok_s, ttft_ms=ttft, tpot_ms=tpot, e2e_ms=mean, cost_per_1m=cost, batch=b,
+                      max_batch=max_batch(f, p), group=f.group,
+                      bound="memory" if st.decode_mem_ms >= st.decode_compute_ms else "compute")
+
+
+def log_ratio(pred: float, measured: float) -> float:
+    return math.log(pred / measured)
