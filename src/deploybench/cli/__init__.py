@@ -214,7 +214,7 @@ def _register_subcommands() -> None:
     """Commands that live in their own modules register themselves on ``app``."""
     import importlib
 
-    for mod in ("analysis", "reporting", "cloud"):
+    for mod in ("analysis", "reporting", "cloud", "predict"):
         try:
             module = importlib.import_module(f".{mod}", __name__)
         except ModuleNotFoundError as exc:
