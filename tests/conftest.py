@@ -7,7 +7,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def seed_dir() -> Path:
-    return Path(os.environ.get("DEPLOYBENCH_SEED_DIR", REPO.parent / "shared" / "seed-data"))
+    """The 2023 seed data: $DEPLOYBENCH_SEED_DIR, else ../shared/seed-data, else the packaged copy."""
+    if os.environ.get("DEPLOYBENCH_SEED_DIR"):
+        return Path(os.environ["DEPLOYBENCH_SEED_DIR"])
+    shared = REPO.parent / "shared" / "seed-data"
+    if (shared / "sagemaker").is_dir():
+        return shared
+    from deploybench.seed import PACKAGED_SEED
+
+    return PACKAGED_SEED
 
 
 def llama_server_available() -> bool:
@@ -27,3 +35,18 @@ def have_llama():
             pytest.fail("llama-server is not installed in CI (run scripts/setup.sh)")
         pytest.skip("llama-server not built (run scripts/setup.sh)")
     return True
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """With CI set, a skipped ``@pytest.mark.required`` test is a failure (it must run in CI)."""
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.skipped and not hasattr(rep, "wasxfail") and item.get_closest_marker("required") and _ci():
+        reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+        rep.outcome = "failed"
+        rep.longrepr = f"required test skipped in CI: {reason}"
+
+
+def _ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")

@@ -10,8 +10,10 @@ Each of the study's 60 JSON files (one per model x instance x TP x VU) becomes o
 
 How the study's columns map onto deploybench's figures:
 
-* ``ms_per_token``  <- ``Latency (ms/token) avg/min/med/p(90)/p(95)/max`` (TGI ``time_per_token``:
-  inference time / generated tokens, prefill included - the same definition as deploybench's).
+* ``server_ms_per_token`` <- ``Latency (ms/token) avg/min/med/p(90)/p(95)/max`` (TGI ``time_per_token``:
+  inference time / generated tokens, server side: no queue, no network). It is *not* deploybench's
+  ``ms_per_token`` (client E2E / output tokens, queue and network included), which stays empty:
+  recommend and compare never rank one against the other.
 * ``e2e_ms``        <- ``Latency Request ms ...`` (TGI ``total_time``, server side).
 * ``requests`` = ``completed`` <- ``Number of requests``; no errors were reported.
 * ``output_throughput_tok_s`` is deploybench's own reading, *counted tokens over the window*:
@@ -25,7 +27,8 @@ How the study's columns map onto deploybench's figures:
   ``external["study_throughput_tok_s"]``; ``recommend(..., basis="study")`` uses it.
 * ``cost_per_1m_tokens`` / ``minutes_per_1m_tokens``: :func:`metrics.cost_per_1m` /
   :func:`metrics.minutes_per_1m` on deploybench's throughput and the catalog price (us-east-1).
-* TTFT, TPOT, ITL and schedule lag were not measured by the study: their ``Dist`` has ``n=0``.
+* TTFT, TPOT, ITL, client ms/token and schedule lag were not measured by the study: their ``Dist``
+  has ``n=0``.
 """
 
 from __future__ import annotations
@@ -42,7 +45,11 @@ from .catalog import DEFAULT_REGION, Catalog, load_catalog
 from .metrics import cost_per_1m, minutes_per_1m
 from .schemas import ConfigError, Dist, EngineInfo, RunMeta, RunSummary
 
-__all__ = ["STUDY", "SUPERSEDED_STUDY", "WINDOW_S", "import_seed", "load_external", "read_seed_file"]
+__all__ = ["PACKAGED_SEED", "STUDY", "SUPERSEDED_STUDY", "WINDOW_S", "import_seed", "load_external",
+           "read_seed_file"]
+
+PACKAGED_SEED = Path(__file__).resolve().parent / "data" / "seed-2023"
+"""The study's raw results as shipped inside the package (``data/seed-2023/SOURCE.md``)."""
 
 STUDY = "llama2-sagemaker-2023"
 SUPERSEDED_STUDY = "llama2-sagemaker-2023-superseded"
@@ -171,7 +178,8 @@ def _summary(row: SeedRow, meta: RunMeta) -> RunSummary:
         requests=n, completed=n, errors=0, error_rate=0.0, window_s=WINDOW_S, output_tokens=tokens,
         output_throughput_tok_s=tput, request_throughput_rps=n / WINDOW_S,
         ttft_ms=Dist(), tpot_ms=Dist(), itl_ms=Dist(), e2e_ms=_dist(row, REQUEST_MS),
-        ms_per_token=_dist(row, MS_PER_TOKEN), schedule_lag_ms=Dist(), token_source="assumed",
+        ms_per_token=Dist(), server_ms_per_token=_dist(row, MS_PER_TOKEN), schedule_lag_ms=Dist(),
+        token_source="assumed",
         price_per_hour=meta.price_per_hour, minutes_per_1m_tokens=minutes_per_1m(tput),
         cost_per_1m_tokens=cost_per_1m(meta.price_per_hour, tput), labels=dict(meta.labels),
         external=dict(meta.external),
@@ -227,16 +235,17 @@ def _study_json(study_dir: Path, study: str, count: int, source: str) -> None:
          "window_s": WINDOW_S, "deploybench_version": __version__}, indent=2))
 
 
-def import_seed(seed_dir: Path | str, out: Path | str, include_superseded: bool = False,
+def import_seed(seed_dir: Path | str | None, out: Path | str, include_superseded: bool = False,
                 catalog: Catalog | None = None, region: str = DEFAULT_REGION) -> Path:
     """Import the study's results under ``out``; returns the study folder ``<out>/llama2-sagemaker-2023``.
 
-    ``seed_dir`` is the seed-data folder (or its ``sagemaker/`` subfolder). With
+    ``seed_dir`` is the seed-data folder (or its ``sagemaker/`` subfolder); ``None`` = the copy
+    shipped in the package (:data:`PACKAGED_SEED`). With
     ``include_superseded`` the pilot and replaced runs in ``superseded/<commit>/`` go to a sibling
     study, ``<out>/llama2-sagemaker-2023-superseded``, their deployments suffixed ``@<commit>``.
     Re-importing overwrites the same run folders.
     """
-    seed_dir, out = Path(seed_dir), Path(out)
+    seed_dir, out = Path(seed_dir) if seed_dir is not None else PACKAGED_SEED, Path(out)
     folder = _seed_folder(seed_dir)
     catalog = catalog or load_catalog()
     study_dir = out / STUDY

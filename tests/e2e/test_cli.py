@@ -91,6 +91,66 @@ def test_endpoint_json_output(tmp_path):
            [round(d["output_throughput_tok_s"], 6) for d in data]
 
 
+@pytest.mark.parametrize("suffix", ["/v1", "/v1/"])
+def test_endpoint_accepts_the_openai_base_url(tmp_path, suffix):
+    """``--endpoint http://host:port/v1`` (what the OpenAI SDK calls base_url) works like the server root."""
+    with scripted_server(ttft_ms=2, itl_ms=1) as url:
+        p = run_cli("run", "--endpoint", url + suffix, "-c", "1", "-n", "2", "--max-tokens", "4",
+                    "--out", str(tmp_path), "--name", "v1", "--json")
+    assert p.returncode == 0, p.stderr
+    (d,) = json.loads(p.stdout)
+    assert d["requests"] == 2 and d["errors"] == 0 and d["output_tokens"] == 8
+    assert storage.read_meta(next((tmp_path / "v1").glob("*__c1"))).engine.url == url
+
+
+def test_api_key_is_in_no_stored_file_log_or_report(tmp_path):
+    """A canary key passed through --api-key-env appears nowhere under the run folder (records, meta,
+    summaries, logs, every report format) nor in the output; the variable's name is stored."""
+    import os
+    import secrets
+
+    canary = "sk-canary-" + secrets.token_hex(12)
+    env = {**os.environ, "DEPLOYBENCH_TEST_CANARY_KEY": canary}
+    with scripted_server(ttft_ms=2, itl_ms=1) as url:
+        p = subprocess.run([*CLI, "run", "--endpoint", url, "--api-key-env", "DEPLOYBENCH_TEST_CANARY_KEY", "-c", "1,2",
+                            "-n", "3", "--max-tokens", "4", "--out", str(tmp_path), "--name", "k", "--json"],
+                           capture_output=True, text=True, timeout=240, env=env)
+    assert p.returncode == 0, p.stderr
+    r = subprocess.run([*CLI, "report", str(tmp_path / "k")], capture_output=True, text=True, timeout=240, env=env)
+    assert r.returncode == 0, r.stderr
+    files = [f for f in tmp_path.rglob("*") if f.is_file()]
+    assert any(f.suffix == ".html" for f in files) and any(f.name == "records.jsonl" for f in files)
+    assert any(b"DEPLOYBENCH_TEST_CANARY_KEY" in f.read_bytes() for f in files)  # the grep finds what is stored
+    assert [f for f in files if canary.encode() in f.read_bytes()] == []
+    assert canary not in p.stdout + p.stderr + r.stdout + r.stderr
+
+
+def _ignore_sigint() -> None:  # what `cmd &` in a script does to the child
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_a_run_started_in_the_background(tmp_path, sig):
+    """Started with SIGINT ignored (``&`` from a script), SIGTERM (and SIGINT) still stop the run at once."""
+    with scripted_server(ttft_ms=2, itl_ms=2) as url:
+        proc = subprocess.Popen([*CLI, "run", "--endpoint", url, "-c", "2", "-n", "100000", "--max-tokens", "20",
+                                 "--out", str(tmp_path), "--name", "bg"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, preexec_fn=_ignore_sigint)
+        try:
+            run = _wait_for_records(tmp_path / "bg", 5, timeout=60)
+            proc.send_signal(sig)
+            t0 = time.monotonic()
+            _, err = proc.communicate(timeout=15)
+            took = time.monotonic() - t0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert took < 10
+    assert storage.read_meta(run).status == "interrupted"
+
+
 def _wait_for_records(study: Path, n: int, timeout: float = 120) -> Path:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -102,11 +162,12 @@ def _wait_for_records(study: Path, n: int, timeout: float = 120) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
-def test_interrupt_keeps_records_and_leaves_no_server(tmp_path, have_llama, sig):
+@pytest.mark.parametrize("sig, background", [(signal.SIGINT, False), (signal.SIGTERM, False),
+                                             (signal.SIGKILL, False), (signal.SIGTERM, True)])
+def test_interrupt_keeps_records_and_leaves_no_server(tmp_path, have_llama, sig, background):
     proc = subprocess.Popen([*CLI, "run", "-c", "2", "-n", "400", "--max-tokens", "8", "--out", str(tmp_path),
                              "--name", "int", "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=_ignore_sigint if background else None)
     try:
         run = _wait_for_records(tmp_path / "int", 5)
         meta = storage.read_meta(run)

@@ -36,7 +36,7 @@ def _driver():
 
 
 bc = _driver()
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.timeout(240), pytest.mark.required]
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -10,7 +10,13 @@ import yaml
 
 from deploybench import storage
 from tests.e2e.test_cli import CLI, run_cli
-from tests.procs import processes_with
+from tests.procs import llama_servers_on
+
+
+def _port(meta) -> int | None:
+    argv = meta.engine.argv if meta.engine else []
+    return int(argv[argv.index("--port") + 1]) if "--port" in argv else None
+
 
 STUDY = {
     "name": "mini",
@@ -62,7 +68,13 @@ def test_interrupt_then_resume(tmp_path, have_llama):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert processes_with("llama-server", str(out)) == [] and processes_with("llama-server", "mini") == []
+    # the servers' command lines hold their ports (not the study folder): look for those
+    ports = {_port(storage.read_meta(d)) for d in (out / "mini").glob("*__c*") if (d / "meta.json").exists()}
+    assert ports and None not in ports
+    deadline = time.monotonic() + 10
+    while any(llama_servers_on(p) for p in ports) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [p for p in ports if llama_servers_on(p)] == [], "llama-server left running"
     before = {d.name: storage.read_meta(d).started_at for d in storage.run_dirs(out / "mini")
               if storage.read_meta(d).status == "complete"}
     assert "smol_native_one-core__c1" in before

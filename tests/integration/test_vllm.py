@@ -61,6 +61,7 @@ needs_vllm = pytest.mark.skipif(not Path(VLLM_PYTHON).is_file(),
 
 @pytest.mark.vllm
 @pytest.mark.slow
+@pytest.mark.required
 @needs_vllm
 @pytest.mark.timeout(900)
 async def test_vllm_cpu_serves_smollm2_at_two_load_levels(tmp_path):

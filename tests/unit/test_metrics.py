@@ -28,6 +28,27 @@ def test_ttft_tpot_e2e_ms_per_token():
     assert metrics.ms_per_token(r) == pytest.approx(85 / 4)
 
 
+def test_tpot_counts_the_tokens_that_streamed():
+    # 3 events carrying 2, 1, 3 tokens at 10, 20, 50 ms: 4 tokens after the first event in 40 ms
+    r = rec(sent=0, chunks=[10, 20, 50], tokens=[2, 1, 3], out=6)
+    assert metrics.tpot_ms(r) == pytest.approx(10.0)
+    assert sum(metrics.itl_ms(r)) / len(metrics.itl_ms(r)) == pytest.approx(10.0)  # TPOT = mean ITL
+    # usage says 9 but 6 streamed: TPOT still divides by the 4 tokens that arrived after the first event
+    short = rec(sent=0, chunks=[10, 20, 50], tokens=[2, 1, 3], out=9)
+    assert metrics.tpot_ms(short) == pytest.approx(10.0)
+
+
+def test_token_mismatch_and_ttft_content_in_summary():
+    agree = rec(0, 0, [10, 20, 30], out=3)
+    disagree = rec(1, 0, [10, 20, 30], out=5)
+    content = rec(2, 0, [10, 20, 30], out=3).model_copy(update={"first_content_ns": 30 * MS})
+    failed = rec(3, 0, [10], out=4, err="timeout")
+    s = metrics.summarize([agree, disagree, content, failed], RunMeta(run_id="r", concurrency=1))
+    assert s.token_mismatch == 1
+    assert s.ttft_ms.p50 == pytest.approx(10.0)
+    assert s.ttft_content_ms.n == 1 and s.ttft_content_ms.p50 == pytest.approx(30.0)
+
+
 def test_itl_splits_multi_token_chunks():
     r = rec(sent=0, chunks=[10, 20, 50], tokens=[1, 1, 3])
     assert metrics.itl_ms(r) == pytest.approx([10.0, 10.0, 10.0, 10.0])
@@ -89,7 +110,12 @@ def test_slo_parse_and_goodput():
     s = metrics.summarize([fast, slow], RunMeta(run_id="r", concurrency=1, window_start_ns=0,
                                                 window_end_ns=1000 * MS), good)
     assert s.goodput_rps == pytest.approx(1.0) and s.request_throughput_rps == pytest.approx(2.0)
-    assert good[0].met_by_summary(s) is False or s.ttft_ms.p50 <= 500
+    # TTFTs 100 and 600 ms: p50 = 350, p90 = 100 + 0.9 x 500 = 550 (linear interpolation)
+    assert s.ttft_ms.p50 == pytest.approx(350.0) and s.ttft_ms.p90 == pytest.approx(550.0)
+    assert good[0].met_by_summary(s) is True  # no stat: the median
+    assert slo.parse("p90_ttft_ms<=500")[0].met_by_summary(s) is False
+    assert slo.parse("p90_ttft_ms<=550")[0].met_by_summary(s) is True
+    assert slo.parse("p90_ttft_ms<550")[0].met_by_summary(s) is False
 
 
 @pytest.mark.parametrize("bad", ["p90_ttft<=", "latency<=3", "p90_ttft_ms=5"])

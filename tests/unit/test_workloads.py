@@ -44,6 +44,7 @@ def test_jsonl_errors_name_line(tmp_path):
         workloads.jsonl(JsonlWorkload(path=tmp_path / "missing.jsonl"))
 
 
+@pytest.mark.required
 def test_seed_samples_in_order():
     path = seed_dir() / "samples.json"
     if not path.exists():

@@ -1,11 +1,12 @@
 """Pure metric functions over raw request records (no I/O, no clocks).
 
 Definitions (docs/metrics.md has the full text):
-  TTFT        = first token-carrying chunk - sent
+  TTFT        = first chunk carrying output of any kind (text, reasoning, tool call) - sent
+  TTFT content= first chunk carrying answer text - sent
   E2E         = done - sent
-  TPOT        = (last token chunk - first token chunk) / (output tokens - 1)
+  TPOT        = (last token chunk - first token chunk) / (streamed tokens - tokens of the first chunk)
   ITL         = gaps between consecutive token chunks; a chunk with k tokens adds k gaps of gap/k
-  ms/token    = E2E / output tokens (2023-study compatible: prefill included)
+  ms/token    = E2E / output tokens, client view (not TGI's server-side time_per_token)
   throughput  = output tokens that arrived inside the window / window length
   lag         = sent - scheduled
 """
@@ -37,15 +38,38 @@ def ttft_ms(r: RequestRecord) -> float | None:
     return (r.chunk_ns[0] - r.sent_ns) / NS_PER_MS
 
 
+def ttft_content_ms(r: RequestRecord) -> float | None:
+    """Time to the first token of the answer text (after any reasoning or tool-call tokens)."""
+    if r.error or r.first_content_ns is None:
+        return None
+    return (r.first_content_ns - r.sent_ns) / NS_PER_MS
+
+
 def e2e_ms(r: RequestRecord) -> float | None:
     return None if r.error else (r.done_ns - r.sent_ns) / NS_PER_MS
 
 
+def streamed_tokens(r: RequestRecord) -> int:
+    """Output tokens that actually arrived: the sum over chunks (a chunk with k tokens counts k)."""
+    return sum(_chunk_tokens(r))
+
+
+def _chunk_tokens(r: RequestRecord) -> list[int]:
+    return [max(1, r.chunk_tokens[i]) if i < len(r.chunk_tokens) else 1 for i in range(len(r.chunk_ns))]
+
+
 def tpot_ms(r: RequestRecord) -> float | None:
-    n = r.output_tokens or 0
-    if r.error or len(r.chunk_ns) < 2 or n < 2:
+    """Decode time per token between the first and the last chunk, over the tokens that arrived after
+    the first chunk: the mean of this request's ITL, by construction. None with no such token."""
+    if r.error or len(r.chunk_ns) < 2:
         return None
-    return (r.chunk_ns[-1] - r.chunk_ns[0]) / (n - 1) / NS_PER_MS
+    k = _chunk_tokens(r)
+    return (r.chunk_ns[-1] - r.chunk_ns[0]) / (sum(k) - k[0]) / NS_PER_MS
+
+
+def token_mismatch(r: RequestRecord) -> bool:
+    """The server's usage count disagrees with the tokens that streamed (a successful request)."""
+    return r.error is None and r.token_source == "usage" and r.output_tokens != streamed_tokens(r)
 
 
 def ms_per_token(r: RequestRecord) -> float | None:
@@ -60,8 +84,9 @@ def itl_ms(r: RequestRecord) -> list[float]:
     if r.error or len(r.chunk_ns) < 2:
         return []
     out: list[float] = []
+    tokens = _chunk_tokens(r)
     for i in range(1, len(r.chunk_ns)):
-        k = max(1, r.chunk_tokens[i] if i < len(r.chunk_tokens) else 1)
+        k = tokens[i]
         gap = (r.chunk_ns[i] - r.chunk_ns[i - 1]) / NS_PER_MS
         out.extend([gap / k] * k)
     return out

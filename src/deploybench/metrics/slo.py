@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from ..schemas import ConfigError, RequestRecord, RunSummary
 from . import core
 
-METRICS = {"ttft_ms": core.ttft_ms, "tpot_ms": core.tpot_ms, "e2e_ms": core.e2e_ms,
-           "ms_per_token": core.ms_per_token}
+METRICS = {"ttft_ms": core.ttft_ms, "ttft_content_ms": core.ttft_content_ms, "tpot_ms": core.tpot_ms,
+           "e2e_ms": core.e2e_ms, "ms_per_token": core.ms_per_token}
+SUMMARY_DISTS = {"server_ms_per_token"}  # imported cells' server-side figure: no per-request reading
 SUMMARY_ONLY = {"error_rate", "output_throughput_tok_s", "request_throughput_rps", "cost_per_1m_tokens"}
 STATS = {"mean", "min", "p50", "p90", "p95", "p99", "max"}
 OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
@@ -58,12 +59,12 @@ def parse(text: str | None) -> list[Constraint]:
         stat, metric = m["stat"], m["metric"]
         if stat and stat not in STATS:  # e.g. "error_rate": the regex split off "error"
             metric, stat = f"{stat}_{metric}", None
-        if metric not in METRICS and metric not in SUMMARY_ONLY:
-            known = ", ".join(sorted([*METRICS, *SUMMARY_ONLY]))
+        if metric not in METRICS and metric not in SUMMARY_ONLY and metric not in SUMMARY_DISTS:
+            known = ", ".join(sorted([*METRICS, *SUMMARY_ONLY, *SUMMARY_DISTS]))
             raise ConfigError(f"--slo: unknown metric '{metric}'", f"use one of: {known}")
         try:
             value = float(m["value"])
         except ValueError:
             raise ConfigError(f"--slo: '{m['value']}' is not a number", "write e.g. p90_ttft_ms<=500") from None
-        out.append(Constraint(stat=stat if metric in METRICS else None, metric=metric, op=m["op"], value=value))
+        out.append(Constraint(stat=None if metric in SUMMARY_ONLY else stat, metric=metric, op=m["op"], value=value))
     return out

@@ -21,6 +21,7 @@ class Draft:
     done_ns: int = 0  # when the stream ended ([DONE] read); 0 = take the time the call returned
     chunk_ns: list[int] = field(default_factory=list)
     chunk_tokens: list[int] = field(default_factory=list)
+    first_content_ns: int | None = None  # first chunk with answer text (chunks also carry reasoning, tool calls)
     input_tokens: int | None = None
     output_tokens: int | None = None
     token_source: str = "none"

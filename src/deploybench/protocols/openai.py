@@ -12,6 +12,40 @@ from .base import Draft, GenParams, Prompt
 from .sse import events
 
 
+OTHER_OUTPUT = ("reasoning_content", "reasoning", "tool_calls", "function_call")
+
+
+def _as_text(value) -> str:
+    if value is None or value == "" or value == []:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _count(usage: dict | None, key: str) -> int | None:
+    v = (usage or {}).get(key)
+    return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None
+
+
+def _logprob_tokens(logprobs) -> int:
+    """Tokens an event carries by its logprobs (one entry per token), 0 when it has none."""
+    if not isinstance(logprobs, dict):
+        return 0
+    entries = logprobs.get("content") if "content" in logprobs else logprobs.get("tokens")
+    return len(entries) if isinstance(entries, list) else 0
+
+
+def _tokens(cumulative: int | None, so_far: int, hinted: int) -> int:
+    """Tokens one output event carries: from a running usage count (vLLM's ``continuous_usage_stats``),
+    else from its logprobs, else 1 (one event per token, as llama-server and vLLM stream by default).
+
+    A server that batches tokens into one event without saying so is caught afterwards: its final
+    usage count disagrees with the streamed count (``token_mismatch`` in the summary).
+    """
+    if cumulative is not None and cumulative > so_far:
+        return cumulative - so_far
+    return hinted if hinted > 0 else 1
+
+
 class OpenAIClient:
     """One request = one streamed POST; fills a :class:`Draft` with raw timestamps."""
 
@@ -62,6 +96,7 @@ class OpenAIClient:
         self._finish_counts(draft)
 
     def _event(self, ts: int, data: str, draft: Draft) -> None:
+        """One streamed event; anything that is not the documented shape becomes ``draft.error``."""
         try:
             event = json.loads(data)
         except json.JSONDecodeError:
@@ -74,19 +109,55 @@ class OpenAIClient:
             err = event["error"]
             draft.error = "server error: " + (err.get("message", str(err)) if isinstance(err, dict) else str(err))[:200]
             return
-        for choice in event.get("choices") or []:
-            piece = (choice.get("delta") or {}).get("content") if self.chat else choice.get("text")
-            if piece:
-                draft.chunk_ns.append(ts)
-                draft.chunk_tokens.append(1)
-                draft.text_parts.append(piece)
-            if choice.get("finish_reason"):
-                draft.finish_reason = choice["finish_reason"]
-        usage = event.get("usage")
+        choices, usage = event.get("choices") or [], event.get("usage")
+        if not isinstance(choices, list) or (usage is not None and not isinstance(usage, dict)):
+            draft.error = f"malformed event ({'usage' if isinstance(choices, list) else 'choices'}): {data[:80]!r}"
+            return
+        output = content = ""
+        hinted = 0
+        for choice in choices:
+            got = self._choice(choice)
+            if got is None:
+                draft.error = f"malformed event (choices): {data[:80]!r}"
+                return
+            text, other, reason, k = got
+            content, output, hinted = content + text, output + text + other, hinted + k
+            if reason:
+                draft.finish_reason = str(reason)[:100]
+        cumulative = _count(usage, "completion_tokens")
+        if output:
+            draft.chunk_ns.append(ts)
+            draft.chunk_tokens.append(_tokens(cumulative, sum(draft.chunk_tokens), hinted))
+            if content:
+                draft.text_parts.append(content)
+                if draft.first_content_ns is None:
+                    draft.first_content_ns = ts
         if usage:
-            draft.input_tokens = usage.get("prompt_tokens")
-            draft.output_tokens = usage.get("completion_tokens")
-            draft.token_source = "usage"
+            draft.input_tokens = _count(usage, "prompt_tokens")
+            draft.output_tokens = cumulative
+            draft.token_source = "usage" if cumulative is not None else draft.token_source
+
+    def _choice(self, choice) -> tuple[str, str, str | None, int] | None:
+        """``(content, other output, finish reason, tokens the event says it carries or 0)``; None = bad shape.
+
+        Other output is what a model generates besides the answer text: reasoning (``reasoning_content``,
+        ``reasoning``) and tool calls; it counts as output (TTFT is the first token of any kind).
+        """
+        if not isinstance(choice, dict):
+            return None
+        if self.chat:
+            delta = choice.get("delta")
+            if delta is None:
+                delta = {}
+            if not isinstance(delta, dict):
+                return None
+            text = delta.get("content")
+            other = "".join(_as_text(delta.get(key)) for key in OTHER_OUTPUT)
+        else:
+            text, other = choice.get("text"), ""
+        if text is not None and not isinstance(text, str):
+            return None
+        return text or "", other, choice.get("finish_reason"), _logprob_tokens(choice.get("logprobs"))
 
     @staticmethod
     def _finish_counts(draft: Draft) -> None:

@@ -62,6 +62,7 @@ def apply_event(event: object, ts: int, draft: Draft) -> bool:
         text = token.get("text") or ""
         if text and not token.get("special"):
             draft.text_parts.append(text)
+            draft.first_content_ns = draft.first_content_ns or ts
     details = event.get("details")
     if isinstance(details, dict) or event.get("generated_text") is not None:
         _apply_details(details or {}, draft)
@@ -153,6 +154,7 @@ class TgiClient:
             draft.chunk_tokens.append(n)
         if text:
             draft.text_parts.append(text)
+            draft.first_content_ns = draft.first_content_ns or ts
 
 
 def _error_text(text: str) -> str:

@@ -5,23 +5,33 @@ window, and the cost derived from it. ``basis="study"`` replaces throughput (and
 and cost per 1M tokens) by the figure an imported study published itself
 (``external["study_throughput_tok_s"]``; for the 2023 study ``VU x 50 x 1000 / mean(total_time)``).
 Latency figures are the same on both bases.
+
+Two different "ms per token" exist and never meet in one ranking: ``ms_per_token`` (measured
+cells: client E2E / output tokens, queue and network included) and ``server_ms_per_token``
+(imported 2023 cells: TGI's ``time_per_token``, inference only). :func:`ms_per_token_figure`
+chooses one per set of cells; a cell without that figure does not compete.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from ..metrics import cost_per_1m, minutes_per_1m
-from ..schemas import ConfigError, RunSummary
+from ..schemas import ConfigError, Dist, RunSummary
 
 Basis = Literal["deploybench", "study"]
 BASES = ("deploybench", "study")
 STUDY_KEYS = ("study_throughput_tok_s", "Thorughput (tokens/second)")
 External = Mapping[str, Mapping[str, Any]]
 
-DIST_FIELDS = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms", "ms_per_token", "schedule_lag_ms")
+DIST_FIELDS = ("ttft_ms", "ttft_content_ms", "tpot_ms", "itl_ms", "e2e_ms", "ms_per_token", "server_ms_per_token",
+               "schedule_lag_ms")
+MS_PER_TOKEN_FIGURES = {
+    "ms_per_token": "client E2E / output tokens",
+    "server_ms_per_token": "server-side time per token: TGI time_per_token, imported, no queue or network",
+}
 STATS = ("mean", "min", "p50", "p90", "p95", "p99", "max")
 _LAT = re.compile(r"^(?P<stat>[a-z0-9]+)_(?P<field>[a-z_]+)$")
 
@@ -69,8 +79,22 @@ def minutes(s: RunSummary, basis: str = "deploybench", external: External | None
     return None if tput is None else minutes_per_1m(tput)
 
 
-def median_ms_per_token(s: RunSummary) -> float | None:
-    return s.ms_per_token.p50
+def ms_per_token_figure(cells: Sequence[RunSummary]) -> str:
+    """The one ms/token figure a set of cells is ranked on: the client's (``ms_per_token``) when any
+    cell has it, else the server's (``server_ms_per_token``, imported data)."""
+    if any(s.ms_per_token.p50 is not None for s in cells) or not any(_server(s).p50 is not None for s in cells):
+        return "ms_per_token"
+    return "server_ms_per_token"
+
+
+def _server(s: RunSummary):
+    return getattr(s, "server_ms_per_token", None) or Dist()
+
+
+def median_ms_per_token(s: RunSummary, figure: str | None = None) -> float | None:
+    """Median of ``figure`` (see :data:`MS_PER_TOKEN_FIGURES`); without one, the figure this cell has."""
+    figure = figure or ms_per_token_figure([s])
+    return (s.ms_per_token if figure == "ms_per_token" else _server(s)).p50
 
 
 def parse_latency(spec: str) -> tuple[str, str]:

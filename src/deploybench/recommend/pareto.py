@@ -42,22 +42,30 @@ def pareto(summaries: Sequence[RunSummary], latency: str = DEFAULT_LATENCY, per_
     """The cost-per-1M-tokens vs ``latency`` front.
 
     ``latency`` is ``<stat>_<metric>`` over a summary distribution, e.g. ``p90_ttft_ms`` or
-    ``p50_ms_per_token`` (the default: the one latency both measured and imported runs have).
+    ``p50_ms_per_token`` (the default). Imported 2023 cells have the server's time per token
+    instead of the client's: with ``*_ms_per_token``, a front whose cells have no client figure
+    uses ``*_server_ms_per_token`` (never both in one front; ``latency_metric`` says which).
     Fronts are computed within each model (``per_group``) and, with ``per_concurrency``, within
     each concurrency level; the result is ordered by group, level, then cost. Cells without a
     price or without the latency figure are left out.
     """
     fig.check_basis(basis)
     stat, field = fig.parse_latency(latency)
-    buckets: dict[tuple, list[ParetoPoint]] = {}
+    cells: dict[tuple, list[RunSummary]] = {}
     for s in summaries:
-        c, lat = fig.cost(s, basis, external), fig.latency(s, stat, field)
-        if c is None or lat is None:
-            continue
-        g = fig.group_of(s)
-        point = ParetoPoint(run_id=s.run_id, deployment=s.deployment, concurrency=s.concurrency, group=g,
-                            hardware=s.labels.get("hardware"), quantization=s.labels.get("quantization"),
-                            cost_per_1m_tokens=c, latency=lat, latency_metric=latency, basis=basis)
-        key = (fig.group_order(g) if per_group else (), s.concurrency if per_concurrency else 0)
-        buckets.setdefault(key, []).append(point)
-    return [p for key in sorted(buckets) for p in front(buckets[key])]
+        key = (fig.group_order(fig.group_of(s)) if per_group else (), s.concurrency if per_concurrency else 0)
+        cells.setdefault(key, []).append(s)
+    out: list[ParetoPoint] = []
+    for key in sorted(cells):
+        used = fig.ms_per_token_figure(cells[key]) if field == "ms_per_token" else field
+        out += front([p for s in cells[key] if (p := _point(s, stat, used, basis, external)) is not None])
+    return out
+
+
+def _point(s: RunSummary, stat: str, field: str, basis: str, external: fig.External | None) -> ParetoPoint | None:
+    c, lat = fig.cost(s, basis, external), fig.latency(s, stat, field)
+    if c is None or lat is None:
+        return None
+    return ParetoPoint(run_id=s.run_id, deployment=s.deployment, concurrency=s.concurrency, group=fig.group_of(s),
+                       hardware=s.labels.get("hardware"), quantization=s.labels.get("quantization"),
+                       cost_per_1m_tokens=c, latency=lat, latency_metric=f"{stat}_{field}", basis=basis)

@@ -215,5 +215,5 @@ def _arrow_schema():
         ("index", i64), ("vu", i64), ("warmup", pa.bool_()), ("prompt_id", s), ("scheduled_ns", i64),
         ("sent_ns", i64), ("chunk_ns", pa.list_(i64)), ("chunk_tokens", pa.list_(i64)), ("done_ns", i64),
         ("input_tokens", i64), ("output_tokens", i64), ("token_source", s), ("max_tokens", i64),
-        ("finish_reason", s), ("error", s), ("http_status", i64),
+        ("finish_reason", s), ("error", s), ("http_status", i64), ("first_content_ns", i64),
     ])

@@ -52,7 +52,8 @@ def load_study(path: Path) -> Study:
 
 def _relative_to(data: dict, folder: Path) -> None:
     """Relative workload paths in a study file are relative to the file's folder."""
-    source = (data.get("workload") or {}).get("source") or {}
+    workload = data.get("workload")
+    source = workload.get("source") if isinstance(workload, dict) else None
     if isinstance(source, dict) and isinstance(source.get("path"), str):
         p = Path(source["path"]).expanduser()
         if not p.is_absolute():
@@ -180,6 +181,9 @@ def _engine(study: Study, source: str, quant: str, hw: HardwareProfile, settings
                                num_gpus=hw.tp or gpus or 1, **settings)
     except ValidationError as exc:
         raise from_validation(exc, f"{where.split(':')[0]}: engine.settings") from None
+    except TypeError as exc:  # a setting the grid sets itself (model, threads, quantization, ...)
+        raise ConfigError(f"{where.split(':')[0]}: engine.settings: {str(exc).split('() ', 1)[-1]}",
+                          "remove it: the study sets it from models, quantizations and hardware") from None
 
 
 def _check_cpu(hw: HardwareProfile, where: str) -> None:
