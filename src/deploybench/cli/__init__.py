@@ -165,8 +165,19 @@ def _sigterm(signum, frame) -> None:  # make SIGTERM take the Ctrl-C path (clean
     os.kill(os.getpid(), signal.SIGINT)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _install_signal_handlers() -> None:
+    """Ctrl-C and SIGTERM both stop a run cleanly, also when SIGINT was inherited as ignored.
+
+    A process started with ``&`` from a script (or by many CI runners and service managers)
+    inherits SIGINT ignored; Python then keeps it ignored, and the SIGTERM handler, which re-sends
+    SIGINT, would do nothing. So both are installed explicitly.
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _sigterm)
+
+
+def main(argv: list[str] | None = None) -> int:
+    _install_signal_handlers()
     try:
         rv = typer.main.get_command(app).main(args=argv, prog_name="deploybench", standalone_mode=False)
     except Exit as exc:

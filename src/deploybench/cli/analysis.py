@@ -159,7 +159,8 @@ def pareto_table(points: list[ParetoPoint], latency: str) -> Table:
 
 
 def import_seed_cmd(
-    seed_dir: Path = typer.Argument(..., help="the seed-data folder (holds sagemaker/*.json)"),
+    seed_dir: Optional[Path] = typer.Argument(None, help="the seed-data folder (holds sagemaker/*.json); "
+                                              "default: the copy shipped with deploybench"),
     out_dir: Path = typer.Option(Path("runs"), "--out", help="store folder; the study goes to OUT/llama2-sagemaker-2023"),
     include_superseded: bool = typer.Option(False, "--include-superseded",
                                             help="also import superseded/<commit>/ runs into a sibling study"),

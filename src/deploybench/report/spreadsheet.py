@@ -108,12 +108,13 @@ def _sheet(wb, title: str, header: list[str], rows: Iterable[list[Any]], limit: 
 
 
 def _xl_cell(ws, v: Any):
-    """Strings are always stored as text, never as a formula (openpyxl treats '=...' as one)."""
+    """Strings are always stored as text, never as a formula (openpyxl treats '=...' as one), and a text
+    that starts like a formula gets a leading ``'`` as in CSV: it stays inert when copied or re-exported."""
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     if isinstance(v, str):
-        cell = WriteOnlyCell(ws, value=ILLEGAL_CHARACTERS_RE.sub("\uFFFD", v))
+        cell = WriteOnlyCell(ws, value=safe_text(ILLEGAL_CHARACTERS_RE.sub("\uFFFD", v)))
         cell.data_type = "s"
         return cell
     return v
