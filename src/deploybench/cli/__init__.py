@@ -72,6 +72,7 @@ def run(
     fresh: bool = typer.Option(False, "--fresh", help="measure again even if the study folder is complete"),
     max_cost: Optional[float] = typer.Option(None, "--max-cost", help="refuse studies whose cloud cost estimate is above this ($)"),
     as_json: bool = typer.Option(False, "--json", help="print run summaries as JSON on stdout"),
+    no_report: bool = typer.Option(False, "--no-report", help="skip writing the report (DIR/report/) at the end"),
 ) -> None:
     """Run a benchmark: the embedded default study, a study file, one --model, or an existing --endpoint."""
     load_over = dict(concurrency=_levels(concurrency) if concurrency else None, requests=requests,
@@ -99,11 +100,20 @@ def run(
         with RunProgress(total_cells=len(cfg.load.concurrency)) as progress:
             study_dir, summaries = api.run(cfg, out_dir, name=name, reporter=progress)
         _print_summaries(summaries, study_dir, as_json)
+        _report_after_run(study_dir, as_json, no_report)
         return
-    _run_study(study, quick, name, load_over, max_tokens, out_dir, dry_run, fresh, max_cost, as_json)
+    _run_study(study, quick, name, load_over, max_tokens, out_dir, dry_run, fresh, max_cost, as_json, no_report)
 
 
-def _run_study(path, quick, name, load_over, max_tokens, out_dir, dry_run, fresh, max_cost, as_json) -> None:
+def _report_after_run(study_dir: Path, as_json: bool, no_report: bool) -> None:
+    if not no_report:
+        from .reporting import write_after_run
+
+        write_after_run(study_dir, as_json)
+
+
+def _run_study(path, quick, name, load_over, max_tokens, out_dir, dry_run, fresh, max_cost, as_json,
+               no_report=False) -> None:
     from ..sweep import estimate, load_study, plan, validate_study
 
     st = load_study(path) if path is not None else api.default_study(quick)
@@ -134,6 +144,7 @@ def _run_study(path, quick, name, load_over, max_tokens, out_dir, dry_run, fresh
         print_picks(summaries, out)
     for line in failures:
         err.print(f"error: {line}", highlight=False, markup=False)
+    _report_after_run(study_dir, as_json, no_report)
     if failures:
         raise Exit(3)
 

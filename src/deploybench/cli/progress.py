@@ -1,7 +1,9 @@
-"""Progress for ``run``: a rich live display on a terminal, plain log lines otherwise."""
+"""Progress for ``run``: a rich live display when stdout and stderr are terminals; otherwise plain log lines,
+each written whole on one line (never wrapped at the console width, so a piped log can be grepped)."""
 
 from __future__ import annotations
 
+import sys
 import time
 
 from rich.console import Console
@@ -44,7 +46,8 @@ class RunProgress:
 
     def __init__(self, total_cells: int, console: Console | None = None, live: bool | None = None) -> None:
         self.console = console or Console(stderr=True)
-        self.live = self.console.is_terminal if live is None else live
+        # live only when both streams are terminals: a piped stdout or stderr means a log is being kept
+        self.live = (self.console.is_terminal and sys.stdout.isatty()) if live is None else live
         self.total_cells = total_cells
         self.cells_done = 0
         self.cell: _Cell | None = None
@@ -66,6 +69,10 @@ class RunProgress:
         if self._progress:
             self._progress.stop()
 
+    def _say(self, text: str) -> None:
+        """One log line, printed whole: no markup, no highlighting, never wrapped at the console width."""
+        self.console.print(text, highlight=False, markup=False, soft_wrap=True)
+
     def cell_started(self, run_id: str, concurrency: int, cfg: RunConfig) -> None:
         self.cell = _Cell(run_id, concurrency, cfg.load.requests, cfg.load.duration_s)
         if self._progress:
@@ -73,7 +80,7 @@ class RunProgress:
                 self._progress.remove_task(self._cell_task)
             self._cell_task = self._progress.add_task(f"c={concurrency}", total=cfg.load.requests, info="")
         else:
-            self.console.print(f"[{self.cells_done + 1}/{self.total_cells}] {run_id}: started", highlight=False)
+            self._say(f"[{self.cells_done + 1}/{self.total_cells}] {run_id}: started")
 
     def request_done(self, rec: RequestRecord) -> None:
         if self.cell is None:
@@ -83,25 +90,24 @@ class RunProgress:
             self._progress.update(self._cell_task, completed=self.cell.done, info=self.cell.line())
         elif time.monotonic() - self._last_log > 5:
             self._last_log = time.monotonic()
-            self.console.print("  " + self.cell.line(), highlight=False)
+            self._say("  " + self.cell.line())
 
     def cell_finished(self, summary: RunSummary) -> None:
         self.cells_done += 1
         if self._progress:
             self._progress.update(self._study_task, completed=self.cells_done)
         else:
-            self.console.print(f"[{self.cells_done}/{self.total_cells}] {summary.run_id}: done, "
-                               f"{summary.output_throughput_tok_s:.1f} tok/s, {summary.errors} errors",
-                               highlight=False)
+            self._say(f"[{self.cells_done}/{self.total_cells}] {summary.run_id}: done, "
+                      f"{summary.output_throughput_tok_s:.1f} tok/s, {summary.errors} errors")
 
     def cell_failed(self, deployment: str, why: str) -> None:
         self.cells_done += 1
         if self._progress:
             self._progress.update(self._study_task, completed=self.cells_done)
-        self.console.print(f"{deployment}: failed: {why}", highlight=False, markup=False)
+        self._say(f"{deployment}: failed: {why}")
 
     def cell_skipped(self, summary: RunSummary) -> None:
         self.cells_done += 1
         if self._progress:
             self._progress.update(self._study_task, completed=self.cells_done)
-        self.console.print(f"{summary.run_id}: already complete, skipped", highlight=False)
+        self._say(f"{summary.run_id}: already complete, skipped")

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..schemas import ConfigError
+from ..schemas import ConfigError, DeploybenchError
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -38,6 +38,26 @@ def report(
     html = next((p for p in written if p.suffix == ".html"), None)
     if html:
         err.print(f"open {html} in a browser (works offline)", highlight=False)
+
+
+def write_after_run(study_dir: Path, as_json: bool) -> Path | None:
+    """The report of what a run measured (as `deploybench report DIR` writes it); prints the HTML's path
+    last (on stderr with --json, so stdout stays JSON). A report that cannot be written costs one line."""
+    from ..report import build_report
+
+    try:
+        written = build_report(study_dir)
+    except DeploybenchError as exc:
+        err.print(f"report: not written: {exc.line()}", highlight=False, markup=False)
+        return None
+    except Exception as exc:  # a report bug must not hide what the run measured
+        err.print(f"report: not written: internal error {type(exc).__name__}: {str(exc)[:200]} — "
+                  f"retry with `deploybench report {study_dir}`", highlight=False, markup=False)
+        return None
+    html = next((p for p in written if p.suffix == ".html"), written[0] if written else None)
+    (err if as_json else out).print(f"report: {html}",
+                                    highlight=False, markup=False, soft_wrap=True)
+    return html
 
 
 def compare(

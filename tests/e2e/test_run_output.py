@@ -1,0 +1,96 @@
+"""What `deploybench run` leaves a user with: whole progress lines when piped, and the report at the end."""
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from deploybench.engines.process import free_port
+from deploybench.testing.servers import scripted_server
+from tests.e2e.test_cli import CLI
+
+CELL = r"endpoint__c\d+"
+PROGRESS = [
+    rf"\[\d+/\d+\] {CELL}: started",
+    rf"  {CELL}: \d+ req, [\d.]+ tok/s, TTFT p50 (\d+|nan) ms, \d+ errors, \d+s",
+    rf"\[\d+/\d+\] {CELL}: done, [\d.]+ tok/s, \d+ errors",
+]
+OTHER = [r"results: \S+", r"report: \S+"]
+PHRASES = ("started", "req, ", "tok/s", "TTFT p50", "errors", "done, ", "results: ", "report: ")
+
+
+def _cli(*args, columns: int = 40, **kw) -> subprocess.CompletedProcess:
+    """The CLI piped (stdout and stderr are pipes), on a narrow console: anything wrapped would break."""
+    env = {**os.environ, "COLUMNS": str(columns)}
+    env.pop("FORCE_COLOR", None)
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=240, env=env, **kw)
+
+
+def _endpoint_run(url: str, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    return _cli("run", "--endpoint", url, "--model", "scripted", "-c", "1,4", "-n", "12", "--max-tokens", "12",
+                "--out", str(out), "--name", "piped-run", *extra)
+
+
+def _report_path(line_source: str) -> Path:
+    lines = [ln for ln in line_source.splitlines() if ln.startswith("report: ")]
+    assert len(lines) == 1, line_source
+    return Path(lines[0].removeprefix("report: "))
+
+
+def test_piped_progress_lines_are_whole_and_run_ends_with_report(tmp_path):
+    with scripted_server(ttft_ms=5, itl_ms=1) as url:
+        p = _endpoint_run(url, tmp_path)
+    assert p.returncode == 0, p.stderr
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    for ln in lines:
+        assert any(re.fullmatch(pat, ln) for pat in PROGRESS + OTHER), f"broken or unknown line: {ln!r}"
+    for phrase in PHRASES:  # every phrase appears, and only ever whole
+        assert any(phrase in ln for ln in lines + p.stdout.splitlines()), phrase
+    assert sum(ln.endswith(": started") for ln in lines) == 2
+    assert sum(": done, " in ln for ln in lines) == 2
+    assert "\x1b[" not in p.stderr, "no terminal control codes in a pipe"
+    # the run ends with the report's path, last on stdout
+    assert p.stdout.rstrip().splitlines()[-1].startswith("report: ")
+    html = _report_path(p.stdout)
+    assert html == tmp_path / "piped-run" / "report" / "report.html" and html.is_file()
+    assert {f.name for f in html.parent.iterdir()} >= {"report.html", "report.md", "report.json"}
+
+
+def test_json_stdout_stays_json_and_no_report_skips(tmp_path):
+    with scripted_server(ttft_ms=5, itl_ms=1) as url:
+        p = _endpoint_run(url, tmp_path, "--json")
+        q = _endpoint_run(url, tmp_path / "skip", "--no-report")
+    assert p.returncode == 0, p.stderr
+    assert [d["concurrency"] for d in json.loads(p.stdout)] == [1, 4]
+    assert _report_path(p.stderr).is_file()
+    assert q.returncode == 0, q.stderr
+    assert "report: " not in q.stdout + q.stderr
+    assert not (tmp_path / "skip" / "piped-run" / "report").exists()
+
+
+def test_study_with_a_failed_deployment_still_reports_what_was_measured(tmp_path):
+    with scripted_server(ttft_ms=5, itl_ms=1) as url:
+        study = {
+            "name": "half-failed",
+            "deployments": [
+                {"name": "endpoint", "engine": {"kind": "external", "url": url, "model": "scripted"},
+                 "hardware": {"name": "box", "price_per_hour": 1.0}},
+                {"name": "broken", "engine": {"kind": "llamacpp", "model": "smollm2", "binary": "/bin/false",
+                                               "port": free_port(), "startup_timeout_s": 5},
+                 "hardware": {"name": "cpu", "price_per_hour": 0.1}},
+            ],
+            "workload": {"source": {"kind": "synthetic", "input_tokens": 16, "prompts": 8}, "max_tokens": 8},
+            "load": {"concurrency": [1, 2], "requests": 6, "warmup_requests": 0},
+        }
+        path = tmp_path / "study.yaml"
+        path.write_text(yaml.safe_dump(study))
+        p = _cli("run", str(path), "--out", str(tmp_path / "runs"))
+    assert p.returncode == 3, p.stdout + p.stderr
+    assert "error: broken: " in p.stderr and "Traceback" not in p.stderr
+    html = _report_path(p.stdout)
+    assert html.is_file()
+    cells = json.loads((html.parent / "report.json").read_text())["summaries"]
+    assert sorted(c["run_id"] for c in cells) == ["endpoint__c1", "endpoint__c2"]
