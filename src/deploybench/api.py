@@ -15,6 +15,9 @@ __all__ = ["run", "summarize", "load_summaries"]
 def run(cfg: RunConfig, out: Path | str = "runs", name: str | None = None,
         reporter: Reporter | None = None, resume: bool = True) -> tuple[Path, list[RunSummary]]:
     """Measure one deployment at every load level; returns the study folder and the summaries."""
+    from .engines import needs
+
+    needs.check([cfg.deployment])
     name = name or f"run-{time.strftime('%Y%m%d-%H%M%S')}"
     study_dir = Path(out) / name
     study_dir.mkdir(parents=True, exist_ok=True)
@@ -52,6 +55,14 @@ def default_study(quick: bool = False):
     return validate_study(data, "default study")
 
 
+def _check_installed(planned, est) -> None:
+    """Every package the deployments still to measure need, in one line, before anything starts."""
+    from .engines import needs
+
+    todo = {c.deployment for c in est.cells if not c.done}
+    needs.check(p.deployment for p in planned if p.name in todo)
+
+
 def run_study(study, out: Path | str = "runs", reporter: Reporter | None = None, resume: bool = True,
               fresh: bool = False, max_cost: float | None = None):
     """Plan, cost-check and run a study; returns (folder, summaries, failures)."""
@@ -61,6 +72,8 @@ def run_study(study, out: Path | str = "runs", reporter: Reporter | None = None,
     study_dir = Path(out) / study.name
     if fresh and study_dir.exists():
         study_dir.rename(study_dir.with_name(f"{study.name}.{time.strftime('%Y%m%d-%H%M%S')}"))
-    check_cost(estimate(study, planned, study_dir), study.max_cost if max_cost is None else max_cost)
+    est = estimate(study, planned, study_dir)
+    check_cost(est, study.max_cost if max_cost is None else max_cost)
+    _check_installed(planned, est)
     summaries, failures = _run(study, planned, study_dir, reporter=reporter, resume=resume)
     return study_dir, summaries, failures

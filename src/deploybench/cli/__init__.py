@@ -105,6 +105,16 @@ def run(
     _run_study(study, quick, name, load_over, max_tokens, out_dir, dry_run, fresh, max_cost, as_json, no_report)
 
 
+def _note_missing(planned) -> None:
+    """A dry run starts nothing, but says what a real run would first need installed here."""
+    from ..engines import needs
+
+    try:
+        needs.check(p.deployment for p in planned)
+    except ConfigError as exc:
+        err.print(f"before a real run: {exc.line()}", highlight=False, markup=False)
+
+
 def _report_after_run(study_dir: Path, as_json: bool, no_report: bool) -> None:
     if not no_report:
         from .reporting import write_after_run
@@ -133,6 +143,7 @@ def _run_study(path, quick, name, load_over, max_tokens, out_dir, dry_run, fresh
         from .studyview import print_plan
 
         print_plan(st, planned, estimate(st, planned, out_dir / st.name), out)
+        _note_missing(planned)
         return
     with RunProgress(total_cells=len(planned) * len(st.load.concurrency)) as progress:
         study_dir, summaries, failures = api.run_study(st, out_dir, reporter=progress, fresh=fresh,
