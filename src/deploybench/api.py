@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from . import storage, workloads
-from .schemas import RunConfig, RunSummary
+from .schemas import DeploybenchError, RunConfig, RunSummary
 from .sweep import Reporter, run_deployment, summarize_dir
 
 __all__ = ["run", "summarize", "load_summaries"]
@@ -75,5 +75,13 @@ def run_study(study, out: Path | str = "runs", reporter: Reporter | None = None,
     est = estimate(study, planned, study_dir)
     check_cost(est, study.max_cost if max_cost is None else max_cost)
     _check_installed(planned, est)
+    from .quality.study import check as check_quality, measure as measure_quality
+
+    check_quality(study, planned)
     summaries, failures = _run(study, planned, study_dir, reporter=reporter, resume=resume)
+    if study.quality is not None:
+        try:
+            measure_quality(study, planned, study_dir)
+        except DeploybenchError as exc:  # the measured cells stay; quality can be measured on a re-run
+            failures.append(f"quality: {exc.line()}")
     return study_dir, summaries, failures

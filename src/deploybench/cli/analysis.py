@@ -184,14 +184,18 @@ def recommend_cmd(
     basis: str = typer.Option("deploybench", "--basis", help="deploybench | study (the study's own throughput)"),
     tie: float = typer.Option(TIE_REL, "--tie-threshold", help="relative margin counted as a tie"),
     as_json: bool = typer.Option(False, "--json", help="print the picks as JSON"),
+    max_quality_loss: Optional[str] = typer.Option(None, "--max-quality-loss", help='only deployments within e.g. '
+                                                   '"kld<=0.05,ppl<=+2%,top1>=95%" (quality.json of the study)'),
 ) -> None:
     """Pick the best deployment per model for a scenario, with the rule and the margin."""
+    from .quality import Gated
+
     constraints = slo_mod.parse(slo)
-    summaries = _summaries(path)
-    picks = recommend(summaries, scenario, slo=constraints or None, basis=basis,
-                      external=load_external(path), tie_threshold=tie)
+    external = load_external(path) if path.is_dir() else None
+    gated = Gated(path, _summaries(path), max_quality_loss, external)
+    picks = recommend(gated.kept, scenario, slo=constraints or None, basis=basis, external=external, tie_threshold=tie)
     if as_json:
-        _json([p.model_dump(mode="json") for p in picks])
+        _json(gated.json([p.model_dump(mode="json") for p in picks]))
         return
     out.print(picks_table(picks, f"deploybench recommend — {scenario} ({basis} basis) — {path}"))
     for rule in dict.fromkeys(p.rule for p in picks):
@@ -202,6 +206,7 @@ def recommend_cmd(
         else:
             noise = f" — within measurement noise (< {tie:.0%})" if p.tie else ""
             out.print(f"{p.group}: {p.margin_text}{noise}", highlight=False, markup=False)
+    gated.print(out, picks)
 
 
 def pareto_cmd(

@@ -72,9 +72,16 @@ def report_json(ctx: ReportContext) -> dict[str, Any]:
                                   "concurrency": r.cell.concurrency, "rule": r.rule, "runner_up": r.runner_up,
                                   "margin": r.margin, "tie": r.tie, "pick": _plain(r.pick)} for r in rec.rows]
                   for rec in ctx.recommendations},
+        "quality": _quality_json(ctx),
         "pareto": [{"group": p.group, "run_id": p.cell.run_id, "cost_per_1m_tokens": p.cost, "latency": p.latency,
                     "latency_metric": p.latency_metric} for p in ctx.pareto],
     }
+
+
+def _quality_json(ctx: ReportContext) -> dict[str, Any]:
+    from .quality import json_block
+
+    return json_block(ctx)
 
 
 def _write_json(ctx: ReportContext, out: Path) -> list[Path]:

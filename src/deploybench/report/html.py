@@ -26,6 +26,7 @@ from .html_assets import CSS, ERROR_CATCHER, RENDER_CHARTS, SLO_FILTER
 from .markdown import DEFINITIONS
 from .picks import Recommendation, cost_reader
 from .tables import CELL_COLUMNS, STUDY_COLUMNS, Column
+from .quality import html_section as quality_section
 
 
 def h(text: Any) -> str:
@@ -139,6 +140,9 @@ def _slo_row_attrs(entry: dict[str, Any], limits, best) -> str:
 def charts_section(ctx: ReportContext) -> tuple[str, str]:
     cost_of = cost_reader(ctx.store, ctx.basis)
     charts, notes = charts_mod.all_charts(ctx.store.cells, ctx.pareto, ctx.recommendations, cost_of)
+    from .quality import chart as quality_chart
+
+    charts += [c for c in [quality_chart(ctx)] if c is not None]
     parts = ['<section id="charts"><h2>Charts</h2>']
     figs: list[str] = []
     for ch in charts:
@@ -180,12 +184,13 @@ def render(ctx: ReportContext) -> str:
 </head><body>
 <header><h1>{h(title)}</h1><ul class="facts">{facts}</ul>
 <nav><a href="#recommendations">Recommendations</a><a href="#slo">Cheapest meeting an SLO</a>
-<a href="#charts">Charts</a><a href="#cells">All cells</a></nav></header>
+<a href="#charts">Charts</a><a href="#quality">Quality</a><a href="#cells">All cells</a></nav></header>
 <pre id="js-errors" hidden></pre>
 {notes}
 {recommendations_section(ctx.recommendations)}
 {slo_html}
 {charts_html}
+{quality_section(ctx)}
 {cells_section(ctx)}
 <script type="application/json" id="slo-data">{safe_json(slo_data)}</script>
 <script type="application/json" id="chart-data">{safe_json(figs)}</script>

@@ -61,6 +61,9 @@ def render(ctx: ReportContext) -> str:
             lines.append(f"- {md_text(p.group)}: {md_text(p.cell.deployment)} @ c={p.cell.concurrency} — "
                          f"${p.cost:.3f} per 1M tokens, {p.latency:.2f} ms/token")
         lines.append("")
+    from .quality import markdown_lines as quality_lines
+
+    lines += quality_lines(ctx)
     lines += ["## All cells", ""]
     lines += md_table(CELL_COLUMNS, store.cells)
     lines += ["", DEFINITIONS, ""]

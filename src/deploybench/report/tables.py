@@ -13,6 +13,7 @@ from typing import Any
 from .. import metrics
 from ..schemas import RequestRecord
 from .data import Cell
+from .quality import cell_columns as quality_columns
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ CELL_COLUMNS: list[Column] = [
     Column("server_tok_s", "server tok/s", _srv("tokens_per_s", "mean"), "{:.1f}"),
     Column("records", "records", lambda c: "yes" if c.has_records else "no (summary only)"),
     Column("client_lagged", "client lagged", _s("client_lagged")),
+    *quality_columns(Column),
     Column("run_id", "run", lambda c: c.run_id),
 ]
 

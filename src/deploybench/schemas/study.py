@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from .config import Deployment, LoadConfig, ProtocolKind, Workload, _Strict
+from .quality import QualityConfig
 
 
 class ModelEntry(_Strict):
@@ -77,6 +78,7 @@ class Study(_Strict):
     workload: Workload = Field(default_factory=Workload)
     load: LoadConfig = Field(default_factory=LoadConfig)
     max_cost: float = Field(5.0, ge=0, description="refuse a study whose estimated cloud cost is above this ($)")
+    quality: QualityConfig | None = Field(None, description="measure output quality: {method: kld|perplexity|agreement}")
 
     @field_validator("name")
     @classmethod

@@ -1,0 +1,96 @@
+"""Quality for a study's deployments (``quality:`` in the study), stored as ``quality.json``.
+
+Methods ``kld`` and ``perplexity`` measure each llama.cpp model x quantization once (deployments
+that differ only in hardware or engine settings share it; cached by model hash across studies).
+Method ``agreement`` starts each deployment in turn (any engine) and compares its greedy outputs
+with the reference deployment's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .. import engines
+from ..schemas import ConfigError, Study
+from ..schemas.quality import QualityConfig, QualityResult, QualityTable
+from . import agreement as agr
+from .ladder import measure_ladder
+from .store import read_table, write_table
+
+
+def check(study: Study, planned: Sequence[Any]) -> None:
+    """Before anything starts: the reference exists; kld/perplexity have llama.cpp deployments."""
+    q = study.quality
+    if q is None:
+        return
+    names = [p.name for p in planned]
+    if q.method == "agreement":
+        if q.reference and q.reference not in names:
+            raise ConfigError(f"quality.reference: '{q.reference}' is not a deployment of this study",
+                              f"use one of: {', '.join(names[:8])}")
+        if len(names) < 2:
+            raise ConfigError("quality.method: agreement needs at least two deployments", "add a deployment or use kld")
+    elif not any(p.deployment.engine.kind == "llamacpp" for p in planned):
+        raise ConfigError(f"quality.method: {q.method} runs llama-perplexity on llama.cpp deployments, and this "
+                          "study has none", "use method: agreement")
+
+
+def measure(study: Study, planned: Sequence[Any], study_dir: Path) -> QualityTable | None:
+    """Measure what ``quality.json`` in ``study_dir`` does not hold yet; returns the table."""
+    q = study.quality
+    if q is None:
+        return None
+    old = read_table(study_dir)
+    table = old if old is not None and old.method == q.method else QualityTable(method=q.method)
+    todo = [p for p in planned if table.for_deployment(p.name) is None]
+    if q.method == "agreement":
+        _agreement(q, planned, todo, table, study_dir)
+    else:
+        _ladder(q, todo, table)
+    write_table(study_dir, table)
+    return table
+
+
+def _ladder(q: QualityConfig, todo: Sequence[Any], table: QualityTable) -> None:
+    groups: dict[tuple[str, str], list[str]] = {}
+    for p in todo:
+        eng = p.deployment.engine
+        if eng.kind != "llamacpp":
+            table.notes.append(f"{p.name}: no {q.method} figure ({eng.kind} deployments need method agreement)")
+            continue
+        groups.setdefault((eng.model, eng.quantization or "native"), []).append(p.name)
+    for (ref, quant), names in groups.items():
+        res = measure_ladder(ref, [quant], q.method, ctx=q.ctx, chunks=q.chunks, threads=q.threads, text=q.text)[0]
+        table.results.append(res.model_copy(update={"deployments": names}))
+
+
+def _outputs(p: Any, prompts: list[str], q: QualityConfig, study_dir: Path) -> list[str]:
+    log_dir = study_dir / "_servers" / f"quality-{p.name}"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with engines.create(p.deployment.engine, log_dir) as ep:
+        return agr.greedy_outputs(ep, prompts, q.max_tokens, q.protocol or "openai-completions")
+
+
+def _agreement(q: QualityConfig, planned: Sequence[Any], todo: Sequence[Any], table: QualityTable,
+               study_dir: Path) -> None:
+    if not todo:
+        return
+    ref = next(p for p in planned if p.name == (q.reference or planned[0].name))
+    prompts = agr.prompt_set(q.prompts, text=q.text)
+    ref_out = _outputs(ref, prompts, q, study_dir)
+    for p in todo:
+        out = ref_out if p is ref else _outputs(p, prompts, q, study_dir)
+        table.results.append(agreement_result(p.deployment, ref.name, agr.compare(ref_out, out), q,
+                                              note="the reference itself" if p is ref else None))
+
+
+def agreement_result(dep: Any, reference: str, figures: dict[str, float], q: QualityConfig,
+                     note: str | None = None) -> QualityResult:
+    eng = dep.engine
+    model = getattr(eng, "model", None) or getattr(eng, "model_id", None) or getattr(eng, "url", "") or ""
+    quant = getattr(eng, "quantization", None) or getattr(eng, "quantize", None) or "native"
+    return QualityResult(method="agreement", model=str(model), quantization=str(quant), deployments=[dep.name],
+                         reference=reference, baseline=f"greedy outputs of {reference}", prompts=q.prompts,
+                         max_tokens=q.max_tokens, note=note, **figures)
