@@ -154,6 +154,7 @@ def capacity_cmd(path: Path = typer.Argument(..., help="study folder"),
     if min_replicas < 0 or (startup_s is not None and startup_s < 0):
         raise ConfigError("--min-replicas / --startup-s must be >= 0", "give 0 or more")
     constraints = slo_mod.parse(slo)
+    cap.check_slo(constraints)
     cells, model = _model(path, model_file)
     kinds = {c.features.deployment: (c.meta.engine.kind if c.meta and c.meta.engine else "") for c in cells}
     life = cap.Lifecycle(hours_per_day=hours_per_day, min_replicas=min_replicas, startup_s=startup_s)

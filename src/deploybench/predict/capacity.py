@@ -28,7 +28,8 @@ from .features import CellFeatures, Workload
 from .fit import FittedModel
 from .model import Params, decode_step_ms, max_batch, prefill_ms
 
-__all__ = ["Lifecycle", "PlanRow", "RatePoint", "STARTUP_S", "erlang_c", "max_rate", "plan", "rate_point"]
+__all__ = ["Lifecycle", "PlanRow", "RatePoint", "STARTUP_S", "check_slo", "erlang_c", "max_rate", "plan",
+           "prompt_quantile", "rate_point"]
 
 PREDICTABLE = {"ttft_ms", "tpot_ms", "e2e_ms", "ms_per_token"}
 STARTUP_S = {"sagemaker": 600.0, "tgi": 120.0, "vllm": 90.0, "llamacpp": 5.0, "external": 0.0}
@@ -135,12 +136,17 @@ def _meets(rp: RatePoint, slo: Sequence[Constraint]) -> bool:
     return rp.stable and all(OPS[k.op](rp.figures[k.metric][k.stat or "p50"], k.value) for k in slo)
 
 
+def check_slo(slo: Sequence[Constraint]) -> None:
+    """ConfigError for a constraint the model cannot predict (e.g. error_rate)."""
+    for k in slo:
+        if k.metric not in PREDICTABLE or (k.stat or "p50") not in _Z:
+            raise ConfigError(f"--slo: '{k}' cannot be predicted",
+                              f"constrain one of: {', '.join(sorted(PREDICTABLE))} at p50/p90/p95/p99/mean")
+
+
 def max_rate(f: CellFeatures, p: Params, slo: Sequence[Constraint], tol: float = 0.002) -> float:
     """Highest rate (req/s) whose predicted figures meet every constraint (0 if none does)."""
-    for k in slo:
-        if k.metric not in PREDICTABLE:
-            raise ConfigError(f"--slo: '{k}' cannot be predicted",
-                              f"constrain one of: {', '.join(sorted(PREDICTABLE))}")
+    check_slo(slo)
     c = max(1, max_batch(f, p))
     hi = c / (_service_ms(f, c, p)[0] / 1e3)  # saturation rate
     if not _meets(rate_point(f, p, hi * 1e-4), slo):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -46,13 +47,18 @@ class Architecture(_M):
     def head_dim(self) -> int:
         return self.hidden // self.heads
 
-    @property
+    @cached_property
     def linear_params_per_layer(self) -> int:
         """q, o (d x d), k, v (d x kv_heads*head_dim), gate/up/down (d x ffn)."""
         d, kv = self.hidden, self.kv_heads * self.head_dim
         return 2 * d * d + 2 * d * kv + 3 * d * self.ffn
 
-    @property
+    @cached_property
+    def matrix_params(self) -> int:
+        """Weights of all layers' matrices (what a forward pass multiplies by, besides the output head)."""
+        return self.layers * self.linear_params_per_layer
+
+    @cached_property
     def params(self) -> int:
         emb = self.vocab * self.hidden * (1 if self.tied_embeddings else 2)
         return self.layers * (self.linear_params_per_layer + 2 * self.hidden) + emb + self.hidden

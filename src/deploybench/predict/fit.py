@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field, ValidationError
 from ..schemas import ConfigError
 from .cells import Cell
 from .features import CellFeatures
-from .model import FIGURES, Params, Prediction, predict_cell, roofline_decode_ms, step_times
+from .model import FIGURES, Params, Prediction, figures, predict_cell, roofline_decode_ms, step_times
 
 __all__ = ["GLOBAL", "GROUPED", "FittedModel", "fit", "predict", "roofline_fraction"]
 
@@ -95,10 +95,10 @@ def _residuals(x, cells: Sequence[Cell], groups: list[str], group_weight: float,
     base, per = _unpack(x, groups)
     res = []
     for c in cells:
-        p = predict_cell(c.features, per.get(c.features.group, base))
+        fx = figures(c.features, per.get(c.features.group, base))
         for fig in FIT_FIGURES:
             if fig in c.measured:
-                res.append(math.log(max(getattr(p, fig), 1e-9) / c.measured[fig]))
+                res.append(math.log(max(fx[fig], 1e-9) / c.measured[fig]))
     res.extend(PRIOR_WEIGHT * (x[:len(GLOBAL)] - prior))
     res.extend(group_weight * x[len(GLOBAL):])
     return np.asarray(res)
@@ -119,7 +119,7 @@ def fit(cells: Sequence[Cell], source: str = "", group_weight: float = 1.0,
     hi = np.concatenate([np.log([_BOUNDS[k][1] for k in GLOBAL]), np.full(len(groups) * len(GROUPED), 3.0)])
     x0 = np.clip(x0, lo + 1e-9, hi - 1e-9)
     sol = least_squares(_residuals, x0, bounds=(lo, hi), args=(cells, groups, group_weight, prior),
-                        loss=LOSS, f_scale=F_SCALE, max_nfev=400)
+                        loss=LOSS, f_scale=F_SCALE, max_nfev=400, xtol=1e-5, ftol=1e-5)
     base, per = _unpack(sol.x, groups)
     model = FittedModel(created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), source=source,
                         cells=len(cells), global_params=base, groups=per,

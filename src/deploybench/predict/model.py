@@ -87,12 +87,12 @@ def _quantized(f: CellFeatures) -> bool:
 def weight_bytes(f: CellFeatures) -> float:
     """Bytes of weights read per forward pass (matrices at their bits; output head at 16 bits)."""
     a = f.arch
-    return a.layers * a.linear_params_per_layer * f.bits / 8 + a.vocab * a.hidden * 2
+    return a.matrix_params * f.bits / 8 + a.vocab * a.hidden * 2
 
 
 def flops_per_token(f: CellFeatures, context: float) -> float:
     a = f.arch
-    return 2 * (a.layers * a.linear_params_per_layer + a.vocab * a.hidden) + 4 * a.layers * a.hidden * context
+    return 2 * (a.matrix_params + a.vocab * a.hidden) + 4 * a.layers * a.hidden * context
 
 
 def _overhead(f: CellFeatures, p: Params) -> float:
@@ -163,26 +163,29 @@ def _server_ms(f: CellFeatures, own_prompt: float, b: int, dec: float, p: Params
     return prefill_ms(f, own_prompt + others, p) + (f.workload.output_tokens - 1) * dec
 
 
-def predict_cell(f: CellFeatures, p: Params, price_per_hour: float | None = None) -> Prediction:
-    """All figures of one cell from its features and calibrated parameters (no uncertainty yet)."""
-    st = step_times(f, p)
-    b, n, out = st.batch, f.concurrency, f.workload.output_tokens
-    queue = p.k_queue * (p.k_queue_q if _quantized(f) else 1.0) * st.decode_ms if n > 1 else 0.0
-    med = _server_ms(f, f.workload.input_median, b, st.decode_ms, p)
-    mean = _server_ms(f, f.workload.input_mean, b, st.decode_ms, p) + queue
+def figures(f: CellFeatures, p: Params) -> dict[str, float]:
+    """The predicted figures as plain floats (the fit calls this thousands of times)."""
+    cap = max_batch(f, p)
+    b, n, out = max(1, min(f.concurrency, cap or 1)), f.concurrency, f.workload.output_tokens
+    dec, mem, cmp_ = decode_step_ms(f, b, f.workload.input_mean + out / 2, p)
+    queue = p.k_queue * (p.k_queue_q if _quantized(f) else 1.0) * dec if n > 1 else 0.0
+    med = _server_ms(f, f.workload.input_median, b, dec, p)
+    mean = _server_ms(f, f.workload.input_mean, b, dec, p) + queue
     if n > b:  # closed loop beyond the batch: N users share b slots, each waits its turn
         mean *= n / b
-    tok_s = n * out * 1e3 / mean
-    price = price_per_hour if price_per_hour is not None else f.hardware.price_per_hour
-    cost = price * 1e6 / tok_s / 3600 if price is not None and tok_s > 0 else None
     own = prefill_ms(f, f.workload.input_median, p)
-    ttft = queue + own + (st.decode_ms / 2 if b > 1 else 0.0)  # + the step in progress when it arrives
-    tpot = st.decode_ms + (med - own - (out - 1) * st.decode_ms) / max(1.0, out - 1)
-    return Prediction(run_id=f.run_id, deployment=f.deployment, concurrency=n, ms_per_token=med / out,
-                      tok_s=tok_s, ttft_ms=ttft, tpot_ms=tpot, e2e_ms=mean, cost_per_1m=cost, batch=b,
-                      max_batch=max_batch(f, p), group=f.group,
-                      bound="memory" if st.decode_mem_ms >= st.decode_compute_ms else "compute")
+    return {"ms_per_token": med / out, "tok_s": n * out * 1e3 / mean, "e2e_ms": mean,
+            "ttft_ms": queue + own + (dec / 2 if b > 1 else 0.0),  # + the step in progress when it arrives
+            "tpot_ms": dec + (med - own - (out - 1) * dec) / max(1.0, out - 1),
+            "batch": b, "max_batch": cap, "memory_bound": float(mem >= cmp_)}
 
 
-def log_ratio(pred: float, measured: float) -> float:
-    return math.log(pred / measured)
+def predict_cell(f: CellFeatures, p: Params, price_per_hour: float | None = None) -> Prediction:
+    """All figures of one cell from its features and calibrated parameters (no uncertainty yet)."""
+    x = figures(f, p)
+    price = price_per_hour if price_per_hour is not None else f.hardware.price_per_hour
+    cost = price * 1e6 / x["tok_s"] / 3600 if price is not None and x["tok_s"] > 0 else None
+    return Prediction(run_id=f.run_id, deployment=f.deployment, concurrency=f.concurrency,
+                      ms_per_token=x["ms_per_token"], tok_s=x["tok_s"], ttft_ms=x["ttft_ms"], tpot_ms=x["tpot_ms"],
+                      e2e_ms=x["e2e_ms"], cost_per_1m=cost, batch=int(x["batch"]), max_batch=int(x["max_batch"]),
+                      group=f.group, bound="memory" if x["memory_bound"] else "compute")
