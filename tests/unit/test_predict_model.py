@@ -210,3 +210,34 @@ def test_model_file_errors_are_one_line(tmp_path):
         FittedModel.load(bad)
     with pytest.raises(ConfigError, match="cannot be read"):
         FittedModel.load(tmp_path / "missing.json")
+
+
+def test_arch_and_bits_from_gguf(tmp_path):
+    gguf = pytest.importorskip("gguf")
+    import numpy as np
+
+    path = tmp_path / "tiny.gguf"
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_block_count(2)
+    w.add_embedding_length(64)
+    w.add_head_count(4)
+    w.add_head_count_kv(2)
+    w.add_feed_forward_length(128)
+    w.add_context_length(256)
+    w.add_token_list([b"t%d" % i for i in range(30)])
+    w.add_tensor("token_embd.weight", np.zeros((30, 64), dtype=np.float16))
+    for i in range(2):
+        for name, shape in (("attn_q", (64, 64)), ("attn_k", (32, 64)), ("attn_v", (32, 64)),
+                            ("attn_output", (64, 64)), ("ffn_gate", (128, 64)), ("ffn_up", (128, 64)),
+                            ("ffn_down", (64, 128))):
+            w.add_tensor(f"blk.{i}.{name}.weight", np.zeros(shape, dtype=np.float16))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    a, bits = feat.arch_from_gguf(path)
+    assert (a.layers, a.hidden, a.heads, a.kv_heads, a.ffn, a.vocab, a.context) == (2, 64, 4, 2, 128, 30, 256)
+    assert a.tied_embeddings and bits == 16.0  # f16 matrices; no output.weight: tied
+    assert a.linear_params_per_layer == 2 * 64 * 64 + 2 * 64 * 32 + 3 * 64 * 128
+    with pytest.raises(ConfigError, match="not a readable GGUF"):
+        feat.arch_from_gguf(tmp_path / "missing.gguf")

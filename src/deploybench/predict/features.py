@@ -122,12 +122,16 @@ def arch_from_hf_config(config: dict[str, Any] | Path | str, name: str | None = 
 
 
 def _field(reader: Any, key: str) -> Any:
+    """A GGUF header value (arrays: their length), or None."""
     f = reader.fields.get(key)
-    if f is None:
+    if f is None or not f.data:
         return None
-    if len(f.types) == 1 and f.types[0].name == "ARRAY":  # gguf.GGUFValueType.ARRAY
+    if f.types and f.types[0].name == "ARRAY":
         return len(f.data)
-    return f.parts[f.data[0]].tolist()[0] if f.data else None
+    if hasattr(f, "contents"):
+        return f.contents()
+    part = f.parts[f.data[0]]
+    return bytes(part).decode() if f.types and f.types[0].name == "STRING" else part.tolist()[0]
 
 
 def arch_from_gguf(path: Path | str) -> tuple[Architecture, float]:
@@ -141,8 +145,7 @@ def arch_from_gguf(path: Path | str) -> tuple[Architecture, float]:
         r = GGUFReader(str(path))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: not a readable GGUF file ({exc})", "give a .gguf model file") from None
-    arch = _field(r, "general.architecture")
-    arch = arch.tobytes().decode() if hasattr(arch, "tobytes") else bytes(r.fields["general.architecture"].parts[-1]).decode()
+    arch = _field(r, "general.architecture") or "llama"
     get = lambda k: _field(r, f"{arch}.{k}")  # noqa: E731
     heads = get("attention.head_count")
     if get("block_count") is None or get("embedding_length") is None or heads is None:
