@@ -158,7 +158,13 @@ def capacity_cmd(path: Path = typer.Argument(..., help="study folder"),
     cells, model = _model(path, model_file)
     kinds = {c.features.deployment: (c.meta.engine.kind if c.meta and c.meta.engine else "") for c in cells}
     life = cap.Lifecycle(hours_per_day=hours_per_day, min_replicas=min_replicas, startup_s=startup_s)
-    rows = cap.plan([c.features for c in cells], model, constraints, target_rate, life, kinds)
+    errs: dict[str, list[float]] = {}
+    for c in cells:
+        if "ms_per_token" in c.measured:
+            p = predict(model, c.features)
+            errs.setdefault(c.features.deployment, []).append(p.ms_per_token / c.measured["ms_per_token"] - 1)
+    fit_err = {d: 100 * sum(v) / len(v) for d, v in errs.items()}
+    rows = cap.plan([c.features for c in cells], model, constraints, target_rate, life, kinds, fit_err)
     if as_json:
         _json({"target_rate_rps": target_rate, "slo": [str(c) for c in constraints], "lifecycle": life.model_dump(),
                "rows": [r.model_dump() for r in rows]})
@@ -169,12 +175,15 @@ def capacity_cmd(path: Path = typer.Argument(..., help="study folder"),
 def _capacity_table(rows, target_rate: float, constraints, life) -> None:
     title = (f"{target_rate:g} req/s within {', '.join(map(str, constraints)) or 'no SLO'}; "
              f"{life.hours_per_day:g} h/day, {life.min_replicas} replica(s) otherwise — all figures predicted")
+    title += "; fit err = the model's mean ms/token error on the deployment's measured closed-loop cells"
     t = Table(title=title, box=box.SIMPLE_HEAD)
-    for c in ("deployment", "max req/s per replica", "replicas", "$/h fleet", "$/day", "$/1M tok", "start-up s", "note"):
+    for c in ("deployment", "max req/s per replica", "replicas", "$/h fleet", "$/day", "$/1M tok", "start-up s",
+              "fit err", "note"):
         t.add_column(c, justify="left" if c in ("deployment", "note") else "right")
     for r in rows:
         t.add_row(r.deployment, f"{r.max_rate_rps:.2f}", _f(r.replicas, "{:d}"), _f(r.usd_per_hour, "{:.2f}"),
                   _f(r.usd_per_day, "{:.0f}"), _f(r.usd_per_1m_tokens, "{:.2f}"), f"{r.startup_s:.0f}",
+                  _f(r.fit_error_pct, "{:+.0f}%"),
                   (r.note + "; " if r.note else "") + r.source)
     out.print(t)
 

@@ -62,6 +62,8 @@ class PlanRow(BaseModel):
     usd_per_day: float | None = None
     usd_per_1m_tokens: float | None = Field(None, description="lifecycle cost per 1M output tokens served")
     startup_s: float = 0.0
+    fit_error_pct: float | None = Field(None, description="the model's mean ms/token error on this deployment's "
+                                        "measured cells: how far to trust the row")
     note: str = ""
 
 
@@ -182,7 +184,8 @@ def _row(f: CellFeatures, model: FittedModel, slo, target: float, life: Lifecycl
 
 
 def plan(features: Sequence[CellFeatures], model: FittedModel, slo: Sequence[Constraint], target_rate: float,
-         lifecycle: Lifecycle | None = None, engine_kinds: dict[str, str] | None = None) -> list[PlanRow]:
+         lifecycle: Lifecycle | None = None, engine_kinds: dict[str, str] | None = None,
+         fit_errors: dict[str, float] | None = None) -> list[PlanRow]:
     """One row per deployment, cheapest fleet ($/1M tokens) first; rows that cannot serve last."""
     if target_rate <= 0:
         raise ConfigError(f"--target-rate: {target_rate} is not a rate", "give requests per second > 0, e.g. 50")
@@ -191,4 +194,6 @@ def plan(features: Sequence[CellFeatures], model: FittedModel, slo: Sequence[Con
     for f in features:  # one feature set per deployment (the level does not matter here)
         one.setdefault(f.deployment, f)
     rows = [_row(f, model, slo, target_rate, life, (engine_kinds or {}).get(d, "")) for d, f in one.items()]
+    for r in rows:
+        r.fit_error_pct = (fit_errors or {}).get(r.deployment)
     return sorted(rows, key=lambda r: (r.usd_per_1m_tokens is None, r.usd_per_1m_tokens or 0.0, r.deployment))
