@@ -14,7 +14,8 @@ class DeploybenchError(Exception):
         super().__init__(self.line())
 
     def line(self) -> str:
-        return f"{self.problem} — {self.fix}" if self.fix else self.problem
+        text = f"{self.problem} — {self.fix}" if self.fix else self.problem
+        return " ".join(text.splitlines())  # one line even when a name from a file holds a line break
 
 
 class ConfigError(DeploybenchError):
@@ -36,10 +37,15 @@ class EndpointError(DeploybenchError):
 _UNION_TAGS = ("llamacpp.", "external.", "vllm.", "tgi.", "sagemaker.", "synthetic.", "jsonl.", "samples.")
 
 
+def _name(x) -> str:
+    """A field name as written, or quoted when it holds characters that would not print."""
+    return str(x) if str(x).isprintable() and str(x) else repr(str(x))
+
+
 def from_validation(exc, where: str, fix: str = "see examples/ for a valid study", root: str = "") -> ConfigError:
     """A pydantic ``ValidationError`` as one line: ``<where>: <root.field>: <problem> — <fix>``."""
     e = exc.errors()[0]
-    loc = ".".join(str(x) if not isinstance(x, int) else f"[{x}]" for x in e["loc"]).replace(".[", "[")
+    loc = ".".join(_name(x) if not isinstance(x, int) else f"[{x}]" for x in e["loc"]).replace(".[", "[")
     for tag in _UNION_TAGS:  # pydantic's union tags (engine.llamacpp.threads -> engine.threads)
         loc = loc.replace(tag, "")
     loc = ".".join(x for x in (root, loc) if x).replace(".[", "[")

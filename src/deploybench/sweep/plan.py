@@ -70,6 +70,10 @@ def validate_study(data: dict, where: str = "study") -> Study:
 def plan(study: Study, where: str = "study") -> list[Planned]:
     """Expand the grid, apply include/exclude, validate every point against this host and the catalog."""
     out: list[Planned] = []
+    _check_not_empty(study, where)
+    for key, values in study.engine.settings.items():
+        if isinstance(values, list) and len({repr(v) for v in values}) < len(values):
+            raise ConfigError(f"{where}: engine.settings.{key}: a value repeats in {values}", "list each value once")
     for mi, model in enumerate(study.models):
         _check_model(study, model.source, f"{where}: models[{mi}].source")
         for quant in model.quantizations or study.quantizations:
@@ -95,10 +99,23 @@ def plan(study: Study, where: str = "study") -> list[Planned]:
     names = [p.name for p in out]
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:
-        raise ConfigError(f"{where}: deployment names repeat: {', '.join(sorted(dupes))}", "give each deployment a unique name")
+        raise ConfigError(f"{where}: deployment names repeat: {', '.join(sorted(dupes))}",
+                          "give each entry of models, hardware and deployments a unique name")
     if not out:
         raise ConfigError(f"{where}: the grid is empty after include/exclude", "loosen the include/exclude rules")
     return out
+
+
+def _check_not_empty(study: Study, where: str) -> None:
+    """An empty grid list names itself (not "the grid is empty")."""
+    if study.deployments and not study.models:
+        return
+    empty = [f for f in ("models", "hardware") if not getattr(study, f)]
+    if study.models and not study.quantizations and not all(m.quantizations for m in study.models):
+        empty.append("quantizations")
+    if empty:
+        raise ConfigError(f"{where}: {empty[0]}: the list is empty",
+                          f"list at least one entry under {empty[0]} (see examples/)")
 
 
 ENGINE_PROTOCOLS = {"sagemaker": ("sagemaker-tgi",), "tgi": ("tgi",)}
