@@ -88,12 +88,12 @@ def run(
         if requests is None and duration is None:
             load_over.update(requests=20) if endpoint else load_over.update(duration_s=15.0, requests=500)
         load_over["concurrency"] = load_over["concurrency"] or [1, 2, 4]
-        source = JsonlWorkload(path=prompts) if prompts else SyntheticWorkload(input_tokens=input_tokens)
-        cfg = _validated(lambda **k: RunConfig(**k), "config",
-                         deployment=Deployment(name="endpoint" if endpoint else "default", engine=engine,
-                                               protocol=protocol, hardware={"name": "local", "price_per_hour": price}),
-                         workload=Workload(source=source, max_tokens=max_tokens or 50),
-                         load=LoadConfig(**{k: v for k, v in load_over.items() if v is not None}))
+        cfg = _validated(lambda: RunConfig(  # every part inside: any bad option is one line naming it
+            deployment=Deployment(name="endpoint" if endpoint else "default", engine=engine,
+                                  protocol=protocol, hardware={"name": "local", "price_per_hour": price}),
+            workload=Workload(source=JsonlWorkload(path=prompts) if prompts else SyntheticWorkload(input_tokens=input_tokens),
+                              max_tokens=max_tokens or 50),
+            load=LoadConfig(**{k: v for k, v in load_over.items() if v is not None})), "run options")
         if dry_run:
             err.print(f"would measure {cfg.deployment.name} at concurrency {cfg.load.concurrency}", highlight=False)
             return
