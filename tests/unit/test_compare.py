@@ -10,6 +10,7 @@ import pytest
 from deploybench import storage
 from deploybench.report import compare
 from deploybench.report.stats import median_diff_ci
+from deploybench.schemas import Dist
 
 from .test_report import DEFAULT_DEPS, Dep, import_like, make_records, make_store, write_run
 
@@ -70,7 +71,8 @@ def test_ttft_doubling_is_beyond_noise_tpot_is_not(tmp_path):
         assert tpot.beyond_noise is False and tpot.verdict == "within noise" and tpot.ci_low < 0 < tpot.ci_high
         # throughput is one figure per run: shown plainly, not judged against noise
         tput = _change(cell, "output_tok_s")
-        assert tput.beyond_noise is None and tput.change == pytest.approx(tput.b - tput.a)
+        # closed loop: +100 ms TTFT per request of 20 x 10 ms decode (~300 ms) costs throughput
+        assert tput.beyond_noise is None and tput.change < 0 and tput.change_pct < -20
     # reversing the runs reverses the verdict
     back = compare(b, a)
     assert all(_change(c, "ttft_p50_ms").verdict == "better" for c in back.cells)
@@ -128,3 +130,34 @@ def test_cli_compare_json_and_errors(tmp_path, capsys):
     assert main(["compare", str(a), str(c)]) == 2
     assert "no common cells" in capsys.readouterr().err
     assert main(["compare", str(a), str(tmp_path / "missing")]) == 2
+
+
+def _edit_summaries(root, **update):
+    for d in storage.run_dirs(root):
+        s = storage.read_summary(d).model_copy(update=update)
+        (d / storage.SUMMARY).write_text(s.model_dump_json(indent=2))
+
+
+def test_plain_change_is_the_hand_computed_difference(tmp_path):
+    a = _one_deployment(tmp_path / "a", "srv", 100, 10, seed=1, levels=(1,), n=20)
+    b = _one_deployment(tmp_path / "b", "srv", 100, 10, seed=2, levels=(1,), n=20)
+    _edit_summaries(a, error_rate=0.04)
+    _edit_summaries(b, error_rate=0.05)
+    (cell,) = compare(a, b).cells
+    err = _change(cell, "error_rate")
+    assert err.a == 0.04 and err.b == 0.05
+    assert err.change == pytest.approx(0.01) and err.change_pct == pytest.approx(25.0) and err.improved is False
+
+
+def test_client_ms_per_token_is_never_compared_with_the_servers(tmp_path):
+    """An imported cell (TGI's server-side time per token) against a measured one (client E2E / tokens):
+    neither row compares the two figures."""
+    a = _one_deployment(tmp_path / "a", "srv", 100, 10, seed=1, levels=(1,), n=20)
+    b = _one_deployment(tmp_path / "b", "srv", 100, 10, seed=2, levels=(1,), n=20)
+    for d in storage.run_dirs(b):
+        (d / storage.RECORDS).write_text("")
+    _edit_summaries(b, ms_per_token=Dist(), server_ms_per_token=Dist(n=20, p50=7.5))
+    (cell,) = compare(a, b).cells
+    client, server = _change(cell, "ms_per_token_p50"), _change(cell, "server_ms_per_token_p50")
+    assert client.a is not None and client.b is None and client.change is None
+    assert server.a is None and server.b == 7.5 and server.change is None
