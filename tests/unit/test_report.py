@@ -74,9 +74,11 @@ def make_records(n: int, concurrency: int, ttft_ms: float, tpot_ms: float, rng: 
     return recs
 
 
-def write_run(root: Path, dep: Dep, concurrency: int, records: list[RequestRecord], study: str = "synthetic") -> Path:
+def write_run(root: Path, dep: Dep, concurrency: int, records: list[RequestRecord], study: str = "synthetic",
+              trial: int = 1) -> Path:
     run_id = f"{re.sub(r'[^A-Za-z0-9._-]+', '_', dep.name)}__c{concurrency}"  # a folder name, whatever the name
-    meta = RunMeta(run_id=run_id, study=study, deployment=dep.name, concurrency=concurrency, status="running",
+    run_id += f"__t{trial}" if trial > 1 else ""
+    meta = RunMeta(run_id=run_id, study=study, deployment=dep.name, concurrency=concurrency, status="running", trial=trial,
                    price_per_hour=dep.price, labels={"model": dep.model, "quantization": dep.quantization,
                                                      "hardware": dep.hardware, "engine": dep.engine})
     run_dir = root / run_id
@@ -104,6 +106,7 @@ def import_like(root: Path) -> Path:
     src = make_store(root / "_src", deps=DEFAULT_DEPS[:2], levels=(1, 5, 20), n=20)
     for d in storage.run_dirs(src):
         meta, summary = storage.read_meta(d), storage.read_summary(d)
+        summary.intervals = {}  # aggregates only: no per-request data to bracket
         meta.external = {"study_throughput_tok_s": summary.output_throughput_tok_s * 1.1}
         out = root / "imported" / d.name
         storage.atomic_write(out / storage.META, meta.model_dump_json())

@@ -64,18 +64,14 @@ def compare(
     a: Path = typer.Argument(..., help="the baseline: a run or study folder"),
     b: Path = typer.Argument(..., help="the candidate: a run or study folder"),
     as_json: bool = typer.Option(False, "--json", help="print the comparison as JSON"),
-    resamples: int = typer.Option(2000, "--resamples", help="bootstrap resamples"),
-    confidence: float = typer.Option(0.95, "--confidence", help="confidence level of the intervals"),
-    seed: int = typer.Option(0, "--seed", help="random seed of the bootstrap (same seed, same intervals)"),
+    confidence: float = typer.Option(0.95, "--confidence", help="confidence level of the between-trial interval"),
 ) -> None:
-    """Compare two runs or studies cell by cell; latency medians get a bootstrap confidence interval."""
+    """Compare two runs or studies cell by cell; each change is judged against run-to-run noise."""
     from ..report import compare as do_compare
 
-    if resamples < 100:
-        raise ConfigError(f"--resamples {resamples} is too few", "use at least 100 (default 2000)")
     if not 0.5 <= confidence < 1:
         raise ConfigError(f"--confidence {confidence} is out of range", "use e.g. 0.95")
-    result = do_compare(a, b, resamples=resamples, confidence=confidence, seed=seed)
+    result = do_compare(a, b, confidence=confidence)
     if not result.cells:
         raise ConfigError(f"no common cells between {a} and {b} (matched by {result.matched_by})",
                           "compare runs of the same deployments and concurrency levels")
@@ -96,20 +92,18 @@ def _num(v: float | None, fmt: str = "{:.2f}") -> str:
 def compare_table(cell, confidence: float) -> Table:
     pct = f"{confidence * 100:g}%"
     dep = cell.deployment_a if cell.deployment_a == cell.deployment_b else f"{cell.deployment_a} → {cell.deployment_b}"
-    t = Table(title=Text(f"{dep} @ c={cell.concurrency}  (A {cell.run_a}, n={cell.n_a}; B {cell.run_b}, n={cell.n_b})"))
-    for c in ("metric", "A", "B", "change", "change %", f"{pct} CI of change", "verdict"):
+    t = Table(title=Text(f"{dep} @ c={cell.concurrency}  (A {cell.run_a}, n={cell.n_a}, trials {cell.trials_a}; "
+                         f"B {cell.run_b}, n={cell.n_b}, trials {cell.trials_b})"))
+    for c in ("metric", "A", "B", "change", "change %", "range of change", "verdict"):
         t.add_column(c, justify="left" if c in ("metric", "verdict") else "right")
     for ch in cell.changes:
-        if ch.ci_low is not None:
-            ci = f"[{_num(ch.ci_low, '{:+.2f}')}, {_num(ch.ci_high, '{:+.2f}')}]"
-        else:
-            ci = "no records" if ch.note.startswith("no per-request") else "single figure"
+        ci = (f"[{_num(ch.ci_low, '{:+.2f}')}, {_num(ch.ci_high, '{:+.2f}')}]" if ch.ci_low is not None
+              else "—")
         verdict = ch.verdict or ("missing" if ch.note == "missing on one side" else "")
         t.add_row(*(Text(x) for x in (ch.title, _num(ch.a), _num(ch.b), _num(ch.change, "{:+.2f}"),
                                       _num(ch.change_pct, "{:+.1f}%"), ci, verdict)))
-    t.caption = ("change = B − A. better/worse: the bootstrap interval of the difference of medians (from "
-                 "per-request records) excludes 0, i.e. the change is beyond noise. 'single figure' rows have "
-                 "one value per run (no spread to test) and are shown plainly.")
+    t.caption = (f"change = B − A, judged by {cell.method}. better/worse: beyond noise; rows without a "
+                 "verdict are shown plainly.")
     return t
 
 

@@ -21,19 +21,35 @@ def _server(s: RunSummary) -> str:
     return f"{_f((run or {}).get('mean'), '{:.1f}')}/{_f((wait or {}).get('max'), '{:.0f}')}"
 
 
+def _pm(s: RunSummary, key: str, value: float | None, fmt: str) -> str:
+    """``value ±h%``: the 95 % interval's half-width relative to the figure."""
+    iv = s.intervals.get(key)
+    if value is None or iv is None or not value:
+        return _f(value, fmt)
+    return f"{fmt.format(value)} ±{(iv.hi - iv.lo) / 2 / abs(value):.0%}"
+
+
 def summary_table(rows: Sequence[RunSummary], title: str = "deploybench") -> Table:
     t = Table(title=title, show_lines=False)
     cols = ["deployment", "conc", "req", "err", "out tok/s", "req/s", "TTFT p50", "TTFT p90", "TPOT p50",
-            "ITL p50", "E2E p50", "ms/tok p50", "lag p99", "$/1M tok", "srv run/queue"]
+            "ITL p50", "E2E p50", "ms/tok p50", "lag p99", "$/1M tok", "srv run/queue", "flags"]
     for c in cols:
-        t.add_column(c, justify="left" if c == "deployment" else "right")
+        t.add_column(c, justify="left" if c in ("deployment", "flags") else "right")
     for s in rows:
         flag = " ⚠" if s.client_lagged else ""
-        t.add_row(s.deployment, str(s.concurrency), str(s.requests), str(s.errors),
-                  _f(s.output_throughput_tok_s), _f(s.request_throughput_rps, "{:.2f}"),
-                  _f(s.ttft_ms.p50), _f(s.ttft_ms.p90), _f(s.tpot_ms.p50, "{:.2f}"), _f(s.itl_ms.p50, "{:.2f}"),
-                  _f(s.e2e_ms.p50, "{:.0f}"), _f(s.ms_per_token.p50, "{:.2f}"),
-                  _f(s.schedule_lag_ms.p99, "{:.2f}") + flag, _f(s.cost_per_1m_tokens, "{:.3f}"), _server(s))
-    t.caption = ("times in ms; ⚠ = client fell behind its schedule (lag p99 over the limit); "
-                 "srv run/queue = the server's own mean running / max queued requests (/metrics)")
+        trial = f" t{s.trial}" if s.trial > 1 else ""
+        t.add_row(s.deployment + trial, str(s.concurrency), str(s.requests), str(s.errors),
+                  _pm(s, "output_throughput_tok_s", s.output_throughput_tok_s, "{:.1f}"),
+                  _f(s.request_throughput_rps, "{:.2f}"),
+                  _pm(s, "ttft_ms.p50", s.ttft_ms.p50, "{:.1f}"), _f(s.ttft_ms.p90), _f(s.tpot_ms.p50, "{:.2f}"),
+                  _f(s.itl_ms.p50, "{:.2f}"), _f(s.e2e_ms.p50, "{:.0f}"),
+                  _pm(s, "ms_per_token.p50", s.ms_per_token.p50, "{:.2f}"),
+                  _f(s.schedule_lag_ms.p99, "{:.2f}") + flag,
+                  _pm(s, "cost_per_1m_tokens", s.cost_per_1m_tokens, "{:.3f}"), _server(s),
+                  ", ".join(s.flags) or "—")
+    t.caption = ("times in ms; ±: half-width of the 95 % interval; ⚠ client-lag = the client's delay distorts "
+                 "the figures (lag p99 > max(1 ms, 5 % of TTFT p50)); contended = other processes took the "
+                 "server's CPU; imprecise = the level hit its time cap before its intervals were tight; "
+                 "shared-cpu = client and server shared cores; srv run/queue = the server's own mean running / "
+                 "max queued requests (/metrics)")
     return t

@@ -51,7 +51,14 @@ def build_context(path_or_store, slo: Sequence[Constraint] | None = None, basis:
     if any(c.summary.price_per_hour is None for c in store.cells):
         ctx.notes.append("some cells have no price per hour: their cost columns are empty "
                          "(give --price-per-hour, or a hardware price in the study)")
-    if any(c.summary.client_lagged for c in store.cells):
-        ctx.notes.append("in some cells the load generator fell behind its schedule (client lagged): "
-                         "their latencies include client-side delay")
+    from ..schemas import FLAGS
+
+    for flag, meaning in FLAGS.items():
+        hit = [c.run_id for c in store.cells if flag in c.summary.flags]
+        if hit:
+            ctx.notes.append(f"{len(hit)} of {len(store.cells)} cells flagged {flag}: {meaning} "
+                             f"({', '.join(hit[:6])}{', …' if len(hit) > 6 else ''})")
+    if any(c.summary.intervals for c in store.cells):
+        ctx.notes.append("± figures and ties use 95 % intervals: batch means for rates, a block bootstrap for "
+                         "percentiles, the spread between trials where a cell was repeated (docs/metrics.md)")
     return ctx

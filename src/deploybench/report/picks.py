@@ -85,6 +85,8 @@ def _recommendation(store: Store, scenario: str, picks: list[Any]) -> Recommenda
             rows.append(row)
         if p.note:
             notes.append(f"{p.group}: {p.note}")
+        if getattr(p, "skipped", None):
+            notes.append(f"{p.group}: left out of the pick: {'; '.join(p.skipped)}")
     rules = list(dict.fromkeys(p.rule for p in picks if p.rule))
     if not picks:
         notes.append("no cells to recommend from")

@@ -45,6 +45,17 @@ def _s(attr: str) -> Callable[[Cell], Any]:
     return lambda c: getattr(c.summary, attr)
 
 
+def _iv(key: str, end: str) -> Callable[[Cell], float | None]:
+    """One end ("lo"/"hi") of a stored 95 % interval (docs/metrics.md, "Intervals")."""
+    return lambda c: getattr(c.summary.intervals.get(key), end, None)
+
+
+INTERVAL_COLUMNS = (("output_tok_s", "output tok/s", "output_throughput_tok_s", "{:.1f}"),
+                    ("ttft_p50", "TTFT p50", "ttft_ms.p50", "{:.1f}"),
+                    ("ms_per_token_p50", "ms/token p50", "ms_per_token.p50", "{:.2f}"),
+                    ("cost_per_1m_tokens", "$ per 1M tok", "cost_per_1m_tokens", "{:.3f}"))
+
+
 def _srv(name: str, stat: str) -> Callable[[Cell], float | None]:
     """The engine's own /metrics figure (mean/max inside the window), if it was scraped."""
     return lambda c: (c.summary.server.get(name) or {}).get(stat)
@@ -77,6 +88,10 @@ CELL_COLUMNS: list[Column] = [
     Column("server_tok_s", "server tok/s", _srv("tokens_per_s", "mean"), "{:.1f}"),
     Column("records", "records", lambda c: "yes" if c.has_records else "no (summary only)"),
     Column("client_lagged", "client lagged", _s("client_lagged")),
+    *[Column(f"{k}_{end}", f"{t} 95% {end}", _iv(ik, end), f)
+      for k, t, ik, f in INTERVAL_COLUMNS for end in ("lo", "hi")],
+    Column("flags", "flags", lambda c: ", ".join(c.summary.flags) or "—"),
+    Column("trial", "trial", _s("trial"), "{:d}"),
     *quality_columns(Column),
     Column("run_id", "run", lambda c: c.run_id),
 ]

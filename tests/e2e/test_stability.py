@@ -1,0 +1,37 @@
+"""The quick default study run twice gives the same picks, or calls the differences ties in both runs."""
+
+import json
+
+import pytest
+
+from deploybench import api
+from deploybench.recommend import recommend
+from tests.e2e.test_cli import run_cli
+
+pytestmark = [pytest.mark.slow, pytest.mark.required, pytest.mark.usefixtures("have_llama")]
+
+
+def _picks(study_dir):
+    summaries = api.load_summaries(study_dir)
+    return {(scenario, p.group): p for scenario in ("cost", "latency", "throughput")
+            for p in recommend(summaries, scenario)}
+
+
+def test_quick_study_twice_same_picks_or_ties(tmp_path):
+    runs = []
+    for name in ("first", "second"):
+        p = run_cli("run", "--quick", "--name", name, "--out", str(tmp_path), "--json", "--no-report", timeout=600)
+        assert p.returncode == 0, p.stderr[-2000:]
+        cells = json.loads(p.stdout)
+        assert cells and all(c["intervals"] for c in cells)
+        runs.append(_picks(tmp_path / name))
+    first, second = runs
+    assert first.keys() == second.keys()
+    report = []
+    for key in first:
+        a, b = first[key], second[key]
+        report.append(f"{key}: {a.deployment} {a.value} {a.interval} | {b.deployment} {b.value} {b.interval}")
+        if a.deployment != b.deployment:
+            assert a.tie and b.tie, report[-1]
+            assert b.run_id in a.tied_with or a.run_id in b.tied_with, report[-1]
+    print("\n".join(report))
