@@ -241,3 +241,26 @@ def test_arch_and_bits_from_gguf(tmp_path):
     assert a.linear_params_per_layer == 2 * 64 * 64 + 2 * 64 * 32 + 3 * 64 * 128
     with pytest.raises(ConfigError, match="not a readable GGUF"):
         feat.arch_from_gguf(tmp_path / "missing.gguf")
+
+
+def test_local_cpu_cell_features_use_measured_bandwidth(tmp_path, monkeypatch):
+    from deploybench.predict import cells as cells_mod
+    from deploybench.schemas import Dist, EngineInfo, RunMeta, RunSummary
+
+    monkeypatch.setattr(cells_mod, "host_figures", lambda: {"bandwidth_gbs": 12.5, "tflops": 0.2, "source": "test"})
+    meta = RunMeta(run_id="smol__c4", deployment="smol", concurrency=4, status="complete", price_per_hour=0.09,
+                   labels={"model": "7B", "quantization": "Q4_0", "hardware": "cpu-2core", "engine": "llamacpp"},
+                   deployment_config={"engine": {"kind": "llamacpp", "settings": {"parallel": 4, "threads": 2}}},
+                   engine=EngineInfo(kind="llamacpp", model="7B"))
+    d = Dist(n=10, p50=100.0)
+    s = RunSummary(run_id="smol__c4", deployment="smol", concurrency=4, requests=10, completed=10, errors=0,
+                   error_rate=0.0, window_s=10.0, output_tokens=500, input_tokens=1280, output_throughput_tok_s=50.0,
+                   request_throughput_rps=1.0, ttft_ms=d, tpot_ms=d, itl_ms=d, e2e_ms=d, ms_per_token=d,
+                   schedule_lag_ms=Dist())
+    f = cells_mod.cell_features(meta, s)
+    assert (f.hardware.family, f.hardware.bandwidth_gbs, f.max_batch, f.bits) == ("cpu", 12.5, 4, 4.5)
+    assert (f.workload.input_mean, f.workload.output_tokens) == (128.0, 50.0)
+    assert cells_mod.measured_figures(s) == {"ms_per_token": 100.0, "tok_s": 50.0, "ttft_ms": 100.0, "tpot_ms": 100.0}
+    p = m.predict_cell(f, m.Params())
+    # 4 x 13.5 GFLOP at 0.2 TF x 0.3 = 0.90 s > 3.9 GB at 12.5 GB/s x 0.7 = 0.44 s: compute-bound
+    assert p.bound == "compute" and p.batch == 4

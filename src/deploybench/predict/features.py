@@ -211,7 +211,7 @@ def hardware_features(name: str, tp: int | None = None, catalog: Catalog | None 
                             price_per_hour=price_per_hour, source=spec.source or "", recalled=spec.recalled)
 
 
-def measure_cpu_bandwidth(mib: int = 256, repeats: int = 5) -> dict[str, float]:
+def measure_cpu_bandwidth(mib: int = 128, repeats: int = 5) -> dict[str, float]:
     """This host's memory bandwidth (GB/s): best of ``repeats`` numpy copies of ``mib`` MiB.
 
     A copy reads and writes each byte once, so bytes moved = 2 x size. Also a short float32 matmul

@@ -18,13 +18,12 @@ Pure functions of :class:`~.features.CellFeatures` and :class:`Params`; times in
 
 from __future__ import annotations
 
-import math
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from .features import CellFeatures
 
-__all__ = ["FIGURES", "Params", "Prediction", "StepTimes", "comm_ms", "decode_step_ms", "max_batch",
+__all__ = ["FIGURES", "Params", "Prediction", "StepTimes", "comm_ms", "decode_step_ms", "figures", "max_batch",
            "predict_cell", "prefill_ms", "roofline_decode_ms", "step_times"]
 
 FIGURES = ("ms_per_token", "tok_s", "ttft_ms", "tpot_ms", "e2e_ms", "cost_per_1m")
