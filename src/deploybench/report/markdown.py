@@ -10,8 +10,9 @@ from .picks import Recommendation
 from .tables import CELL_COLUMNS, STUDY_COLUMNS, Column
 
 DEFINITIONS = (
-    "Times in milliseconds. TTFT = first token − sent; TPOT = (last token − first token) / (output tokens − 1); "
-    "E2E = done − sent; ms/token = E2E / output tokens (2023-study compatible, prefill included); "
+    "Times in milliseconds. TTFT = first output token (of any kind) − sent; TPOT = (last token − first token) / "
+    "(streamed tokens after the first event); E2E = done − sent; ms/token = client E2E / output tokens (queue, "
+    "prefill and network included; imported 2023 cells have TGI's server-side time per token instead); "
     "throughput = output tokens completed in the measurement window / window; "
     "minutes to 1M tokens = 1e6 / throughput / 60; $ per 1M tokens = $/hour × minutes to 1M tokens / 60."
 )
