@@ -51,7 +51,8 @@ def default_study(quick: bool = False):
     data = yaml.safe_load(resources.files("deploybench").joinpath("data/default-study.yaml").read_text())
     if quick:
         data["name"] = "default-quick"
-        data["load"].update(concurrency=[1, 4], duration_s=3, warmup_requests=1)
+        data["load"].update(concurrency=[1, 4], min_duration_s=2.5, max_duration_s=6, target_half_width=0.08,
+                            warmup_requests=1)
     return validate_study(data, "default study")
 
 

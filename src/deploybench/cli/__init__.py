@@ -73,10 +73,15 @@ def run(
     max_cost: Optional[float] = typer.Option(None, "--max-cost", help="refuse studies whose cloud cost estimate is above this ($)"),
     as_json: bool = typer.Option(False, "--json", help="print run summaries as JSON on stdout"),
     no_report: bool = typer.Option(False, "--no-report", help="skip writing the report (DIR/report/) at the end"),
+    trials: Optional[int] = typer.Option(None, "--trials", help="repeat each cell N times (stored as <cell>__t2, ...)"),
+    restart_server: bool = typer.Option(False, "--restart-server", help="start the engine afresh for each trial"),
 ) -> None:
     """Run a benchmark: the embedded default study, a study file, one --model, or an existing --endpoint."""
+    if trials is not None and not 1 <= trials <= 20:
+        raise ConfigError(f"--trials: {trials} is out of range", "use 1 to 20, e.g. --trials 3")
     load_over = dict(concurrency=_levels(concurrency) if concurrency else None, requests=requests,
-                     duration_s=duration, warmup_requests=warmup)
+                     duration_s=duration, warmup_requests=warmup, trials=trials,
+                     restart_server=restart_server or None)
     single_server = any(v is not None for v in (model, threads, parallel, ctx_size, port))
     if endpoint or single_server:
         if study is not None:
@@ -133,6 +138,8 @@ def _run_study(path, quick, name, load_over, max_tokens, out_dir, dry_run, fresh
         data["load"].update(overrides)
         if overrides.get("requests") and "duration_s" not in overrides:
             data["load"]["duration_s"] = None
+        if overrides.get("requests") or overrides.get("duration_s"):  # a fixed budget replaces an adaptive window
+            data["load"].update(min_duration_s=None, max_duration_s=None)
         if name:
             data["name"] = name
         if max_tokens:

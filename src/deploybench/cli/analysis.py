@@ -182,7 +182,9 @@ def recommend_cmd(
     scenario: str = typer.Option(..., "--scenario", help="cost | latency | throughput"),
     slo: Optional[str] = typer.Option(None, "--slo", help='only cells meeting e.g. "p90_ttft_ms<=500,p50_tpot_ms<=40"'),
     basis: str = typer.Option("deploybench", "--basis", help="deploybench | study (the study's own throughput)"),
-    tie: float = typer.Option(TIE_REL, "--tie-threshold", help="relative margin counted as a tie"),
+    tie: float = typer.Option(TIE_REL, "--tie-threshold", help="relative margin counted as a tie (imported data "
+                              "without intervals; measured cells tie by overlapping 95 % intervals)"),
+    max_error_rate: float = typer.Option(0.01, "--max-error-rate", help="cells with more errors than this never win"),
     as_json: bool = typer.Option(False, "--json", help="print the picks as JSON"),
     max_quality_loss: Optional[str] = typer.Option(None, "--max-quality-loss", help='only deployments within e.g. '
                                                    '"kld<=0.05,ppl<=+2%,top1>=95%" (quality.json of the study)'),
@@ -193,7 +195,10 @@ def recommend_cmd(
     constraints = slo_mod.parse(slo)
     external = load_external(path) if path.is_dir() else None
     gated = Gated(path, _summaries(path), max_quality_loss, external)
-    picks = recommend(gated.kept, scenario, slo=constraints or None, basis=basis, external=external, tie_threshold=tie)
+    if not 0 <= max_error_rate <= 1:
+        raise ConfigError(f"--max-error-rate: {max_error_rate} is out of range", "use a fraction, e.g. 0.01 for 1%")
+    picks = recommend(gated.kept, scenario, slo=constraints or None, basis=basis, external=external, tie_threshold=tie,
+                      max_error_rate=max_error_rate)
     if as_json:
         _json(gated.json([p.model_dump(mode="json") for p in picks]))
         return
@@ -204,8 +209,11 @@ def recommend_cmd(
         if p.run_id is None:
             out.print(f"{p.group}: {p.note or 'no pick'}", highlight=False, markup=False)
         else:
-            noise = f" — within measurement noise (< {tie:.0%})" if p.tie else ""
-            out.print(f"{p.group}: {p.margin_text}{noise}", highlight=False, markup=False)
+            noise = f" — cannot be told apart ({p.tie_rule}): {', '.join(p.tied_with)}" if p.tie else ""
+            iv = f" [95%: {p.interval.lo:.4g}–{p.interval.hi:.4g}]" if p.interval else ""
+            out.print(f"{p.group}: {p.margin_text}{iv}{noise}", highlight=False, markup=False)
+        if p.skipped:
+            out.print(f"{p.group}: left out: {'; '.join(p.skipped)}", highlight=False, markup=False)
     gated.print(out, picks)
 
 
