@@ -11,6 +11,10 @@ class Prompt:
     text: str
     approx_tokens: int = 0
     messages: list[dict] | None = None
+    max_tokens: int | None = None  # this request's own output length (None: the workload's max_tokens)
+    session: int | None = None  # multi-turn: the conversation this prompt belongs to (kept on one user)
+    turn: int = 0  # multi-turn: 0-based turn within the session (turn t carries t earlier exchanges)
+    think_s: float = 0.0  # multi-turn: the user's pause before sending this turn (0 for a session's first)
 
 
 @dataclass(slots=True)
