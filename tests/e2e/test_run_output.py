@@ -94,3 +94,19 @@ def test_study_with_a_failed_deployment_still_reports_what_was_measured(tmp_path
     assert html.is_file()
     cells = json.loads((html.parent / "report.json").read_text())["summaries"]
     assert sorted(c["run_id"] for c in cells) == ["endpoint__c1", "endpoint__c2"]
+
+
+def test_nothing_measured_says_so(tmp_path):
+    study = {
+        "name": "all-failed",
+        "deployments": [{"name": "broken", "engine": {"kind": "llamacpp", "model": "smollm2", "binary": "/bin/false",
+                                                      "port": free_port(), "startup_timeout_s": 5},
+                         "hardware": {"name": "cpu", "price_per_hour": 0.1}}],
+        "workload": {"source": {"kind": "synthetic", "input_tokens": 16, "prompts": 8}, "max_tokens": 8},
+        "load": {"concurrency": [1], "requests": 2, "warmup_requests": 0},
+    }
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(study))
+    p = _cli("run", str(path), "--out", str(tmp_path / "runs"))
+    assert p.returncode == 3 and "Traceback" not in p.stderr
+    assert p.stderr.rstrip().splitlines()[-1] == "report: not written: nothing was measured"

@@ -43,8 +43,12 @@ def report(
 def write_after_run(study_dir: Path, as_json: bool) -> Path | None:
     """The report of what a run measured (as `deploybench report DIR` writes it); prints the HTML's path
     last (on stderr with --json, so stdout stays JSON). A report that cannot be written costs one line."""
+    from .. import storage
     from ..report import build_report
 
+    if not storage.run_dirs(study_dir):
+        err.print("report: not written: nothing was measured", highlight=False, markup=False)
+        return None
     try:
         written = build_report(study_dir)
     except DeploybenchError as exc:
