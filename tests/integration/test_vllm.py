@@ -89,6 +89,8 @@ async def test_vllm_cpu_serves_smollm2_at_two_load_levels(tmp_path):
                 for r in measured:
                     assert r.ok, r.error
                     assert r.output_tokens == 16 and r.token_source == "usage"
+                    # the running usage count (continuous_usage_stats) gives each event its tokens
+                    assert sum(r.chunk_tokens) == 16, r.chunk_tokens
                     assert r.chunk_ns[0] > r.sent_ns and r.chunk_ns == sorted(r.chunk_ns)
     finally:
         server.stop()

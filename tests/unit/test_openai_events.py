@@ -71,3 +71,12 @@ def test_logprobs_give_tokens_per_event():
 def test_plain_events_count_one_token_each():
     d = feed([delta(content="a"), delta(content="bc"), {"choices": [], "usage": {"completion_tokens": 5}}])
     assert d.chunk_tokens == [1, 1] and d.output_tokens == 5  # the mismatch is the summary's to report
+
+
+def test_running_usage_is_requested_only_where_the_server_supports_it():
+    from deploybench.protocols.base import GenParams, Prompt
+
+    p = Prompt(id="0", text="hi")
+    assert "continuous_usage_stats" not in client().body(p, GenParams())["stream_options"]
+    vllm = OpenAIClient(Endpoint(url="http://127.0.0.1:1", usage_per_event=True), session=None)
+    assert vllm.body(p, GenParams())["stream_options"] == {"include_usage": True, "continuous_usage_stats": True}

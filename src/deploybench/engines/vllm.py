@@ -149,7 +149,7 @@ class VllmServer:
                                          name="vLLM server", env=env, interval_s=0.5, grace_s=10.0,
                                          fix="check max_model_len, dtype and VLLM_CPU_KVCACHE_SPACE (memory)")
         return Endpoint(url=self.url, protocol="openai-chat", model=self.served_name, supports_ignore_eos=True,
-                        metrics_url=f"{self.url}/metrics")
+                        metrics_url=f"{self.url}/metrics", usage_per_event=True)
 
     def stop(self) -> None:
         if self.proc is not None:

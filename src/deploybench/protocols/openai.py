@@ -65,6 +65,8 @@ class OpenAIClient:
         }
         if params.ignore_eos and self.endpoint.supports_ignore_eos:
             body["ignore_eos"] = True
+        if self.endpoint.usage_per_event:  # tokens per event exact even when the server batches them
+            body["stream_options"]["continuous_usage_stats"] = True
         if self.chat:
             body["messages"] = prompt.messages or [{"role": "user", "content": prompt.text}]
         else:
