@@ -45,8 +45,9 @@ def test_multi_token_chunks_count_k_tokens(tmp_path, protocol):
         study, (s,) = api.run(_cfg(url, [2], requests=8, max_tokens=16, protocol=protocol), tmp_path, name="m")
     recs = [r for r in storage.read_records(study / "scripted__c2") if not r.warmup]
     assert all(r.chunk_tokens == [4, 4, 4, 4] and r.output_tokens == 16 for r in recs)
-    assert abs(s.itl_ms.p50 - 5.0) <= 0.5, s.itl_ms
-    assert abs(s.tpot_ms.p50 - 5.0) <= 0.5, s.tpot_ms
+    # (counting 1 per event would read 20 ms; TPOT over usage's 16 - 1 tokens 4 ms)
+    assert abs(s.itl_ms.p50 - 5.0) <= 0.75, s.itl_ms
+    assert abs(s.tpot_ms.p50 - 5.0) <= 0.75, s.tpot_ms
     assert s.token_mismatch == 0 and s.output_tokens == 8 * 16
 
 
@@ -56,7 +57,7 @@ def test_unannounced_batching_is_reported_as_token_mismatch(tmp_path):
     with scripted_server(ttft_ms=20, itl_ms=5, tokens_per_chunk=4) as url:
         _, (s,) = api.run(_cfg(url, [1], requests=5, max_tokens=16, model="batch-unannounced"), tmp_path, name="u")
     assert s.errors == 0 and s.token_mismatch == 5
-    assert abs(s.tpot_ms.p50 - 20.0) <= 0.5 and abs(s.itl_ms.p50 - 20.0) <= 0.5
+    assert abs(s.tpot_ms.p50 - 20.0) <= 3 and abs(s.itl_ms.p50 - 20.0) <= 3, (s.tpot_ms, s.itl_ms)
 
 
 def test_reasoning_tokens_are_output_and_ttft_content_is_separate(tmp_path):
@@ -65,8 +66,9 @@ def test_reasoning_tokens_are_output_and_ttft_content_is_separate(tmp_path):
     with scripted_server(ttft_ms=20, itl_ms=5) as url:
         study, (s,) = api.run(_cfg(url, [1], requests=4, max_tokens=10, model="reasoning"), tmp_path, name="r")
     assert s.errors == 0 and s.token_mismatch == 0
-    assert abs(s.ttft_ms.p50 - 20.0) <= 1.0, s.ttft_ms
-    assert abs(s.ttft_content_ms.p50 - 45.0) <= 1.0, s.ttft_content_ms
+    # 25 ms apart: a few ms of scheduling noise on a busy machine cannot mix them up
+    assert abs(s.ttft_ms.p50 - 20.0) <= 5.0, s.ttft_ms
+    assert abs(s.ttft_content_ms.p50 - 45.0) <= 5.0, s.ttft_content_ms
     assert all(len(r.chunk_ns) == 10 for r in storage.read_records(study / "scripted__c1"))
 
 
