@@ -28,7 +28,7 @@ async def probe_openai(endpoint: Endpoint, session: aiohttp.ClientSession) -> En
                             "set the API key (engine.api_key_env)")
     if status != 200 or not isinstance(body, dict) or not isinstance(body.get("data"), list):
         raise EndpointError(f"endpoint {endpoint.url} is not OpenAI-compatible (GET /v1/models gave HTTP {status})",
-                            "point --endpoint at the server root of an OpenAI-compatible API (without /v1)")
+                            "point --endpoint at an OpenAI-compatible API: its root or its /v1 base URL")
     if not endpoint.model:
         ids = [m.get("id") for m in body["data"] if isinstance(m, dict) and m.get("id")]
         if not ids:
