@@ -165,3 +165,34 @@ def test_server_strings_are_escaped_in_every_report_format(tmp_path_factory, err
             if "<" in raw:
                 assert raw not in text
     assert not re.search(r"<img src=x", (rep / "report.html").read_text())
+
+
+@pytest.fixture(scope="module")
+def seed_study(tmp_path_factory):
+    from deploybench.seed import import_seed
+
+    return import_seed(None, tmp_path_factory.mktemp("seed"))
+
+
+ANALYSIS = [("recommend", "--scenario"), ("recommend", "--slo"), ("recommend", "--basis"),
+            ("recommend", "--tie-threshold"), ("recommend", "--max-error-rate"), ("pareto", "--latency"),
+            ("pareto", "--basis")]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(where=st.sampled_from(ANALYSIS),
+       value=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=16)
+       | st.sampled_from(["p90_ttft_ms<=", "ttft<=1", "p50_ms_per_token<=-1", "-1", "2", "nan", "study", "cost",
+                          "p99_server_ms_per_token", "x" * 200]))
+def test_any_bad_analysis_option_is_one_line(seed_study, capsys, where, value):
+    command, option = where
+    args = [command, str(seed_study), option, value]
+    if command == "recommend" and option != "--scenario":
+        args += ["--scenario", "cost"]
+    capsys.readouterr()
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code in (0, 2), (args, code, err)
+    if code:
+        line = _one_line(err)
+        assert line.startswith("error: ") and option.lstrip("-").split("-")[0] in line.lower(), line
