@@ -75,11 +75,28 @@ def run(
     no_report: bool = typer.Option(False, "--no-report", help="skip writing the report (DIR/report/) at the end"),
     trials: Optional[int] = typer.Option(None, "--trials", help="repeat each cell N times (stored as <cell>__t2, ...)"),
     restart_server: bool = typer.Option(False, "--restart-server", help="start the engine afresh for each trial"),
+    rate: Optional[str] = typer.Option(None, "--rate", help="open-loop levels in requests/s, e.g. 2,4,8"),
+    arrival: str = typer.Option("poisson", "--arrival", help="constant | poisson | gamma (open-loop arrivals)"),
+    burstiness: Optional[float] = typer.Option(None, "--burstiness", help="gamma arrivals with this CV (1 = Poisson)"),
+    max_in_flight: Optional[int] = typer.Option(None, "--max-in-flight", help="open loop: drop arrivals beyond this"),
+    sweep: bool = typer.Option(False, "--sweep", help="sweep to saturation: synchronous rate, max, rates between"),
+    sweep_rates: int = typer.Option(8, "--sweep-rates", help="open-loop rates a sweep measures"),
+    trace: Optional[Path] = typer.Option(None, "--trace", help="replay a trace's arrivals and lengths (JSONL/CSV)"),
+    time_scale: float = typer.Option(1.0, "--time-scale", help="stretch the trace's time by this factor"),
+    slo: Optional[str] = typer.Option(None, "--slo", help='e.g. "p90_ttft_ms<=500": goodput, a sweep\'s knee'),
 ) -> None:
     """Run a benchmark: the embedded default study, a study file, one --model, or an existing --endpoint."""
+    from .levels import cli_levels
+
     if trials is not None and not 1 <= trials <= 20:
         raise ConfigError(f"--trials: {trials} is out of range", "use 1 to 20, e.g. --trials 3")
-    load_over = dict(concurrency=_levels(concurrency) if concurrency else None, requests=requests,
+    if slo:
+        from ..metrics import slo as slo_mod
+
+        slo_mod.parse(slo)
+    levels = cli_levels(rate, arrival, burstiness, max_in_flight, sweep, sweep_rates, trace, time_scale, slo)
+    load_over = dict(concurrency=_levels(concurrency) if concurrency else ([] if levels else None),
+                     levels=levels or None, slo=slo, requests=requests,
                      duration_s=duration, warmup_requests=warmup, trials=trials,
                      restart_server=restart_server or None)
     single_server = any(v is not None for v in (model, threads, parallel, ctx_size, port))
@@ -92,7 +109,8 @@ def run(
                              parallel=parallel or 4, ctx_size=ctx_size or 4096, port=port))
         if requests is None and duration is None:
             load_over.update(requests=20) if endpoint else load_over.update(duration_s=15.0, requests=500)
-        load_over["concurrency"] = load_over["concurrency"] or [1, 2, 4]
+        if load_over["concurrency"] is None:
+            load_over["concurrency"] = [1, 2, 4]
         cfg = _validated(lambda: RunConfig(  # every part inside: any bad option is one line naming it
             deployment=Deployment(name="endpoint" if endpoint else "default", engine=engine,
                                   protocol=protocol, hardware={"name": "local", "price_per_hour": price}),
@@ -100,9 +118,10 @@ def run(
                               max_tokens=max_tokens or 50),
             load=LoadConfig(**{k: v for k, v in load_over.items() if v is not None})), "run options")
         if dry_run:
-            err.print(f"would measure {cfg.deployment.name} at concurrency {cfg.load.concurrency}", highlight=False)
+            err.print(f"would measure {cfg.deployment.name} at levels "
+                      f"{', '.join(lv.key for lv in cfg.load.all_levels)}", highlight=False)
             return
-        with RunProgress(total_cells=len(cfg.load.concurrency)) as progress:
+        with RunProgress(total_cells=len(cfg.load.all_levels) * cfg.load.trials) as progress:
             study_dir, summaries = api.run(cfg, out_dir, name=name, reporter=progress)
         _print_summaries(summaries, study_dir, as_json)
         _report_after_run(study_dir, as_json, no_report)
@@ -152,7 +171,7 @@ def _run_study(path, quick, name, load_over, max_tokens, out_dir, dry_run, fresh
         print_plan(st, planned, estimate(st, planned, out_dir / st.name), out)
         _note_missing(planned)
         return
-    with RunProgress(total_cells=len(planned) * len(st.load.concurrency)) as progress:
+    with RunProgress(total_cells=len(planned) * len(st.load.all_levels) * st.load.trials) as progress:
         study_dir, summaries, failures = api.run_study(st, out_dir, reporter=progress, fresh=fresh,
                                                        max_cost=max_cost)
     _print_summaries(summaries, study_dir, as_json)

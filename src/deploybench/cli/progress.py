@@ -78,7 +78,8 @@ class RunProgress:
         if self._progress:
             if self._cell_task is not None:
                 self._progress.remove_task(self._cell_task)
-            self._cell_task = self._progress.add_task(f"c={concurrency}", total=cfg.load.requests, info="")
+            label = f"c={concurrency}" if concurrency else run_id.rsplit("__", 1)[-1]
+            self._cell_task = self._progress.add_task(label, total=cfg.load.requests, info="")
         else:
             self._say(f"[{self.cells_done + 1}/{self.total_cells}] {run_id}: started")
 

@@ -17,7 +17,7 @@ def _dur(seconds: float) -> str:
 
 
 def print_plan(study, planned, est, console: Console) -> None:
-    t = Table(title=f"plan: {study.name} — {len(planned)} deployments x {len(study.load.concurrency)} levels")
+    t = Table(title=f"plan: {study.name} — {len(planned)} deployments x {len(study.load.all_levels)} levels")
     for col in ("deployment", "engine", "hardware", "$/hour", "levels", "status"):
         t.add_column(col)
     by_dep: dict[str, list] = {}
@@ -28,7 +28,7 @@ def print_plan(study, planned, est, console: Console) -> None:
         done = sum(c.done for c in cells)
         price = p.deployment.hardware.price_per_hour
         t.add_row(p.name, p.deployment.engine.kind, p.deployment.hardware.name,
-                  "—" if price is None else f"{price:.4f}", ",".join(str(c.concurrency) for c in cells),
+                  "—" if price is None else f"{price:.4f}", ",".join(str(c.level) for c in cells),
                   "complete" if done == len(cells) else (f"{done}/{len(cells)} done" if done else "to run"))
     console.print(t)
     todo = sum(not c.done for c in est.cells)

@@ -31,14 +31,15 @@ def _pm(s: RunSummary, key: str, value: float | None, fmt: str) -> str:
 
 def summary_table(rows: Sequence[RunSummary], title: str = "deploybench") -> Table:
     t = Table(title=title, show_lines=False)
-    cols = ["deployment", "conc", "req", "err", "out tok/s", "req/s", "TTFT p50", "TTFT p90", "TPOT p50",
+    cols = ["deployment", "level", "req", "err", "out tok/s", "req/s", "TTFT p50", "TTFT p90", "TPOT p50",
             "ITL p50", "E2E p50", "ms/tok p50", "lag p99", "$/1M tok", "srv run/queue", "flags"]
     for c in cols:
         t.add_column(c, justify="left" if c in ("deployment", "flags") else "right")
     for s in rows:
         flag = " ⚠" if s.client_lagged else ""
         trial = f" t{s.trial}" if s.trial > 1 else ""
-        t.add_row(s.deployment + trial, str(s.concurrency), str(s.requests), str(s.errors),
+        level = s.level if s.level_kind != "closed" else str(s.concurrency)
+        t.add_row(s.deployment + trial, level, str(s.requests), str(s.errors),
                   _pm(s, "output_throughput_tok_s", s.output_throughput_tok_s, "{:.1f}"),
                   _f(s.request_throughput_rps, "{:.2f}"),
                   _pm(s, "ttft_ms.p50", s.ttft_ms.p50, "{:.1f}"), _f(s.ttft_ms.p90), _f(s.tpot_ms.p50, "{:.2f}"),

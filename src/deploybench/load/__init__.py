@@ -7,6 +7,7 @@ params, draft)`` works (OpenAI, TGI, SageMaker, a test double).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import time
 from collections.abc import Callable, Sequence
@@ -19,7 +20,7 @@ from ..protocols.base import Draft, GenParams, Prompt
 from ..metrics.intervals import precision_met
 from ..schemas import LoadConfig, RequestRecord
 
-__all__ = ["LevelResult", "ProtocolClient", "run_level", "one_request", "Progress"]
+__all__ = ["Deadline", "LevelResult", "ProtocolClient", "run_level", "run_open_level", "one_request", "Progress"]
 
 
 RESENDS = 2  # resends of a request that died on a stale pooled connection before any response
@@ -83,6 +84,9 @@ class Deadline:
 async def one_request(client: ProtocolClient, prompt: Prompt, params: GenParams, timeout_s: float,
                       index: int, vu: int, scheduled_ns: int, warmup: bool) -> RequestRecord:
     """Send one request; every failure becomes an ``error`` in the record, never an exception."""
+    own = getattr(prompt, "max_tokens", None)  # a workload may give each request its own output length
+    if own:
+        params = dataclasses.replace(params, max_tokens=own)
     draft = Draft()
     try:
         for attempt in range(RESENDS + 1):
@@ -190,3 +194,6 @@ async def _warmup(client, cycle, params, concurrency, cfg, sink, order) -> None:
             sink(rec)
 
     await asyncio.gather(*(one(next(order), v % concurrency) for v in range(cfg.warmup_requests)))
+
+
+from .openloop import run_open_level  # noqa: E402  (uses the names above)

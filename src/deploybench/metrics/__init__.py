@@ -8,11 +8,12 @@ import numpy as np
 
 from ..schemas import RequestRecord, RunMeta, RunSummary
 from . import core, intervals, slo
-from .core import dist, e2e_ms, itl_ms, lag_ms, ms_per_token, tpot_ms, ttft_ms
+from .core import dist, e2e_ms, itl_ms, lag_ms, ms_per_token, stopped_short, tpot_ms, ttft_ms
 from .slo import Constraint
 
 __all__ = ["Constraint", "cost_per_1m", "dist", "e2e_ms", "itl_ms", "lag_ms", "minutes_per_1m",
-           "intervals", "lag_distorts", "ms_per_token", "slo", "summarize", "tpot_ms", "ttft_ms"]
+           "intervals", "lag_distorts", "ms_per_token", "slo", "stopped_short", "summarize", "tpot_ms",
+           "ttft_ms"]
 
 
 def minutes_per_1m(tokens_per_s: float) -> float | None:
@@ -69,13 +70,29 @@ def summarize(records: Sequence[RequestRecord], meta: RunMeta, slos: Sequence[Co
         ms_per_token=dist(core.collect(ms_per_token(r) for r in recs)),
         ttft_content_ms=dist(core.collect(map(core.ttft_content_ms, recs))),
         token_mismatch=sum(map(core.token_mismatch, recs)),
+        stopped_short=stopped_short(recs),
         schedule_lag_ms=lag, client_lagged=lagged, flags=flags, trial=meta.trial, contention=dict(meta.contention),
         intervals=intervals.run_intervals(recs, start, end, price) if recs else {},
+        **_level_figures(recs, meta, start, end, slos),
         token_source="+".join(sources), price_per_hour=price,
         minutes_per_1m_tokens=minutes_per_1m(tput), cost_per_1m_tokens=cost_per_1m(price, tput),
         labels=dict(meta.labels), external=dict(meta.external),
         server=summarize_server(server_samples, start, end) if server_samples else {},
     )
+
+
+def _level_figures(recs: Sequence[RequestRecord], meta: RunMeta, start: int, end: int,
+                   slos: Sequence[Constraint]) -> dict:
+    """Level key and kind; for open loop, the offered rate and drops; SLO attainment when SLOs are given."""
+    kind = meta.level.get("kind", "closed")
+    out: dict = {"level": meta.level.get("key") or f"c{meta.concurrency}", "level_kind": kind,
+                 "dropped": sum(1 for r in recs if (r.error or "").startswith("dropped"))}
+    window_s = (end - start) / 1e9
+    if kind != "closed" and window_s > 0:
+        out["offered_rps"] = sum(1 for r in recs if start <= r.scheduled_ns <= end) / window_s
+    if slos and recs:
+        out["slo_attainment"] = sum(1 for r in recs if r.error is None and all(c.met_by_request(r) for c in slos)) / len(recs)
+    return out
 
 
 SERVER_KEYS = {

@@ -18,8 +18,9 @@ _DISTS = ("ttft_ms", "tpot_ms", "ms_per_token", "e2e_ms")
 _STATS = ("p50", "p90")
 
 
-def cell_key(s: RunSummary) -> tuple[str, int]:
-    return (s.deployment, s.concurrency)
+def cell_key(s: RunSummary) -> tuple[str, str]:
+    """A cell is a deployment at a level (``c4``, ``r2-poisson``, ...); trials share it."""
+    return (s.deployment, s.level or f"c{s.concurrency}")
 
 
 def combine(trials: Sequence[RunSummary]) -> RunSummary:
@@ -66,7 +67,7 @@ def combine(trials: Sequence[RunSummary]) -> RunSummary:
 
 def combine_all(summaries: Sequence[RunSummary]) -> list[RunSummary]:
     """Each cell once: trials of a cell combined, cells in their first-seen order."""
-    groups: dict[tuple[str, int], list[RunSummary]] = {}
+    groups: dict[tuple[str, str], list[RunSummary]] = {}
     for s in summaries:
         groups.setdefault(cell_key(s), []).append(s)
     return [combine(g) for g in groups.values()]

@@ -177,6 +177,11 @@ def _basis_note(rule: Rule, basis: str) -> str:
 
 def _by_rule(rule: Rule, group: str, cells: list[RunSummary], basis: str, tie_threshold: float,
              external: fig.External | None) -> Pick:
+    cells = [s for s in cells if s.level_kind == "closed"]  # the 2023 rules are defined on closed levels
+    if not cells:
+        return Pick(scenario=rule.scenario, group=group, basis=basis, metric=rule.metric, unit=rule.unit,
+                    rule=f"{rule.text} at concurrency {rule.level} (closed loop), per model",
+                    note="no closed-loop cells: the 2023 rules are defined on closed levels (try --scenario capacity)")
     level = _nearest({s.concurrency for s in cells}, rule.level)
     where = f"at concurrency {level}"
     if level != rule.level:

@@ -172,6 +172,34 @@ def pareto(cells: Sequence[Cell], front: Sequence[FrontPoint], recs: Sequence[Re
                  "triangle throughput, cross SLO).", fig)
 
 
+def rate_response(cells: Sequence[Cell]) -> Chart | None:
+    """Open-loop cells: achieved vs offered rate, and TTFT p50 / p99, per deployment (x = offered req/s)."""
+    open_cells = [c for c in cells if c.summary.level_kind != "closed" and c.summary.offered_rps]
+    if not open_cells:
+        return None
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("achieved vs offered req/s", "TTFT p50 / p99 (ms)"))
+    groups: dict[str, list[Cell]] = {}
+    for c in open_cells:
+        groups.setdefault(c.deployment, []).append(c)
+    for i, (dep, cs) in enumerate(groups.items()):
+        cs = sorted(cs, key=lambda c: c.summary.offered_rps)
+        x, color = [c.summary.offered_rps for c in cs], _color(i)
+        fig.add_trace(go.Scatter(x=x, y=[c.summary.request_throughput_rps for c in cs], mode="lines+markers",
+                                 name=esc(dep), legendgroup=str(i), line=dict(color=color)), row=1, col=1)
+        for stat, dash in (("p50", "solid"), ("p99", "dot")):
+            fig.add_trace(go.Scatter(x=x, y=[c.summary.ttft_ms.model_dump()[stat] for c in cs], mode="lines+markers",
+                                     name=f"{esc(dep)} TTFT {stat}", legendgroup=str(i), showlegend=stat == "p99",
+                                     line=dict(color=color, dash=dash)), row=1, col=2)
+    top = max(c.summary.offered_rps for c in open_cells)
+    fig.add_trace(go.Scatter(x=[0, top], y=[0, top], mode="lines", name="achieved = offered",
+                             line=dict(color="#b0b0b0", dash="dash")), row=1, col=1)
+    _layout(fig, "offered requests/s", "")
+    return Chart("chart-rates", "Open-loop rates",
+                 "Per open-loop level: the rate the server achieved against the rate offered (on the diagonal = "
+                 "keeping up), and TTFT p50 (solid) / p99 (dotted). Where TTFT turns up sharply the server saturates.",
+                 fig)
+
+
 def _color(i: int) -> str:
     palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                "#bcbd22", "#17becf"]
@@ -181,16 +209,19 @@ def _color(i: int) -> str:
 def all_charts(cells: Sequence[Cell], front: Sequence[FrontPoint], recs: Sequence[Recommendation],
                cost_of: Callable[[Cell], float | None]) -> tuple[list[Chart], list[str]]:
     """The charts that have data, and a note for each one left out."""
+    closed = [c for c in cells if c.summary.level_kind == "closed"]
     makers = [("Latency vs throughput", lambda: latency_throughput(cells)),
               ("Cost per 1M tokens", lambda: cost_per_deployment(cells)),
               ("TTFT distribution", lambda: distribution(cells, "ttft")),
               ("TPOT distribution", lambda: distribution(cells, "tpot")),
-              ("Concurrency scaling", lambda: scaling(cells)),
+              ("Concurrency scaling", lambda: scaling(closed)),
+              ("Open-loop rates", lambda: rate_response(cells)),
               ("Cost / latency Pareto front", lambda: pareto(cells, front, recs, cost_of))]
     reasons = {"Cost per 1M tokens": "no cell has a price per hour",
                "TTFT distribution": "no per-request records (e.g. imported data holds summary figures only)",
                "TPOT distribution": "no per-request records (e.g. imported data holds summary figures only)",
-               "Cost / latency Pareto front": "no cell has both a price and a median ms/token"}
+               "Cost / latency Pareto front": "no cell has both a price and a median ms/token",
+               "Open-loop rates": "no open-loop (rate or trace) levels in this study"}
     charts, notes = [], []
     for title, make in makers:
         chart = make()

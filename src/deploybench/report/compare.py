@@ -119,14 +119,16 @@ def _keyed(store: Store, by_concurrency: bool) -> dict[tuple, list[Cell]]:
     """Cells by key; the trials of one cell stay together."""
     out: dict[tuple, list[Cell]] = {}
     for c in store.cells:
-        key = ("", c.concurrency) if by_concurrency else (c.deployment, c.concurrency)
+        level = c.summary.level or f"c{c.concurrency}"
+        key = ("", level) if by_concurrency else (c.deployment, level)
         out.setdefault(key, []).append(c)
     return out
 
 
 def _key_text(key: tuple) -> str:
-    dep, conc = key
-    return f"{dep} @ c={conc}" if dep else f"c={conc}"
+    dep, level = key
+    text = f"c={level[1:]}" if level.startswith("c") and level[1:].isdigit() else level
+    return f"{dep} @ {text}" if dep else text
 
 
 def _compare_cells(key: tuple, ca: list[Cell], cb: list[Cell], confidence: float) -> CellComparison:

@@ -70,6 +70,8 @@ CELL_COLUMNS: list[Column] = [
     Column("hardware", "hardware", lambda c: c.hardware),
     Column("engine", "engine", lambda c: c.engine),
     Column("concurrency", "concurrency", lambda c: c.concurrency, "{:d}"),
+    Column("level", "level", lambda c: c.summary.level or f"c{c.concurrency}"),
+    Column("offered_rps", "offered req/s", _s("offered_rps"), "{:.3f}"),
     Column("requests", "requests", _s("requests"), "{:d}"),
     Column("errors", "errors", _s("errors"), "{:d}"),
     Column("error_rate", "error %", lambda c: 100.0 * c.summary.error_rate, "{:.1f}"),
@@ -79,6 +81,9 @@ CELL_COLUMNS: list[Column] = [
     Column("output_tok_s", "output tok/s", _s("output_throughput_tok_s"), "{:.1f}"),
     Column("request_rps", "req/s", _s("request_throughput_rps"), "{:.3f}"),
     Column("goodput_rps", "goodput req/s", _s("goodput_rps"), "{:.3f}"),
+    Column("slo_attainment", "SLO met %", lambda c: None if c.summary.slo_attainment is None
+           else 100.0 * c.summary.slo_attainment, "{:.1f}"),
+    Column("dropped", "dropped", _s("dropped"), "{:d}"),
     Column("price_per_hour", "$/hour", _s("price_per_hour"), "{:.3f}"),
     Column("minutes_per_1m_tokens", "min per 1M tok", _s("minutes_per_1m_tokens"), "{:.1f}"),
     Column("cost_per_1m_tokens", "$ per 1M tok", _s("cost_per_1m_tokens"), "{:.3f}"),

@@ -1,6 +1,12 @@
 """Shared data models: configuration, raw records, summaries, errors."""
 
 from .config import (
+    ClosedLevel,
+    Level,
+    RateLevel,
+    SweepLevel,
+    TraceLevel,
+    level_key,
     Deployment,
     Endpoint,
     EngineConfig,
@@ -9,10 +15,12 @@ from .config import (
     JsonlWorkload,
     LlamaCppEngine,
     LoadConfig,
+    MultiTurnWorkload,
     ProtocolKind,
     RunConfig,
     SageMakerEngine,
     SamplesWorkload,
+    SharedPrefixWorkload,
     SyntheticWorkload,
     TgiEngine,
     VllmEngine,
@@ -25,10 +33,11 @@ from .records import EngineInfo, HostInfo, RequestRecord, RunMeta
 from .summary import FLAGS, Dist, Interval, RunSummary
 
 __all__ = [
+    "ClosedLevel", "Level", "RateLevel", "SweepLevel", "TraceLevel", "level_key",
     "ConfigError", "Deployment", "DeploybenchError", "Endpoint", "Dist", "EndpointError", "EngineConfig",
     "EngineError", "EngineInfo", "ExternalEngine", "Hardware", "HostInfo", "JsonlWorkload",
     "LlamaCppEngine", "LoadConfig", "ProtocolKind", "RequestRecord", "RunConfig", "RunMeta",
     "RunSummary", "FLAGS", "Interval", "SageMakerEngine", "SamplesWorkload", "SyntheticWorkload", "TgiEngine",
     "VllmEngine", "Workload", "WorkloadSource", "EngineGrid", "HardwareProfile", "ModelEntry", "Rule",
-    "Study",
+    "Study", "MultiTurnWorkload", "SharedPrefixWorkload",
 ]

@@ -6,10 +6,11 @@ library call validate into the same object.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 ProtocolKind = Literal["openai-chat", "openai-completions", "tgi", "sagemaker-tgi"]
 
@@ -138,10 +139,39 @@ class SamplesWorkload(_Strict):
     kind: Literal["samples"] = "samples"
     path: Path
     max_input_tokens: int | None = None
+    output_lengths: bool = Field(False, description="ask each request for its entry's answer_tokens "
+                                 "(the 2023 answer length) instead of workload.max_tokens")
+
+
+class MultiTurnWorkload(_Strict):
+    """Chat sessions: turn t sends the t earlier exchanges (user + synthetic assistant text) and a new user turn."""
+
+    kind: Literal["multi-turn"] = "multi-turn"
+    sessions: int = Field(16, ge=1, description="conversations; each stays on one closed-loop user")
+    turns: int = Field(4, ge=1, description="user turns per session")
+    think_s: float = Field(0.0, ge=0, description="the user's pause before each turn after the first (s)")
+    user_tokens: int = Field(64, ge=1, description="new user text per turn (approximate tokens)")
+    answer_tokens: int = Field(64, ge=1, description="each assistant turn in the history: synthetic text "
+                               "this long (real answers are not fed back)")
+    seed: int = 0
+
+
+class SharedPrefixWorkload(_Strict):
+    """K system prompts shared by M prompts each, every prompt with its own question: what a prefix cache is worth."""
+
+    kind: Literal["shared-prefix"] = "shared-prefix"
+    prefixes: int = Field(4, ge=1, description="distinct system prompts (K)")
+    users_per_prefix: int = Field(8, ge=1, description="prompts sharing each system prompt (M)")
+    prefix_tokens: int = Field(1024, ge=1, description="system prompt length (approximate tokens)")
+    suffix_tokens: int = Field(32, ge=1, description="each prompt's own question (approximate tokens)")
+    unique_prefixes: bool = Field(False, description="give every prompt a prefix of its own, same lengths "
+                                  "(the A/B baseline: no prefix shared)")
+    seed: int = 0
 
 
 WorkloadSource = Annotated[
-    Union[SyntheticWorkload, JsonlWorkload, SamplesWorkload], Field(discriminator="kind")
+    Union[SyntheticWorkload, JsonlWorkload, SamplesWorkload, MultiTurnWorkload, SharedPrefixWorkload],
+    Field(discriminator="kind"),
 ]
 
 
@@ -155,10 +185,80 @@ class Workload(_Strict):
 # --------------------------------------------------------------------------- load
 
 
-class LoadConfig(_Strict):
-    """Closed-loop concurrency levels (k6 ``constant-vus``), bounded by time and/or requests."""
+class ClosedLevel(_Strict):
+    """N closed-loop users, no think time (k6 ``constant-vus``)."""
 
-    concurrency: list[int] = Field(default_factory=lambda: [1, 2, 4])
+    kind: Literal["closed"] = "closed"
+    users: int = Field(ge=1)
+
+    @property
+    def key(self) -> str:
+        return f"c{self.users}"
+
+
+class RateLevel(_Strict):
+    """Open loop at ``rps`` requests/s; arrival times computed ahead from ``seed`` (reproducible, stored)."""
+
+    kind: Literal["rate"] = "rate"
+    rps: float = Field(gt=0, description="offered requests per second")
+    arrival: Literal["constant", "poisson", "gamma"] = "poisson"
+    cv: float = Field(1.0, gt=0, description="gamma only: coefficient of variation of inter-arrival times (burstiness)")
+    max_in_flight: int | None = Field(None, ge=1, description="arrivals beyond this many requests in flight are "
+                                      "dropped (stored as errors 'dropped')")
+    seed: int = 0
+
+    @property
+    def key(self) -> str:
+        shape = f"gamma{self.cv:g}" if self.arrival == "gamma" else self.arrival
+        return f"r{self.rps:g}-{shape}"
+
+
+class TraceLevel(_Strict):
+    """Replay a trace's arrival times and per-request input/output lengths (``time_scale`` stretches time)."""
+
+    kind: Literal["trace"] = "trace"
+    path: Path
+    shape: Literal["jsonl", "burstgpt", "azure", "mooncake"] | None = Field(None, description="column mapping; "
+                                                                              "default: from the file")
+    time_scale: float = Field(1.0, gt=0, description="multiply the trace's inter-arrival times by this")
+    name: str | None = None
+
+    @property
+    def key(self) -> str:
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", self.name or self.path.stem)
+        return f"trace-{name}" + (f"-x{self.time_scale:g}" if self.time_scale != 1 else "")
+
+
+class SweepLevel(_Strict):
+    """Synchronous rate (1 user), max throughput (``max_users``), then ``rates`` open-loop rates between."""
+
+    kind: Literal["sweep"] = "sweep"
+    rates: int = Field(8, ge=2, le=50, description="open-loop rates measured between the two")
+    arrival: Literal["constant", "poisson", "gamma"] = "poisson"
+    cv: float = Field(1.0, gt=0)
+    max_users: int = Field(16, ge=2, description="closed-loop users that measure the max throughput")
+    headroom: float = Field(1.0, gt=0, le=4, description="highest rate = this x the max throughput")
+
+    @property
+    def key(self) -> str:
+        return "sweep"
+
+
+Level = Annotated[Union[ClosedLevel, RateLevel, TraceLevel, SweepLevel], Field(discriminator="kind")]
+
+
+def level_key(level) -> str:
+    """Run-id suffix and table key of a level: c4, r2-poisson, r2-gamma1.5, trace-<name>."""
+    return level.key
+
+
+class LoadConfig(_Strict):
+    """Load levels (closed users, open-loop rates, sweeps, trace replay), bounded by time and/or requests."""
+
+    levels: list[Level] = Field(default_factory=list, description="kind-tagged levels: closed, rate, trace, sweep")
+    concurrency: list[int] | None = Field(None, description="shorthand for closed levels (default [1, 2, 4] "
+                                           "when no levels are given)")
+    slo: str | None = Field(None, description='e.g. "p90_ttft_ms<=500": the knee of a sweep, capacity picks')
     duration_s: float | None = Field(None, gt=0, description="measured phase length per level")
     requests: int | None = Field(None, ge=1, description="measured requests per level")
     warmup_requests: int = Field(1, ge=0, description="requests per level sent first and excluded")
@@ -182,15 +282,30 @@ class LoadConfig(_Strict):
 
     @field_validator("concurrency")
     @classmethod
-    def _levels(cls, v: list[int]) -> list[int]:
-        if not v:
-            raise ValueError("needs at least one level, e.g. [1, 4]")
-        if any(c < 1 for c in v):
+    def _levels(cls, v: list[int] | None, info: ValidationInfo) -> list[int] | None:
+        if v is not None and any(c < 1 for c in v):
             raise ValueError("levels must be >= 1")
+        if v == [] and not info.data.get("levels"):
+            raise ValueError("needs at least one level, e.g. [1, 4] (or give load.levels)")
         return v
+
+    @property
+    def all_levels(self) -> list:
+        """Every level in order: the ``concurrency`` shorthand first, then ``levels``."""
+        return [ClosedLevel(users=c) for c in (self.concurrency or [])] + list(self.levels)
 
     @model_validator(mode="after")
     def _bounded(self) -> "LoadConfig":
+        if self.concurrency is None:
+            self.concurrency = [] if self.levels else [1, 2, 4]
+        if not self.concurrency and not self.levels:
+            raise ValueError("needs at least one level, e.g. concurrency: [1, 4]")
+        keys = [lv.key for lv in self.all_levels]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"levels repeat: {', '.join(sorted({k for k in keys if keys.count(k) > 1}))}; "
+                             "give each level once")
+        if any(lv.kind == "sweep" for lv in self.levels) and not self.slo:
+            raise ValueError("a sweep needs an SLO for its knee: add load.slo (or --slo), e.g. \"p90_ttft_ms<=500\"")
         if self.adaptive:
             lo, hi = self.min_duration_s, self.max_duration_s
             if lo is None or hi is None:

@@ -85,4 +85,6 @@ class RunMeta(BaseModel):
     external: dict[str, Any] = Field(default_factory=dict, description="figures imported from elsewhere")
     flags: list[str] = Field(default_factory=list, description="set while measuring: imprecise, contended, shared-cpu")
     trial: int = Field(1, ge=1, description="trial number of this cell")
+    level: dict[str, Any] = Field(default_factory=dict, description="the load level (kind-tagged); empty = "
+                                  "closed loop at `concurrency` users (older runs)")
     contention: dict[str, Any] = Field(default_factory=dict, description="host CPU use sampled during the cell")

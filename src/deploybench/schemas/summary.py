@@ -70,6 +70,12 @@ class RunSummary(BaseModel):
                                            description="95 % intervals keyed by figure, e.g. 'ttft_ms.p50'")
     flags: list[str] = Field(default_factory=list, description="see FLAGS")
     trial: int = Field(1, description="trial number of this cell (1 = first run)")
+    level: str = Field("", description="level key: c4 (closed, 4 users), r2-poisson (open loop), trace-<name>")
+    level_kind: str = Field("closed", description="closed | rate | trace")
+    offered_rps: float | None = Field(None, description="open loop: arrivals scheduled in the window / window")
+    dropped: int = Field(0, description="open loop: arrivals dropped at max_in_flight (counted in errors)")
+    slo_attainment: float | None = Field(None, description="share of measured requests meeting every "
+                                         "per-request SLO constraint (errors do not)")
     trials: int = Field(1, description="trials combined into this summary (>1: figures are trial means)")
     contention: dict[str, Any] = Field(default_factory=dict, description="host CPU use during the cell")
     ttft_content_ms: Dist = Field(default_factory=Dist, description="time to the first answer-text token; "
@@ -79,3 +85,5 @@ class RunSummary(BaseModel):
     server_ms_per_token: Dist = Field(default_factory=Dist, description="the server's own time per token "
                                       "(imported 2023 cells: TGI time_per_token, inference only, no queue or "
                                       "network); never ranked against ms_per_token")
+    stopped_short: int = Field(0, description="successful requests with fewer output tokens than their "
+                               "max_tokens (the server ended them early); still in every percentile")

@@ -16,12 +16,11 @@ from typing import Protocol
 import aiohttp
 
 from .. import __version__, engines, metrics, protocols, storage
-from ..load import run_level
 from ..load.scrape import scrape_loop
 from ..protocols.base import GenParams, Prompt
 from ..schemas import Endpoint, EngineInfo, RequestRecord, RunConfig, RunMeta, RunSummary
 from .hostinfo import host_info
-from . import contention
+from . import contention, levels, ratesweep
 from .probe import probe_openai
 
 
@@ -57,11 +56,12 @@ def run_async(coro):
         return runner.run(coro)
 
 
-def run_id_for(deployment: str, concurrency: int, trial: int = 1) -> str:
-    """Folder name of a cell (``__t<n>`` for trials after the first); anything but letters, digits,
-    '.', '-', '_' becomes '_'."""
+def run_id_for(deployment: str, level, trial: int = 1) -> str:
+    """Folder name of a cell: ``<deployment>__<level key>[__t<n>]`` (c4, r2-poisson, trace-<name>; a bare
+    int means closed users); anything but letters, digits, '.', '-', '_' becomes '_'."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", deployment).strip("._") or "deployment"
-    return f"{safe}__c{concurrency}" + (f"__t{trial}" if trial > 1 else "")
+    key = f"c{level}" if isinstance(level, int) else (level if isinstance(level, str) else level.key)
+    return f"{safe}__{key}" + (f"__t{trial}" if trial > 1 else "")
 
 
 _QUANT_RE = re.compile(r"(?i)(?:^|[._-])((?:I?Q\d(?:_[A-Z0-9]+)*)|F16|BF16|F32)(?:$|[._-])")
@@ -97,7 +97,7 @@ def summarize_dir(run_dir: Path, slo: str | None = None) -> RunSummary:
         if stored is not None:
             return stored
     load = meta.config.get("load", {}) if meta.config else {}
-    return metrics.summarize(storage.read_records(run_dir), meta, metrics.slo.parse(slo),
+    return metrics.summarize(storage.read_records(run_dir), meta, metrics.slo.parse(slo or load.get("slo")),
                              float(load.get("max_lag_ms", 1.0)), storage.read_server_metrics(run_dir),
                              float(load.get("lag_tolerance", 0.05)))
 
@@ -135,13 +135,17 @@ def run_deployment(cfg: RunConfig, prompts: Sequence[Prompt], study_dir: Path, *
     dep = cfg.deployment
     todo, done = [], []
     for trial in range(1, cfg.load.trials + 1):
-        for c in cfg.load.concurrency:
-            prior = completed_summary(study_dir / run_id_for(dep.name, c, trial)) if resume else None
-            if prior is not None:
-                reporter.cell_skipped(prior)
-                done.append(prior)
+        for level in cfg.load.all_levels:
+            if level.kind == "sweep":
+                prior = ratesweep.completed(study_dir, dep.name, trial) if resume else None
             else:
-                todo.append((trial, c))
+                prior = completed_summary(study_dir / run_id_for(dep.name, level, trial)) if resume else None
+            if prior is not None:
+                for s in prior if isinstance(prior, list) else [prior]:
+                    reporter.cell_skipped(s)
+                    done.append(s)
+            else:
+                todo.append((trial, level))
     if client_cores == AUTO:
         client_cores = (contention.client_cores([getattr(dep.engine, "cpu_set", None)])
                         if cfg.load.pin_client else None)
@@ -149,8 +153,8 @@ def run_deployment(cfg: RunConfig, prompts: Sequence[Prompt], study_dir: Path, *
               if cfg.load.restart_server else [todo])
     for group in (g for g in groups if g):
         done += _with_engine(cfg, prompts, group, study_dir, study, reporter, labels or {}, client_cores)
-    order = {c: i for i, c in enumerate(cfg.load.concurrency)}
-    return sorted(done, key=lambda s: (s.trial, order.get(s.concurrency, 0)))
+    order = {lv.key: i for i, lv in enumerate(cfg.load.all_levels)}
+    return sorted(done, key=lambda s: (s.trial, order.get(s.level, len(order)), s.offered_rps or 0, s.concurrency))
 
 
 def _with_engine(cfg, prompts, cells, study_dir, study, reporter, labels, client_cores) -> list[RunSummary]:
@@ -187,8 +191,11 @@ async def _measure(cfg: RunConfig, endpoint: Endpoint, info: EngineInfo, cells: 
                    client_cores)
         out = []
         try:
-            for trial, c in cells:
-                out.append(await _measure_checked(ctx, c, trial, prompts))
+            for trial, level in cells:
+                if level.kind == "sweep":
+                    out += await ratesweep.run_sweep(ctx, level, trial, prompts, _measure_checked)
+                else:
+                    out.append(await _measure_checked(ctx, level, trial, prompts))
         finally:
             close = getattr(client, "close", None)
             if close is not None:
@@ -198,10 +205,10 @@ async def _measure(cfg: RunConfig, endpoint: Endpoint, info: EngineInfo, cells: 
         return out
 
 
-async def _measure_checked(ctx: _Ctx, concurrency: int, trial: int, prompts) -> RunSummary:
+async def _measure_checked(ctx: _Ctx, level, trial: int, prompts) -> RunSummary:
     """Measure a level; a contended try is set aside (``<cell>.contended-<time>``) and measured again."""
     for attempt in range(ctx.cfg.load.contention_retries + 1):
-        summary, why = await _measure_level(ctx, concurrency, trial, prompts)
+        summary, why = await _measure_level(ctx, level, trial, prompts)
         if why is None or attempt == ctx.cfg.load.contention_retries:
             return summary
         run_dir = ctx.study_dir / summary.run_id
@@ -209,9 +216,10 @@ async def _measure_checked(ctx: _Ctx, concurrency: int, trial: int, prompts) -> 
     return summary
 
 
-async def _measure_level(ctx: _Ctx, concurrency: int, trial: int, prompts) -> tuple[RunSummary, str | None]:
+async def _measure_level(ctx: _Ctx, level, trial: int, prompts) -> tuple[RunSummary, str | None]:
     cfg, dep = ctx.cfg, ctx.cfg.deployment
-    run_id = run_id_for(dep.name, concurrency, trial)
+    concurrency = levels.users_of(level)
+    run_id = run_id_for(dep.name, level, trial)
     run_dir = ctx.study_dir / run_id
     if run_dir.exists():  # an incomplete earlier attempt: keep it aside, start clean
         run_dir.rename(run_dir.with_name(f"{run_id}.incomplete-{time.strftime('%Y%m%d-%H%M%S')}"))
@@ -221,6 +229,7 @@ async def _measure_level(ctx: _Ctx, concurrency: int, trial: int, prompts) -> tu
                    concurrency=concurrency, config=cfg.model_dump(mode="json"), engine=ctx.info, host=ctx.host,
                    deploybench_version=__version__, started_at=storage.now_iso(),
                    price_per_hour=dep.hardware.price_per_hour, trial=trial,
+                   level={**level.model_dump(mode="json"), "key": level.key},
                    labels={**default_labels(dep, ctx.info), **dep.labels, **ctx.labels})
     writer = storage.RunWriter(run_dir, meta)
     params = GenParams(max_tokens=cfg.workload.max_tokens, ignore_eos=cfg.workload.ignore_eos,
@@ -230,8 +239,8 @@ async def _measure_level(ctx: _Ctx, concurrency: int, trial: int, prompts) -> tu
     scraper = _start_scraper(ctx.scrape, cfg.load.scrape_interval_s, run_dir)
     watch = contention.CpuWatch(ctx.server_pid, server_cores, shares)
     try:
-        res = await run_level(ctx.client, prompts, params, concurrency, cfg.load, writer.append, ctx.reporter,
-                              prompt_offset=ctx.cursor[0])
+        res = await levels.drive(ctx.client, level, cfg.load, params, prompts, writer.append, ctx.reporter,
+                                 ctx.cursor[0], run_dir)
         ctx.cursor[0] += res.prompts_used
         meta.window_start_ns, meta.window_end_ns = res.window_start_ns, res.window_end_ns
         meta.contention = watch.result()
@@ -244,8 +253,8 @@ async def _measure_level(ctx: _Ctx, concurrency: int, trial: int, prompts) -> tu
         meta.ended_at = storage.now_iso()
         writer.close(status)
     records = storage.read_records(run_dir)
-    summary = metrics.summarize(records, meta, (), cfg.load.max_lag_ms, storage.read_server_metrics(run_dir),
-                                cfg.load.lag_tolerance)
+    summary = metrics.summarize(records, meta, metrics.slo.parse(cfg.load.slo), cfg.load.max_lag_ms,
+                                storage.read_server_metrics(run_dir), cfg.load.lag_tolerance)
     storage.write_summary(run_dir, summary)
     storage.write_parquet(run_dir, records)
     ctx.reporter.cell_finished(summary)

@@ -19,7 +19,7 @@ STARTUP_S = {"llamacpp": 3.0, "external": 0.5, "vllm": 90.0, "tgi": 300.0, "sage
 @dataclass
 class CellPlan:
     deployment: str
-    concurrency: int
+    level: str
     engine: str
     price_per_hour: float | None
     done: bool
@@ -42,10 +42,12 @@ def estimate(study: Study, planned: Sequence[Planned], study_dir: Path | None = 
         price = p.deployment.hardware.price_per_hour
         todo = 0
         for trial in range(1, study.load.trials + 1):
-            for c in study.load.concurrency:
-                done = bool(study_dir and completed_summary(study_dir / run_id_for(p.name, c, trial)))
-                cells.append(CellPlan(p.name, c, kind, price, done))
-                todo += 0 if done else 1
+            for level in study.load.all_levels:
+                n = level.rates + 2 if level.kind == "sweep" else 1  # a sweep: c1, the max, then its rates
+                done = bool(study_dir and level.kind != "sweep"
+                            and completed_summary(study_dir / run_id_for(p.name, level, trial)))
+                cells.append(CellPlan(p.name, level.key, kind, price, done))
+                todo += 0 if done else n
         if todo:
             starts = study.load.trials if study.load.restart_server else 1
             secs = STARTUP_S.get(kind, 5.0) * starts + todo * per_cell

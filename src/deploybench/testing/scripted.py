@@ -59,6 +59,14 @@ class Script:
                  seed: int = 0) -> None:
         self.ttft_ns, self.itl_ns, self.k = int(ttft_ms * 1e6), int(itl_ms * 1e6), max(1, tokens_per_chunk)
         self.noise, self.rng = noise, random.Random(seed)
+        self.slots: asyncio.Semaphore | None = None  # set by serve(): N requests at a time, the rest queue
+
+    async def admitted(self, transport: asyncio.Transport, t0: int, body: dict, chat: bool) -> None:
+        """Stream once a slot is free (like llama-server's --parallel); queueing time counts toward TTFT."""
+        if self.slots is None:
+            return await self.stream(transport, t0, body, chat)
+        async with self.slots:
+            await self.stream(transport, max(t0, time.monotonic_ns()), body, chat)
 
     def _timing(self) -> tuple[int, int]:
         """This request's TTFT and ITL: exact, or scaled by a lognormal factor (``noise`` = its sigma)."""
@@ -160,13 +168,15 @@ class Conn(asyncio.Protocol):
             except ValueError:
                 self.transport.write(_reply("400 Bad Request", b'{"error": "bad json"}'))
                 return
-            await self.script.stream(self.transport, t0, body, chat=path.endswith("chat/completions"))
+            await self.script.admitted(self.transport, t0, body, chat=path.endswith("chat/completions"))
         else:
             self.transport.write(_reply("404 Not Found", b'{"error": "not found"}'))
 
 
-async def serve(host: str, port: int, script: Script) -> None:
+async def serve(host: str, port: int, script: Script, slots: int = 0) -> None:
     loop = asyncio.get_running_loop()
+    if slots:
+        script.slots = asyncio.Semaphore(slots)
     server = await loop.create_server(lambda: Conn(script), host, port, backlog=1024)
     async with server:
         await server.serve_forever()
@@ -181,6 +191,7 @@ def main() -> None:
     ap.add_argument("--tokens-per-chunk", type=int, default=1)
     ap.add_argument("--noise", type=float, default=0.0, help="lognormal sigma scaling each request's timing")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--slots", type=int, default=0, help="serve this many requests at a time; the rest queue (0: all)")
     a = ap.parse_args()
     if a.host not in ("127.0.0.1", "::1", "localhost"):
         ap.error("--host must be a loopback address")
@@ -192,7 +203,7 @@ def main() -> None:
         factory = None
     try:
         with asyncio.Runner(loop_factory=factory) as runner:
-            runner.run(serve(a.host, a.port, Script(a.ttft_ms, a.itl_ms, a.tokens_per_chunk, a.noise, a.seed)))
+            runner.run(serve(a.host, a.port, Script(a.ttft_ms, a.itl_ms, a.tokens_per_chunk, a.noise, a.seed), a.slots))
     except KeyboardInterrupt:
         pass
 

@@ -15,13 +15,13 @@ from ..engines import process
 
 @contextlib.contextmanager
 def scripted_server(ttft_ms: float = 50.0, itl_ms: float = 10.0, tokens_per_chunk: int = 1,
-                    timeout_s: float = 20.0, noise: float = 0.0, seed: int = 0) -> Iterator[str]:
+                    timeout_s: float = 20.0, noise: float = 0.0, seed: int = 0, slots: int = 0) -> Iterator[str]:
     """Yields the base URL of a running scripted server; always stops it."""
     port = process.free_port()
     log = Path(tempfile.mkdtemp(prefix="deploybench-scripted-")) / "server.log"
     argv = [sys.executable, "-m", "deploybench.testing.scripted", "--port", str(port),
             "--ttft-ms", str(ttft_ms), "--itl-ms", str(itl_ms), "--tokens-per-chunk", str(tokens_per_chunk),
-            "--noise", str(noise), "--seed", str(seed)]
+            "--noise", str(noise), "--seed", str(seed), "--slots", str(slots)]
     proc = process.spawn(argv, log)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -1,0 +1,106 @@
+"""Open-loop load: requests leave at scheduled arrival times, whether or not earlier ones finished.
+
+A request's ``scheduled_ns`` is its arrival time (level start + offset), so schedule lag
+(``sent_ns - scheduled_ns``) says how late the client sent it. With ``max_in_flight``, an arrival
+that finds that many requests in flight is **dropped**: stored as a record with error
+``dropped: ...`` (it counts as an error), never silently skipped and never delayed (delaying
+would turn the open loop back into a closed one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Callable, Sequence
+
+from ..protocols.base import GenParams, Prompt
+from ..schemas import LoadConfig, RequestRecord
+from . import Deadline, LevelResult, Progress, ProtocolClient, _warmup, one_request
+
+LEAD_NS = 20_000_000  # the first arrival is 20 ms after the level starts: time to set up the loop
+SPIN_NS = 500_000
+
+
+async def sleep_until(t_ns: int) -> None:
+    """Wait until ``t_ns`` (monotonic): a timer sleep, then cooperative spinning for the last 0.5 ms."""
+    delay = (t_ns - SPIN_NS - time.monotonic_ns()) / 1e9
+    if delay > 0:
+        await asyncio.sleep(delay)
+    while time.monotonic_ns() < t_ns:
+        await asyncio.sleep(0)
+
+
+def dropped_record(index: int, prompt: Prompt, params: GenParams, t_ns: int, limit: int) -> RequestRecord:
+    return RequestRecord.model_construct(
+        index=index, vu=0, warmup=False, prompt_id=prompt.id, scheduled_ns=t_ns, sent_ns=t_ns, chunk_ns=[],
+        chunk_tokens=[], done_ns=t_ns, input_tokens=None, output_tokens=None, token_source="none",
+        max_tokens=getattr(prompt, "max_tokens", None) or params.max_tokens, finish_reason=None, http_status=None,
+        error=f"dropped: {limit} requests already in flight (max_in_flight)")
+
+
+async def run_open_level(client: ProtocolClient, prompts: Sequence[Prompt], params: GenParams,
+                         offsets_s: Sequence[float], cfg: LoadConfig, sink: Callable[[RequestRecord], None],
+                         progress: Progress | None = None, prompt_offset: int = 0,
+                         max_in_flight: int | None = None, aligned: bool = False) -> LevelResult:
+    """Send request i at ``start + offsets_s[i]`` until the schedule or the window ends.
+
+    ``aligned``: prompt i belongs to arrival i (trace replay); otherwise prompts are taken in
+    order from ``prompt_offset`` (as the closed loop does).
+    """
+    order = itertools.count()
+    cycle = (lambda i: prompts[i % len(prompts)]) if aligned else (lambda i: prompts[(prompt_offset + i) % len(prompts)])
+    if cfg.warmup_requests and not aligned:
+        await _warmup(client, cycle, params, 1, cfg, sink, order)
+    first = next(order) if not aligned else 0
+    start = time.monotonic_ns() + LEAD_NS
+    deadline = Deadline(start, cfg)
+    seen: list[RequestRecord] = []
+    in_flight: set[asyncio.Task] = set()
+    last_done = [start]
+    loop = asyncio.get_running_loop()
+
+    def deliver(rec: RequestRecord) -> None:
+        sink(rec)
+        seen.append(rec)
+        last_done[0] = max(last_done[0], rec.done_ns)
+        if progress:
+            progress.request_done(rec)
+
+    async def fire(i: int, t_ns: int) -> None:
+        rec = await one_request(client, cycle(i), params, cfg.request_timeout_s, i, 0, t_ns, False)
+        loop.call_soon(deliver, rec)
+
+    watcher = asyncio.create_task(deadline.watch(seen)) if cfg.adaptive else None
+    sent, cut = 0, False
+    try:
+        for n, off in enumerate(offsets_s):
+            t_ns = start + int(off * 1e9)
+            if deadline.at is not None and t_ns >= deadline.at:
+                cut = True
+                break
+            await sleep_until(t_ns)
+            if deadline.passed():
+                cut = True
+                break
+            i = first + n
+            if max_in_flight is not None and len(in_flight) >= max_in_flight:
+                deliver(dropped_record(i, cycle(i), params, t_ns, max_in_flight))
+                continue
+            task = asyncio.create_task(fire(i, t_ns))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+            sent += 1
+        if in_flight:
+            await asyncio.wait(set(in_flight), timeout=cfg.request_timeout_s + 5)
+    finally:
+        for t in list(in_flight) + ([watcher] if watcher else []):
+            t.cancel()
+        await asyncio.gather(*in_flight, *([watcher] if watcher else []), return_exceptions=True)
+        await asyncio.sleep(0)
+    # cut by the window: it ends at the deadline (the schedule went on past it); a schedule that ran
+    # out (a request budget, a trace's end) ends at the last completion, as a request-bounded level does
+    end = deadline.at if cut and deadline.at else last_done[0]
+    return LevelResult(start, end, measured=sent, warmup=cfg.warmup_requests, stopped_early=False,
+                       prompts_used=(first + len(offsets_s)) if not aligned else 0,
+                       imprecise=deadline.imprecise, half_widths=deadline.half_widths)

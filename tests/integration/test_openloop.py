@@ -1,0 +1,69 @@
+"""Open-loop load against the scripted server: schedule accuracy, drops, a sweep that finds the knee."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from deploybench import api, storage
+from deploybench.load.arrivals import inter_arrival_cv
+from deploybench.schemas import Deployment, ExternalEngine, LoadConfig, RunConfig, SyntheticWorkload, Workload
+from deploybench.testing.servers import scripted_server
+
+pytestmark = pytest.mark.slow
+
+
+def _cfg(url, levels, max_tokens=10, **load) -> RunConfig:
+    load = {"warmup_requests": 1, "request_timeout_s": 10, "concurrency": [], "levels": levels, **load}
+    return RunConfig(deployment=Deployment(name="scripted", engine=ExternalEngine(url=url)),
+                     workload=Workload(source=SyntheticWorkload(input_tokens=16, prompts=3000), max_tokens=max_tokens),
+                     load=LoadConfig(**load))
+
+
+def test_1000_requests_at_50_per_s_leave_on_schedule(tmp_path):
+    with scripted_server(ttft_ms=20, itl_ms=5) as url:
+        study, (s,) = api.run(_cfg(url, [{"kind": "rate", "rps": 50, "arrival": "constant"}], requests=1000),
+                              tmp_path, name="sched")
+    run = study / s.run_id
+    assert s.run_id == "scripted__r50-constant" and s.level_kind == "rate"
+    recs = [r for r in storage.read_records(run) if not r.warmup]
+    stored = json.loads((run / "schedule.json").read_text())["offsets_s"]
+    assert len(recs) == 1000 == len(stored) and s.errors == 0
+    start = min(r.scheduled_ns for r in recs)
+    got = sorted((r.scheduled_ns - start) / 1e9 for r in recs)
+    assert np.allclose(got, stored, atol=1e-6)  # every request's scheduled time is its stored arrival
+    print("schedule lag ms p50/p99:", s.schedule_lag_ms.p50, s.schedule_lag_ms.p99)
+    assert s.schedule_lag_ms.p99 < 5.0, s.schedule_lag_ms
+    assert abs(s.request_throughput_rps - 50) / 50 <= 0.01, s.request_throughput_rps
+    assert abs(s.offered_rps - 50) / 50 <= 0.01
+
+
+def test_poisson_run_stores_its_schedule_and_drops_beyond_max_in_flight(tmp_path):
+    with scripted_server(ttft_ms=400, itl_ms=5) as url:
+        study, (s,) = api.run(_cfg(url, [{"kind": "rate", "rps": 40, "seed": 4, "max_in_flight": 4}], duration_s=3),
+                              tmp_path, name="drop")
+    off = json.loads((study / s.run_id / "schedule.json").read_text())["offsets_s"]
+    assert abs(inter_arrival_cv(np.array(off)) - 1.0) < 0.3
+    # 40 req/s with 0.45 s per request is ~18 in flight: most arrivals beyond 4 are dropped, and stored
+    assert s.dropped > 20 and s.errors >= s.dropped
+    assert s.requests == len(off)  # nothing silently skipped
+
+
+def test_sweep_finds_the_knee_near_capacity_and_stops_before_running_away(tmp_path):
+    # 4 slots, 50 ms + 9 x 10 ms = 140 ms per request: capacity 4 / 0.14 = 28.6 req/s
+    with scripted_server(ttft_ms=50, itl_ms=10, slots=4) as url:
+        cfg = _cfg(url, [{"kind": "sweep", "rates": 6, "max_users": 8, "headroom": 1.6}], duration_s=4,
+                   slo="p90_ttft_ms<=600")
+        study, cells = api.run(cfg, tmp_path, name="sweep")
+    data = json.loads((study / "scripted__sweep.json").read_text())
+    capacity = 4 / 0.14
+    assert abs(data["max_rps"] - capacity) / capacity < 0.1, data["max_rps"]
+    rates = np.linspace(data["synchronous_rps"], 1.6 * data["max_rps"], 6)
+    step = rates[1] - rates[0]
+    assert data["knee"] is not None, data
+    assert abs(data["knee"]["rps"] - capacity) <= step * 1.1, (data["knee"], capacity, step)
+    assert data["knee"]["rps"] <= capacity * 1.05  # never a rate the server could not keep up with
+    assert data["stopped_early"] and len(data["points"]) < 6, data  # it did not climb to 1.6 x capacity
+    assert [c.level for c in cells][:2] == ["c1", "c8"]
