@@ -255,3 +255,33 @@ def test_measured_study_without_quality_says_how_to_get_it(tmp_path):
     root = make_store(tmp_path / "s", deps=DEFAULT_DEPS[:1], levels=(1,), n=5)
     build_report(root, "md", tmp_path / "r")
     assert "Quality: not measured. Add `quality: {method: kld}`" in (tmp_path / "r" / "report.md").read_text()
+
+
+def _planned(quality: dict, n_models: int = 2, kind: str = "llamacpp"):
+    from deploybench.sweep import plan, validate_study
+
+    data = {"name": "s", "models": [{"name": f"m{i}", "source": "smollm2"} for i in range(n_models)],
+            "hardware": [{"name": "c", "threads": 1, "price_per_hour": 0.1}], "quality": quality}
+    st = validate_study(data, "s.yaml")
+    return st, plan(st, "s.yaml")
+
+
+@pytest.mark.parametrize("quality,n,needle", [
+    ({"method": "agreement", "reference": "nope"}, 2, "quality.reference: 'nope' is not a deployment"),
+    ({"method": "agreement"}, 1, "agreement needs at least two deployments"),
+])
+def test_study_quality_checked_before_anything_starts(quality, n, needle):
+    from deploybench.quality.study import check
+
+    st, planned = _planned(quality, n)
+    with pytest.raises(ConfigError) as e:
+        check(st, planned)
+    assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def test_study_quality_defaults():
+    st, planned = _planned({"method": "kld"}, 1)
+    from deploybench.quality.study import check
+
+    check(st, planned)
+    assert (st.quality.ctx, st.quality.chunks, st.quality.prompts, st.quality.max_tokens) == (256, 8, 16, 32)
