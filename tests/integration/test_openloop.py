@@ -37,7 +37,7 @@ def test_1000_requests_at_50_per_s_leave_on_schedule(tmp_path):
     print("schedule lag ms p50/p99:", s.schedule_lag_ms.p50, s.schedule_lag_ms.p99)
     assert s.schedule_lag_ms.p99 < 5.0, s.schedule_lag_ms
     assert abs(s.request_throughput_rps - 50) / 50 <= 0.01, s.request_throughput_rps
-    assert abs(s.offered_rps - 50) / 50 <= 0.01
+    assert abs(s.offered_rps - 50) / 50 <= 0.01 and abs(s.achieved_rps - 50) / 50 <= 0.01, (s.offered_rps, s.achieved_rps)
 
 
 def test_poisson_run_stores_its_schedule_and_drops_beyond_max_in_flight(tmp_path):
@@ -67,3 +67,26 @@ def test_sweep_finds_the_knee_near_capacity_and_stops_before_running_away(tmp_pa
     assert data["knee"]["rps"] <= capacity * 1.05  # never a rate the server could not keep up with
     assert data["stopped_early"] and len(data["points"]) < 6, data  # it did not climb to 1.6 x capacity
     assert [c.level for c in cells][:2] == ["c1", "c8"]
+
+
+def test_capacity_pick_is_the_cheapest_at_its_highest_rate_within_the_slo(tmp_path):
+    """Two deployments, one twice as fast per request but three times the price: at the rate each
+    sustains within the SLO, the cheaper per 1M tokens wins (hand-computed from the known timings)."""
+    from deploybench.metrics import slo as slo_mod
+    from deploybench.recommend import recommend
+
+    levels = [{"kind": "rate", "rps": r, "arrival": "constant"} for r in (5, 10, 20)]
+    out = []
+    for name, itl, price in (("slow", 20, 1.0), ("fast", 10, 3.0)):
+        with scripted_server(ttft_ms=30, itl_ms=itl, slots=2) as url:
+            cfg = _cfg(url, levels, duration_s=2.5)
+            cfg.deployment.name, cfg.deployment.hardware.price_per_hour = name, price
+            cfg.deployment.labels = {"model": "m"}
+            out += api.run(cfg, tmp_path, name=name)[1]
+    # slow: 30 + 9 x 20 = 210 ms per request, 2 slots -> 9.5 req/s; fast: 120 ms -> 16.7 req/s
+    (pick,) = recommend(out, "capacity", slo=slo_mod.parse("p90_ttft_ms<=150"))
+    by = {(s.deployment, s.level): s for s in out}
+    assert by[("slow", "r5-constant")].ttft_ms.p90 <= 150 and by[("fast", "r10-constant")].ttft_ms.p90 <= 150
+    # slow sustains 5 req/s at $1/h; fast 10 req/s at $3/h: per token slow is cheaper (1/5 < 3/10)
+    assert pick.deployment == "slow" and pick.rate_rps == 5, pick
+    assert pick.runner_up.deployment == "fast"

@@ -179,7 +179,7 @@ def import_seed_cmd(
 
 def recommend_cmd(
     path: Path = typer.Argument(..., help="a study folder (from `deploybench run` or `import-seed`)"),
-    scenario: str = typer.Option(..., "--scenario", help="cost | latency | throughput"),
+    scenario: str = typer.Option(..., "--scenario", help="cost | latency | throughput | capacity (needs --slo)"),
     slo: Optional[str] = typer.Option(None, "--slo", help='only cells meeting e.g. "p90_ttft_ms<=500,p50_tpot_ms<=40"'),
     basis: str = typer.Option("deploybench", "--basis", help="deploybench | study (the study's own throughput)"),
     tie: float = typer.Option(TIE_REL, "--tie-threshold", help="relative margin counted as a tie (imported data "
@@ -211,7 +211,8 @@ def recommend_cmd(
         else:
             noise = f" — cannot be told apart ({p.tie_rule}): {', '.join(p.tied_with)}" if p.tie else ""
             iv = f" [95%: {p.interval.lo:.4g}–{p.interval.hi:.4g}]" if p.interval else ""
-            out.print(f"{p.group}: {p.margin_text}{iv}{noise}", highlight=False, markup=False)
+            rate = f" at {p.rate_rps:g} req/s (its highest rate within the SLO)" if p.rate_rps else ""
+            out.print(f"{p.group}: {p.deployment}{rate}; {p.margin_text}{iv}{noise}", highlight=False, markup=False)
         if p.skipped:
             out.print(f"{p.group}: left out: {'; '.join(p.skipped)}", highlight=False, markup=False)
     gated.print(out, picks)

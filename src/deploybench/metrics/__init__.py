@@ -81,6 +81,22 @@ def summarize(records: Sequence[RequestRecord], meta: RunMeta, slos: Sequence[Co
     )
 
 
+def offered_achieved(recs: Sequence[RequestRecord], start: int, end: int) -> tuple[float, float]:
+    """Open loop: arrivals/s offered and completions/s achieved, on windows shifted by the median E2E.
+
+    A request that arrives at t completes about one E2E later, so arrivals in [start, end - E] are
+    compared with completions in [start + E, end] (E = median E2E of successful requests, at most
+    half the window): a server that keeps up shows the same rate on both, whatever the window
+    length; one that falls behind completes fewer.
+    """
+    e2e = sorted(r.done_ns - r.sent_ns for r in recs if r.error is None)
+    shift = min(e2e[len(e2e) // 2] if e2e else 0, (end - start) // 2)
+    span_s = (end - start - shift) / 1e9
+    offered = sum(1 for r in recs if start <= r.scheduled_ns <= end - shift) / span_s
+    achieved = sum(1 for r in recs if r.error is None and start + shift <= r.done_ns <= end) / span_s
+    return offered, achieved
+
+
 def _level_figures(recs: Sequence[RequestRecord], meta: RunMeta, start: int, end: int,
                    slos: Sequence[Constraint]) -> dict:
     """Level key and kind; for open loop, the offered rate and drops; SLO attainment when SLOs are given."""
@@ -89,7 +105,7 @@ def _level_figures(recs: Sequence[RequestRecord], meta: RunMeta, start: int, end
                  "dropped": sum(1 for r in recs if (r.error or "").startswith("dropped"))}
     window_s = (end - start) / 1e9
     if kind != "closed" and window_s > 0:
-        out["offered_rps"] = sum(1 for r in recs if start <= r.scheduled_ns <= end) / window_s
+        out["offered_rps"], out["achieved_rps"] = offered_achieved(recs, start, end)
     if slos and recs:
         out["slo_attainment"] = sum(1 for r in recs if r.error is None and all(c.met_by_request(r) for c in slos)) / len(recs)
     return out

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, Field, computed_field
 
 from ..metrics import Constraint
+from ..metrics.capacity import max_rate_within_slo, nominal_rps
 from ..metrics.intervals import overlap
 from ..metrics.trials import combine_all
 from ..schemas import ConfigError, Interval, RunSummary
@@ -49,7 +50,7 @@ RULES: dict[str, Rule] = {
     "latency": Rule("latency", 1, "p50_ms_per_token", "ms/token", True, "lowest median ms/token"),
     "throughput": Rule("throughput", 20, "output_throughput_tok_s", "tokens/s", False, "highest output tokens/s"),
 }
-SCENARIOS = tuple(RULES)
+SCENARIOS = (*RULES, "capacity")
 
 
 class Contender(BaseModel):
@@ -92,6 +93,7 @@ class Pick(BaseModel):
     tie_rule: str = Field("", description="how a tie was decided: overlapping 95 % intervals, or the fixed margin")
     interval: Interval | None = Field(None, description="95 % interval of the pick's figure")
     skipped: list[str] = Field(default_factory=list, description="cells left out, with why (flags, errors)")
+    rate_rps: float | None = Field(None, description="capacity: the highest offered rate meeting the SLO")
     candidates: int = 0
     slo: list[str] = Field(default_factory=list)
     note: str | None = None
@@ -216,6 +218,26 @@ def _by_slo(scenario: str, group: str, cells: list[RunSummary], slo: list[Constr
     return pick
 
 
+def _by_capacity(group: str, cells: list[RunSummary], slo: list[Constraint], basis: str, tie_threshold: float,
+                 external: fig.External | None) -> Pick:
+    """Per deployment its highest open-loop rate within the SLO; the pick is the cheapest per 1M tokens there."""
+    best = max_rate_within_slo(cells, slo)
+    names = [str(c) for c in slo]
+    text = (f"lowest cost per 1M output tokens at each deployment's highest open-loop rate meeting "
+            f"{', '.join(names)} (kept up with, <= 1 % errors), per model")
+    ranked = _judge(list(best.values()), lambda s: fig.cost(s, basis, external), True)
+    pick = _pick("capacity", group, basis, "cost_per_1m_tokens", "$/1M tokens", text, ranked, len(cells),
+                 tie_threshold, external)
+    pick.slo = names
+    if pick.run_id:
+        pick.rate_rps = nominal_rps(next(s for _, s in ranked if s.run_id == pick.run_id))
+    elif not any(s.level_kind == "rate" for s in cells):
+        pick.note = "no open-loop rate cells: run a rate sweep (--sweep --slo ...) or --rate levels"
+    elif not best:
+        pick.note = "no rate cell meets the SLO"
+    return pick
+
+
 def skip_reason(s: RunSummary, max_error_rate: float = MAX_ERROR_RATE) -> str | None:
     """Why a cell may not win a pick (None: it may)."""
     bad = [f for f in SKIP_FLAGS if f in s.flags]
@@ -246,8 +268,10 @@ def recommend(summaries: Sequence[RunSummary], scenario: str, slo: Sequence[Cons
     win; each pick lists them in ``skipped``. Trials of a cell are combined first
     (:func:`deploybench.metrics.trials.combine`).
     """
-    if scenario not in RULES:
+    if scenario not in SCENARIOS:
         raise ConfigError(f"--scenario: unknown scenario '{scenario}'", f"use one of: {', '.join(SCENARIOS)}")
+    if scenario == "capacity" and not slo:
+        raise ConfigError("--scenario capacity needs an SLO", 'add e.g. --slo "p90_ttft_ms<=500"')
     fig.check_basis(basis)
     if not 0 <= tie_threshold < 1:
         raise ConfigError(f"tie threshold {tie_threshold} is out of range", "use a fraction, e.g. 0.02 for 2%")
@@ -262,7 +286,9 @@ def recommend(summaries: Sequence[RunSummary], scenario: str, slo: Sequence[Cons
     picks = []
     for group in sorted(set(groups) | set(skipped), key=fig.group_order):
         cells = groups.get(group, [])
-        if slo:
+        if scenario == "capacity":
+            pick = _by_capacity(group, cells, list(slo), basis, tie_threshold, external)
+        elif slo:
             pick = _by_slo(scenario, group, cells, list(slo), basis, tie_threshold, external)
         elif cells:
             pick = _by_rule(RULES[scenario], group, cells, basis, tie_threshold, external)

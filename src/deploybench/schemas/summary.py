@@ -72,7 +72,8 @@ class RunSummary(BaseModel):
     trial: int = Field(1, description="trial number of this cell (1 = first run)")
     level: str = Field("", description="level key: c4 (closed, 4 users), r2-poisson (open loop), trace-<name>")
     level_kind: str = Field("closed", description="closed | rate | trace")
-    offered_rps: float | None = Field(None, description="open loop: arrivals scheduled in the window / window")
+    offered_rps: float | None = Field(None, description="open loop: arrivals/s (window shifted by the median E2E)")
+    achieved_rps: float | None = Field(None, description="open loop: completions/s on the same shifted window")
     dropped: int = Field(0, description="open loop: arrivals dropped at max_in_flight (counted in errors)")
     slo_attainment: float | None = Field(None, description="share of measured requests meeting every "
                                          "per-request SLO constraint (errors do not)")

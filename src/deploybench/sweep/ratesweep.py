@@ -7,7 +7,8 @@
    offered rate, or TTFT p50 of the last third of the window's requests is more than twice that of
    the first third (requests in flight and TTFT growing without bound).
 4. The **knee**: the highest measured rate whose cell meets every constraint of the study's SLO
-   (``load.slo``) with at most 1 % errors.
+   (``load.slo``) with at most 1 % errors, kept up with (achieved >= 90 % of offered) and not
+   over-saturated (:func:`deploybench.metrics.capacity.max_rate_within_slo`).
 
 Each step is an ordinary cell (``<dep>__c1``, ``<dep>__r7.14-poisson``, ...); ``<dep>__sweep.json``
 lists them with offered vs achieved rate, TTFT p50/p99 and the knee, and marks the sweep complete
@@ -22,10 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import metrics, storage
+from ..metrics.capacity import max_rate_within_slo, nominal_rps
 from ..schemas import ClosedLevel, RateLevel, RunSummary
-
-MAX_ERROR_RATE = 0.01
-
 
 def sweep_file(deployment_run_prefix: str, trial: int) -> str:
     return f"{deployment_run_prefix}__sweep" + (f"__t{trial}" if trial > 1 else "") + ".json"
@@ -59,8 +58,8 @@ def oversaturated(s: RunSummary, records, max_rps: float) -> str | None:
     window says so only above the measured max throughput (below it, a Poisson burst in a short
     window also lifts TTFT for a while, and the queue drains again).
     """
-    if s.offered_rps and s.request_throughput_rps < 0.9 * s.offered_rps:
-        return f"achieved {s.request_throughput_rps:.3g} req/s < 90 % of offered {s.offered_rps:.3g}"
+    if s.offered_rps and (s.achieved_rps or 0.0) < 0.9 * s.offered_rps:
+        return f"achieved {s.achieved_rps or 0.0:.3g} req/s < 90 % of offered {s.offered_rps:.3g}"
     nominal = nominal_rps(s)
     ok = sorted((r for r in records if not r.warmup and r.error is None and r.chunk_ns), key=lambda r: r.sent_ns)
     if nominal > max_rps and len(ok) >= 9:
@@ -72,19 +71,9 @@ def oversaturated(s: RunSummary, records, max_rps: float) -> str | None:
     return None
 
 
-def meets(s: RunSummary, slos) -> bool:
-    return s.error_rate <= MAX_ERROR_RATE and all(c.met_by_summary(s) for c in slos)
-
-
-def nominal_rps(s: RunSummary) -> float:
-    """The rate a rate cell was offered (its level key, e.g. r7.14-poisson -> 7.14)."""
-    return float(s.level[1:].split("-")[0]) if s.level_kind == "rate" else 0.0
-
-
 def knee(points: list[RunSummary], slos, saturated: set[str] = frozenset()) -> RunSummary | None:
     """The highest offered rate whose cell meets the SLO without over-saturating the server."""
-    ok = [p for p in points if p.level_kind == "rate" and p.run_id not in saturated and meets(p, slos)]
-    return max(ok, key=nominal_rps, default=None)
+    return max_rate_within_slo(points, slos, set(saturated)).get(points[0].deployment) if points else None
 
 
 async def run_sweep(ctx, level, trial: int, prompts, measure) -> list[RunSummary]:
@@ -115,7 +104,7 @@ async def run_sweep(ctx, level, trial: int, prompts, measure) -> list[RunSummary
 
 
 def _write(study_dir, dep, trial, level, sync, peak, points, best, stop, slo) -> None:
-    row = lambda s: {"run_id": s.run_id, "rps": nominal_rps(s), "offered_rps": s.offered_rps, "achieved_rps": s.request_throughput_rps,  # noqa: E731
+    row = lambda s: {"run_id": s.run_id, "rps": nominal_rps(s), "offered_rps": s.offered_rps, "achieved_rps": s.achieved_rps,  # noqa: E731
                      "ttft_p50_ms": s.ttft_ms.p50, "ttft_p99_ms": s.ttft_ms.p99, "slo_attainment": s.slo_attainment,
                      "output_tok_s": s.output_throughput_tok_s, "error_rate": s.error_rate}
     data = {"status": "complete", "level": level.model_dump(mode="json"), "slo": slo,
