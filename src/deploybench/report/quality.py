@@ -121,7 +121,7 @@ def front(rows: Sequence[QualityRow]) -> list[QualityRow]:
     return sorted(keep, key=lambda r: (r.model, r.cost))
 
 
-def _pct(v: float | None, signed: bool = False) -> float | None:
+def _pct(v: float | None) -> float | None:
     return None if v is None else v * 100.0
 
 
@@ -145,8 +145,10 @@ ROW_FIELDS: list[tuple[str, str, Callable[[QualityRow], Any], str | None]] = [
 ]
 
 
-def row_columns(column_cls) -> list:
-    return [column_cls(k, t, g, f) for k, t, g, f in ROW_FIELDS]
+def row_columns(column_cls, rows: Sequence[QualityRow] = ()) -> list:
+    """Columns for the per-deployment table; with ``rows``, figures no row has are left out."""
+    keep = [(k, t, g, f) for k, t, g, f in ROW_FIELDS if f is None or not rows or any(g(r) is not None for r in rows)]
+    return [column_cls(k, t, g, f) for k, t, g, f in keep]
 
 
 def status(cells: Sequence[Cell], table: QualityTable | None) -> list[str]:
@@ -188,7 +190,7 @@ def markdown_lines(ctx) -> list[str]:
     lines = ["## Quality", ""] + [md_text(x) for x in status(ctx.store.cells, table)] + [""]
     if table is None:
         return lines
-    lines += md_table(row_columns(Column), rows) + [""]
+    lines += md_table(row_columns(Column, rows), rows) + [""]
     fr = front(rows)
     if fr:
         lines += ["Cost / quality Pareto front (per model: no other deployment is both cheaper and closer to "
@@ -205,7 +207,7 @@ def html_section(ctx) -> str:
 
     rows, table = _rows(ctx)
     notes = "".join(f'<p class="muted">{h(x)}</p>' for x in status(ctx.store.cells, table))
-    body = html_table(row_columns(Column), rows, "quality-table") if table is not None else ""
+    body = html_table(row_columns(Column, rows), rows, "quality-table") if table is not None else ""
     return f'<section id="quality"><h2>Quality</h2>{notes}{body}</section>'
 
 
