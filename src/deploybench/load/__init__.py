@@ -152,14 +152,27 @@ async def run_level(client: ProtocolClient, prompts: Sequence[Prompt], params: G
         if progress:
             progress.request_done(rec)
 
+    sessions = chat_sessions(prompts)
+    session_ids = itertools.count(prompt_offset)
+
     async def user(vu: int) -> None:
         scheduled = start
+        turns: list[Prompt] = []  # multi-turn: the rest of this user's current session
         while True:
             n = next(claimed)
             if (budget is not None and n >= budget) or deadline.passed():
                 return
             i = next(order)
-            rec = await one_request(client, cycle(i), params, cfg.request_timeout_s, i, vu, scheduled, False)
+            if sessions:
+                if not turns:
+                    turns = list(sessions[next(session_ids) % len(sessions)])
+                prompt = turns.pop(0)
+                if prompt.turn > 0 and prompt.think_s > 0:  # the user reads and types: not client lag
+                    await asyncio.sleep(prompt.think_s)
+                    scheduled = time.monotonic_ns()
+            else:
+                prompt = cycle(i)
+            rec = await one_request(client, prompt, params, cfg.request_timeout_s, i, vu, scheduled, False)
             # storing and progress run on the next loop turn, after this user has sent its next request
             loop.call_soon(deliver, rec)
             measured[0] += 1
@@ -179,8 +192,24 @@ async def run_level(client: ProtocolClient, prompts: Sequence[Prompt], params: G
         if t.exception():
             raise t.exception()
     end = min(deadline.at, last_done[0]) if deadline.at else last_done[0]
+    used = (next(session_ids) - prompt_offset) if sessions else next(order)
     return LevelResult(start, end, measured=measured[0], warmup=cfg.warmup_requests, stopped_early=bool(pending),
-                       prompts_used=next(order), imprecise=deadline.imprecise, half_widths=deadline.half_widths)
+                       prompts_used=used, imprecise=deadline.imprecise, half_widths=deadline.half_widths)
+
+
+def chat_sessions(prompts: Sequence[Prompt]) -> list[list[Prompt]] | None:
+    """Multi-turn workloads: prompts grouped by session, turns in order (None: single-turn prompts).
+
+    A closed-loop user takes a whole session and sends its turns one after another (sleeping the
+    turn's ``think_s`` first), so a session's history stays on one user; users take sessions in order.
+    """
+    groups: dict[int, list[Prompt]] = {}
+    for p in prompts:
+        sid = getattr(p, "session", None)
+        if sid is None:
+            return None
+        groups.setdefault(sid, []).append(p)
+    return [sorted(g, key=lambda p: p.turn) for g in groups.values()] or None
 
 
 async def _warmup(client, cycle, params, concurrency, cfg, sink, order) -> None:
