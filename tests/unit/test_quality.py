@@ -285,3 +285,28 @@ def test_study_quality_defaults():
 
     check(st, planned)
     assert (st.quality.ctx, st.quality.chunks, st.quality.prompts, st.quality.max_tokens) == (256, 8, 16, 32)
+
+
+def test_quality_cli_json_and_table(monkeypatch, capsys):
+    import deploybench.quality as q
+
+    rows = [QualityResult(method="kld", model="smollm2", quantization=n, baseline="smollm2 as shipped (Q4_1)",
+                          kld=k, perplexity=p, perplexity_base=15.0, perplexity_change=p / 15 - 1, top1_agreement=t,
+                          bits_per_weight=b, text="quality-text.txt", ctx=256, chunks=8, tokens_scored=1016)
+            for n, k, p, t, b in (("Q8_0", 0.005, 15.1, 0.96, 8.5), ("Q2_K", 0.36, 20.2, 0.66, 5.14))]
+    seen = {}
+
+    def fake(ref, quants, method, **kw):
+        seen.update(ref=ref, quants=quants, method=method, **kw)
+        return rows
+
+    monkeypatch.setattr(q, "measure_ladder", fake)
+    assert main(["quality", "smollm2", "--quantizations", "Q8_0,Q2_K", "--chunks", "4", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert seen["quants"] == "Q8_0,Q2_K" and seen["chunks"] == 4 and seen["method"] == "kld"
+    assert data["baseline"] == "smollm2 as shipped (Q4_1)" and data["tokens_scored"] == 1016
+    assert [(r["quantization"], r["kld"], r["perplexity"], r["top1_agreement"], r["bits_per_weight"])
+            for r in data["quantizations"]] == [("Q8_0", 0.005, 15.1, 0.96, 8.5), ("Q2_K", 0.36, 20.2, 0.66, 5.14)]
+    assert main(["quality", "smollm2"]) == 0
+    text = capsys.readouterr().out
+    assert "Q2_K" in text and "+34.67%" in text and "baseline: smollm2 as shipped (Q4_1), perplexity 15.000" in text
