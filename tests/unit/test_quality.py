@@ -310,3 +310,48 @@ def test_quality_cli_json_and_table(monkeypatch, capsys):
     assert main(["quality", "smollm2"]) == 0
     text = capsys.readouterr().out
     assert "Q2_K" in text and "+34.67%" in text and "baseline: smollm2 as shipped (Q4_1), perplexity 15.000" in text
+
+
+def test_study_agreement_method_end_to_end_on_fake_servers(tmp_path):
+    """``quality: {method: agreement}``: each deployment vs the reference, stored in quality.json."""
+    import http.server
+    import threading
+
+    from deploybench.quality import read_table
+    from deploybench.quality.study import measure
+    from deploybench.sweep import plan, validate_study
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            assert body["temperature"] == 0 and body["stream"] is False
+            word = "same" if self.server.server_port != ports["other"] else "different"
+            text = f" {word} words here" if body["prompt"].startswith("THE") else " same words here"
+            data = json.dumps({"choices": [{"text": text}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *a):
+            pass
+
+    servers = {name: http.server.HTTPServer(("127.0.0.1", 0), Handler) for name in ("ref", "twin", "other")}
+    ports = {name: s.server_port for name, s in servers.items()}
+    for s in servers.values():
+        threading.Thread(target=s.serve_forever, daemon=True).start()
+    try:
+        st = validate_study({"name": "agr", "deployments": [
+            {"name": n, "engine": {"kind": "external", "url": f"http://127.0.0.1:{p}"}, "hardware": {"name": "x"}}
+            for n, p in ports.items()], "quality": {"method": "agreement", "prompts": 4}}, "agr.yaml")
+        measure(st, plan(st, "agr.yaml"), tmp_path)
+    finally:
+        for s in servers.values():
+            s.shutdown()
+    table = read_table(tmp_path)
+    got = {r.deployments[0]: (r.token_match, r.exact_match, r.reference) for r in table.results}
+    assert got["ref"] == (1.0, 1.0, "ref") and got["twin"] == (1.0, 1.0, "ref")
+    # the first prompt (the play's title) differs in its first word: 0 of 4 tokens; the other three agree
+    assert got["other"] == (pytest.approx(3 / 4), 3 / 4, "ref")
+    assert table.method == "agreement" and table.for_deployment("ref").note == "the reference itself"
