@@ -72,6 +72,16 @@ def token_mismatch(r: RequestRecord) -> bool:
     return r.error is None and r.token_source == "usage" and r.output_tokens != streamed_tokens(r)
 
 
+def stopped_short(records: Iterable[RequestRecord]) -> int:
+    """Successful requests whose output came up short of the ``max_tokens`` they asked for.
+
+    A server that ends a request early (an end-of-sequence token it did not ignore, a context limit)
+    measures a different workload; this counts such requests. Unknown counts are not counted.
+    """
+    return sum(1 for r in records if r.error is None and r.max_tokens is not None
+               and r.output_tokens is not None and r.output_tokens < r.max_tokens)
+
+
 def ms_per_token(r: RequestRecord) -> float | None:
     n = r.output_tokens or 0
     if r.error or n < 1:

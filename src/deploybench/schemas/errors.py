@@ -34,7 +34,8 @@ class EndpointError(DeploybenchError):
     exit_code = 3
 
 
-_UNION_TAGS = ("llamacpp.", "external.", "vllm.", "tgi.", "sagemaker.", "synthetic.", "jsonl.", "samples.")
+_UNION_TAGS = ("llamacpp.", "external.", "vllm.", "tgi.", "sagemaker.", "synthetic.", "jsonl.", "samples.",
+               "multi-turn.", "shared-prefix.")
 
 
 def _name(x) -> str:
@@ -54,6 +55,8 @@ def from_validation(exc, where: str, fix: str = "see examples/ for a valid study
         msg, fix = "unknown field", "remove it or fix its spelling (see examples/ for valid fields)"
     elif e["type"] == "missing":
         fix = "add it"
+    elif e["type"] == "union_tag_invalid" and "source" in e["loc"]:
+        fix = "use kind: synthetic, jsonl, samples, multi-turn or shared-prefix"
     elif e["type"] == "union_tag_invalid":
         fix = "use kind: llamacpp, external, vllm, tgi or sagemaker"
     return ConfigError(f"{where}: {loc}: {msg}" if loc else f"{where}: {msg}", fix)

@@ -1,18 +1,21 @@
-"""Prompt sources: bundled synthetic text, a user's JSONL, the 2023 study's samples.json."""
+"""Prompt sources: bundled synthetic text, a user's JSONL, the 2023 study's samples.json, chat-shaped
+sets (multi-turn sessions, shared prefixes) and request traces."""
 
 from __future__ import annotations
 
 import json
-from importlib import resources
 
 import numpy as np
 
 from ..protocols.base import Prompt
-from ..schemas import ConfigError, JsonlWorkload, SamplesWorkload, SyntheticWorkload
+from ..schemas import (ConfigError, JsonlWorkload, MultiTurnWorkload, SamplesWorkload, SharedPrefixWorkload,
+                       SyntheticWorkload)
+from .chat import multi_turn, shared_prefix
+from .text import TOKENS_PER_WORD, corpus_text, corpus_words
+from .trace import TraceRow, read_trace, trace_prompts
 
-TOKENS_PER_WORD = 1.3  # rough English average; the real count comes from the server's usage
-
-__all__ = ["Prompt", "load_prompts", "synthetic", "jsonl", "samples", "lengths"]
+__all__ = ["Prompt", "load_prompts", "synthetic", "jsonl", "samples", "lengths", "multi_turn", "shared_prefix",
+           "TraceRow", "read_trace", "trace_prompts", "corpus_words", "corpus_text", "TOKENS_PER_WORD"]
 
 
 def load_prompts(source) -> list[Prompt]:
@@ -22,13 +25,12 @@ def load_prompts(source) -> list[Prompt]:
         return jsonl(source)
     if isinstance(source, SamplesWorkload):
         return samples(source)
+    if isinstance(source, MultiTurnWorkload):
+        return multi_turn(source)
+    if isinstance(source, SharedPrefixWorkload):
+        return shared_prefix(source)
     raise ConfigError(f"workload.source.kind: unknown {getattr(source, 'kind', source)!r}",
-                      "use synthetic, jsonl or samples")
-
-
-def corpus_words() -> list[str]:
-    text = resources.files("deploybench").joinpath("data/corpus.txt").read_text(encoding="utf-8")
-    return text.split()
+                      "use synthetic, jsonl, samples, multi-turn or shared-prefix")
 
 
 def lengths(cfg: SyntheticWorkload) -> np.ndarray:
@@ -84,12 +86,24 @@ def _jsonl_prompt(obj, field: str, where: str, i: int) -> Prompt:
         return Prompt(id=f"jsonl-{i}", text=obj)
     if not isinstance(obj, dict):
         raise ConfigError(f"{where}: expected an object", f"write {{\"{field}\": \"...\"}}")
+    pid, out = str(obj.get("id", f"jsonl-{i}")), _line_max_tokens(obj, where)
     if "messages" in obj and isinstance(obj["messages"], list):
         text = " ".join(str(m.get("content", "")) for m in obj["messages"] if isinstance(m, dict))
-        return Prompt(id=str(obj.get("id", f"jsonl-{i}")), text=text, messages=obj["messages"])
+        return Prompt(id=pid, text=text, messages=obj["messages"], max_tokens=out)
     if field not in obj:
         raise ConfigError(f"{where}: no '{field}' field", f"add \"{field}\" or set workload.source.field")
-    return Prompt(id=str(obj.get("id", f"jsonl-{i}")), text=str(obj[field]))
+    return Prompt(id=pid, text=str(obj[field]), max_tokens=out)
+
+
+def _line_max_tokens(obj: dict, where: str) -> int | None:
+    """A line's own output length (optional ``max_tokens``); None: the workload's max_tokens."""
+    out = obj.get("max_tokens")
+    if out is None:
+        return None
+    if isinstance(out, bool) or not isinstance(out, int) or out < 1:
+        raise ConfigError(f"{where}: max_tokens: {out!r} is not a whole number >= 1",
+                          "give e.g. \"max_tokens\": 64, or leave it out to use workload.max_tokens")
+    return out
 
 
 def samples(cfg: SamplesWorkload) -> list[Prompt]:
@@ -108,5 +122,15 @@ def samples(cfg: SamplesWorkload) -> list[Prompt]:
         n = int(entry[1]) if len(entry) > 1 and isinstance(entry[1], (int, float)) else 0
         if cfg.max_input_tokens and n > cfg.max_input_tokens:
             continue
-        prompts.append(Prompt(id=f"sample-{i}", text=entry[0], approx_tokens=n))
+        out = _answer_tokens(entry, f"{cfg.path}: entry {i}") if cfg.output_lengths else None
+        prompts.append(Prompt(id=f"sample-{i}", text=entry[0], approx_tokens=n, max_tokens=out))
     return prompts
+
+
+def _answer_tokens(entry: list, where: str) -> int:
+    """The entry's third value, the 2023 answer length, as this request's max_tokens."""
+    out = entry[2] if len(entry) > 2 else None
+    if isinstance(out, bool) or not isinstance(out, (int, float)) or out < 1 or out != int(out):
+        raise ConfigError(f"{where}: answer_tokens (3rd value) is {out!r}, not a whole number >= 1",
+                          "give [prompt, prompt_tokens, answer_tokens] or set workload.source.output_lengths: false")
+    return int(out)
