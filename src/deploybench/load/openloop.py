@@ -14,21 +14,12 @@ import itertools
 import time
 from collections.abc import Callable, Sequence
 
+from .._clock import sleep_until
 from ..protocols.base import GenParams, Prompt
 from ..schemas import LoadConfig, RequestRecord
 from . import Deadline, LevelResult, Progress, ProtocolClient, _warmup, one_request
 
 LEAD_NS = 20_000_000  # the first arrival is 20 ms after the level starts: time to set up the loop
-SPIN_NS = 500_000
-
-
-async def sleep_until(t_ns: int) -> None:
-    """Wait until ``t_ns`` (monotonic): a timer sleep, then cooperative spinning for the last 0.5 ms."""
-    delay = (t_ns - SPIN_NS - time.monotonic_ns()) / 1e9
-    if delay > 0:
-        await asyncio.sleep(delay)
-    while time.monotonic_ns() < t_ns:
-        await asyncio.sleep(0)
 
 
 def dropped_record(index: int, prompt: Prompt, params: GenParams, t_ns: int, limit: int) -> RequestRecord:
