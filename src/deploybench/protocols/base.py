@@ -33,6 +33,8 @@ class Draft:
     http_status: int | None = None
     error: str | None = None
     text_parts: list[str] = field(default_factory=list)
+    reused: bool = False  # sent on a pooled keep-alive connection (set by the session's send_trace hooks)
+    retry_after_s: float | None = None  # the server's Retry-After (HTTP 429/503), in seconds
 
 
 @dataclass(slots=True)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 
 import aiohttp
 
 from ..schemas import Endpoint
 from .base import Draft, GenParams, Prompt
-from .sse import events
+from .sse import events, timed_post
 
 
 OTHER_OUTPUT = ("reasoning_content", "reasoning", "tool_calls", "function_call")
@@ -76,10 +75,7 @@ class OpenAIClient:
     async def send(self, prompt: Prompt, params: GenParams, draft: Draft) -> None:
         body = json.dumps(self.body(prompt, params)).encode()
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream", **self.endpoint.headers}
-        draft.sent_ns = time.monotonic_ns()
-        async with self.session.post(self.endpoint.url + self.path, data=body, headers=headers,
-                                     trace_request_ctx=draft) as resp:
-            draft.http_status = resp.status
+        async with timed_post(self.session, self.endpoint.url + self.path, draft, data=body, headers=headers) as resp:
             if resp.status != 200:
                 text = (await resp.text())[:200].replace("\n", " ")
                 draft.error = f"HTTP {resp.status}: {text}"

@@ -5,6 +5,10 @@ client. The response is an AWS event stream of ``PayloadPart`` events whose byte
 own streamed lines (``data:{"token": ...}``), split wherever the service likes, so lines are
 reassembled before parsing.
 
+Timing contract (as every protocol, docs/metrics.md): ``sent_ns`` is taken by botocore's
+``before-send`` hook, after the request is signed and just before it is written (signing and
+serialising are client work, not server latency); ``done_ns`` is the arrival of TGI's final event.
+
 botocore is blocking, so each request runs in a worker thread of a pool owned by the client (not
 the loop's default executor, which has only ``cpu_count + 4`` threads and would cap the load
 level). The thread timestamps every event on arrival (``time.monotonic_ns()``) and hands it to
@@ -82,6 +86,16 @@ class SageMakerClient:
         self.region = region_of(self.base)
         self.client = client or make_runtime_client(self.base, self.region, max_workers)
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="sagemaker-stream")
+        self._local = threading.local()  # the worker thread's request: its ``put``
+        events = getattr(getattr(self.client, "meta", None), "events", None)
+        if events is not None:
+            events.register("before-send.sagemaker-runtime.InvokeEndpointWithResponseStream", self._before_send)
+
+    def _before_send(self, **_kw) -> None:
+        """botocore hook: the signed request is about to be written (returns None: botocore sends it)."""
+        put = getattr(self._local, "put", None)
+        if put is not None:
+            put(("sent", time.monotonic_ns(), None))
 
     def body(self, prompt: Prompt, params: GenParams) -> dict:
         body = request_body(prompt, params, stream=True)
@@ -119,7 +133,9 @@ class SageMakerClient:
             elif kind == "part":
                 for line in lines.feed(value):
                     if not final and self._line(line, ts, draft):
-                        final = True
+                        final, draft.done_ns = True, ts
+                if final:  # the answer is complete: whatever the stream does after is not waited for
+                    return
             elif kind == "error":
                 draft.http_status = draft.http_status or value[0]
                 draft.error = value[1]
@@ -127,7 +143,7 @@ class SageMakerClient:
             elif kind == "end":
                 for line in lines.flush():
                     if not final and self._line(line, ts, draft):
-                        final = True
+                        final, draft.done_ns = True, ts
                 if not final and draft.error is None:
                     draft.error = "stream ended before the final event (no details)"
                 return
@@ -153,8 +169,9 @@ class SageMakerClient:
         from botocore.exceptions import BotoCoreError, ClientError, EventStreamError  # noqa: PLC0415
 
         stream = None
+        self._local.put = put
         try:
-            put(("sent", time.monotonic_ns(), None))
+            put(("sent", time.monotonic_ns(), None))  # replaced by the before-send hook's stamp
             resp = self.client.invoke_endpoint_with_response_stream(
                 EndpointName=self.endpoint_name, Body=body, ContentType="application/json",
                 Accept="application/json")
@@ -184,6 +201,7 @@ class SageMakerClient:
         except Exception as exc:  # never let a thread die silently: the loop would wait forever
             put(("error", time.monotonic_ns(), (None, f"{type(exc).__name__}: {exc}"[:200])))
         finally:
+            self._local.put = None
             if stream is not None:
                 try:
                     stream.close()

@@ -6,6 +6,7 @@ network read instead of one per line, and every event in a read gets that read's
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -45,6 +46,7 @@ def send_trace() -> aiohttp.TraceConfig:
 
     Requests made with ``trace_request_ctx=draft`` get the moment the request went onto the wire,
     so client-side request preparation counts as schedule lag, not as server latency (TTFT, E2E).
+    A request sent on a pooled keep-alive connection is marked ``draft.reused``.
     """
     tc = aiohttp.TraceConfig()
 
@@ -53,6 +55,36 @@ def send_trace() -> aiohttp.TraceConfig:
         if draft is not None and hasattr(draft, "sent_ns"):
             draft.sent_ns = time.monotonic_ns()
 
+    async def _reused(session, ctx, params) -> None:
+        draft = getattr(ctx, "trace_request_ctx", None)
+        if draft is not None and hasattr(draft, "reused"):
+            draft.reused = True
+
     tc.on_request_headers_sent.append(_sent)
     tc.on_request_chunk_sent.append(_sent)
+    tc.on_connection_reuseconn.append(_reused)
     return tc
+
+
+@contextlib.asynccontextmanager
+async def timed_post(session: aiohttp.ClientSession, url: str, draft, *, data, headers: dict):
+    """POST under the timing contract every protocol shares (docs/metrics.md).
+
+    ``sent_ns``: the request (headers and body) written to the socket, by the session's
+    :func:`send_trace` hooks (a session without them: the moment before the POST). ``http_status``
+    and ``retry_after_s`` come from the response head. The protocol stamps ``done_ns`` itself, with
+    the arrival time of its end-of-stream event (``[DONE]``, TGI's final token event).
+    """
+    draft.sent_ns = time.monotonic_ns()
+    async with session.post(url, data=data, headers=headers, trace_request_ctx=draft) as resp:
+        draft.http_status = resp.status
+        draft.retry_after_s = retry_after(resp.headers.get("Retry-After"))
+        yield resp
+
+
+def retry_after(value: str | None) -> float | None:
+    """``Retry-After`` in seconds (the delta-seconds form; an HTTP date or junk gives None)."""
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None

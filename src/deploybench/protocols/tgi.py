@@ -28,7 +28,7 @@ import aiohttp
 
 from ..schemas import Endpoint
 from .base import Draft, GenParams, Prompt
-from .sse import events
+from .sse import events, timed_post
 
 FINISH_REASONS = {"length": "length", "eos_token": "stop", "stop_sequence": "stop"}
 
@@ -107,9 +107,7 @@ class TgiClient:
         headers = {"Content-Type": "application/json", **self.endpoint.headers}
         if self.stream:
             headers["Accept"] = "text/event-stream"
-        draft.sent_ns = time.monotonic_ns()
-        async with self.session.post(self.endpoint.url + self.path, data=body, headers=headers) as resp:
-            draft.http_status = resp.status
+        async with timed_post(self.session, self.endpoint.url + self.path, draft, data=body, headers=headers) as resp:
             if resp.status != 200:
                 draft.error = f"HTTP {resp.status}: {_error_text(await resp.text())}"
                 return
@@ -129,13 +127,14 @@ class TgiClient:
                 return
             final = apply_event(event, ts, draft)
             if final:
+                draft.done_ns = ts  # the final event, as [DONE] for OpenAI
                 break
         if not final and draft.error is None:
             draft.error = "stream ended before the final event (no details)"
 
     async def _read_whole(self, resp: aiohttp.ClientResponse, draft: Draft) -> None:
         raw = await resp.read()
-        ts = time.monotonic_ns()
+        ts = draft.done_ns = time.monotonic_ns()
         answer = json.loads(raw)
         if isinstance(answer, list) and answer:  # SageMaker-style list answers
             answer = answer[0]

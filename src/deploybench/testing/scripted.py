@@ -10,7 +10,19 @@ framework parsing.
 The request's ``model`` field picks a fault: ``fault-http500``, ``fault-drop`` (connection cut
 mid-stream), ``fault-malformed`` (a non-JSON event), ``fault-hang`` (never answers),
 ``fault-nousage`` (no usage chunk), and events that are valid JSON of the wrong shape:
-``fault-null-choice`` (``choices: [null]``), ``fault-string-delta``, ``fault-list-usage``.
+``fault-null-choice`` (``choices: [null]``), ``fault-string-delta``, ``fault-list-usage``; and
+faults a real deployment shows under stress: ``fault-429`` (HTTP 429 with ``Retry-After: 1``),
+``fault-stall`` (half the tokens, then silence with the connection open), ``fault-reset`` (half
+the tokens, then a TCP reset), ``fault-slow-first`` (the response starts ``SLOW_FIRST_NS`` late),
+``fault-close`` (the request is read, then the connection closed without an answer), and
+``fault-mix`` (requests cycle through: fine, 429, stall, reset, slow first byte).
+``GET /stats`` says how many generation requests the server has read (``received``).
+``--drop-reused`` resets the second request of every connection before reading it (a stale
+keep-alive connection: never counted); ``--exit-after N`` kills the server at its Nth request.
+TGI mode: ``POST /generate_stream`` streams TGI's token events (the last one with
+``generated_text`` and ``details``); SageMaker mode: ``POST /endpoints/<name>/invocations-response-stream``
+streams the same lines framed as AWS event-stream ``PayloadPart`` messages. ``--tail-ms`` holds
+every stream open that long after its final event.
 Other models shape the output: ``reasoning`` (the first half of the tokens stream as
 ``delta.reasoning_content``, chat only), ``batch-unannounced`` (k tokens per event with nothing
 saying so; by default an event with k > 1 tokens carries the running usage count, as vLLM's
@@ -21,10 +33,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
+import os
 import random
 import socket
+import struct
 import time
+
+from ..protocols.eventstream import payload_part
 
 SPIN_NS = 2_000_000
 SHAPE_FAULTS = {  # valid JSON, wrong shape
@@ -32,6 +49,9 @@ SHAPE_FAULTS = {  # valid JSON, wrong shape
     "fault-string-delta": {"id": "s", "object": "chunk", "choices": [{"index": 0, "delta": "t"}]},
     "fault-list-usage": {"id": "s", "object": "chunk", "choices": [], "usage": [1, 2]},
 }
+SLOW_FIRST_NS = 1_500_000_000
+MIX = ("", "fault-429", "fault-stall", "fault-reset", "fault-slow-first")
+TGI_PATH, SAGEMAKER_SUFFIX = "/generate_stream", "/invocations-response-stream"
 MODELS = json.dumps({"object": "list", "data": [{"id": "scripted", "object": "model"}]}).encode()
 
 
@@ -50,8 +70,30 @@ def _sse(obj: dict | str) -> bytes:
     return b"%x\r\n%s\r\n" % (len(event), event)
 
 
-def _reply(status: str, body: bytes, ctype: str = "application/json") -> bytes:
-    return (f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+def _reply(status: str, body: bytes, ctype: str = "application/json", extra: str = "") -> bytes:
+    return (f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n{extra}\r\n").encode() + body
+
+
+def _reset(transport: asyncio.Transport) -> None:
+    """Close with a TCP reset (SO_LINGER 0), as a crashed or overloaded server's kernel does."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+def _tgi_line(i: int, n: int, prompt: str) -> bytes:
+    """TGI's event for token i of n (the last one carries generated_text and details)."""
+    last = i == n - 1
+    event = {"index": i + 1, "token": {"id": 1000 + i, "text": f" t{i}", "logprob": -0.1, "special": False},
+             "generated_text": "".join(f" t{j}" for j in range(n)) if last else None,
+             "details": {"finish_reason": "length", "generated_tokens": n, "seed": None,
+                         "input_length": len(prompt.split())} if last else None}
+    return b"data:" + json.dumps(event).encode() + b"\n\n"
+
+
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
 
 
 class Script:
@@ -60,6 +102,11 @@ class Script:
         self.ttft_ns, self.itl_ns, self.k = int(ttft_ms * 1e6), int(itl_ms * 1e6), max(1, tokens_per_chunk)
         self.noise, self.rng = noise, random.Random(seed)
         self.slots: asyncio.Semaphore | None = None  # set by serve(): N requests at a time, the rest queue
+        self.received = 0  # generation requests read (GET /stats)
+        self.exit_after = 0  # > 0: the process exits at that request (a server dying mid-level)
+        self.drop_reused = False  # reset every connection's second request before reading it
+        self.tail_ns = 0  # how long a stream stays open after its final event
+        self._mix = itertools.count()
 
     async def admitted(self, transport: asyncio.Transport, t0: int, body: dict, chat: bool) -> None:
         """Stream once a slot is free (like llama-server's --parallel); queueing time counts toward TTFT."""
@@ -78,11 +125,25 @@ class Script:
     async def stream(self, transport: asyncio.Transport, t0: int, body: dict, chat: bool) -> None:
         model, n = str(body.get("model", "")), int(body.get("max_tokens") or 16)
         ttft_ns, itl_ns = self._timing()
+        if model == "fault-mix":
+            model = MIX[next(self._mix) % len(MIX)]
         if model == "fault-hang":
+            return
+        if model == "fault-close":
+            transport.close()
             return
         if model == "fault-http500":
             transport.write(_reply("500 Internal Server Error", b'{"error": {"message": "injected failure"}}'))
             return
+        if model == "fault-429":
+            transport.write(_reply("429 Too Many Requests", b'{"error": {"message": "rate limited"}}',
+                                   extra="Retry-After: 1\r\n"))
+            return
+        if model == "fault-slow-first":
+            await sleep_until(t0 + SLOW_FIRST_NS)
+            if transport.is_closing():
+                return
+            t0 = time.monotonic_ns()
         transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
                         b"Transfer-Encoding: chunked\r\n\r\n")
         sent = 0
@@ -97,12 +158,35 @@ class Script:
             if model == "fault-drop" and sent >= n // 2:
                 transport.abort()
                 return
+            if model == "fault-reset" and sent >= n // 2:
+                _reset(transport)
+                return
+            if model == "fault-stall" and sent >= n // 2:
+                return  # the connection stays open, silent
             if model in SHAPE_FAULTS and sent >= n // 2:
                 transport.write(_sse(SHAPE_FAULTS[model]) + b"0\r\n\r\n")
                 return
             transport.write(_sse(self._chunk(sent, step, n, chat, model)))
             sent += step
-        self._finish(transport, body, n, chat, model)
+        self._finish(transport, body, n, chat, model, self.tail_ns)
+
+    async def stream_tgi(self, transport: asyncio.Transport, t0: int, body: dict, sagemaker: bool) -> None:
+        """TGI's /generate_stream (or SageMaker's event stream of the same lines): one event per token."""
+        params = body.get("parameters") or {}
+        n, prompt = int(params.get("max_new_tokens") or 20), str(body.get("inputs", ""))
+        ttft_ns, itl_ns = self._timing()
+        ctype = "application/vnd.amazon.eventstream" if sagemaker else "text/event-stream"
+        transport.write(f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nTransfer-Encoding: chunked\r\n\r\n".encode())
+        for i in range(n):
+            await sleep_until(t0 + ttft_ns + i * itl_ns)
+            if transport.is_closing():
+                return
+            line = _tgi_line(i, n, prompt)
+            transport.write(_chunk(payload_part(line) if sagemaker else line))
+        if self.tail_ns:
+            await asyncio.sleep(self.tail_ns / 1e9)
+        if not transport.is_closing():
+            transport.write(b"0\r\n\r\n")
 
     def _chunk(self, sent: int, step: int, n: int, chat: bool, model: str) -> dict:
         text = "".join(f" t{sent + j}" for j in range(step))
@@ -114,12 +198,17 @@ class Script:
         return event
 
     @staticmethod
-    def _finish(transport, body: dict, n: int, chat: bool, model: str) -> None:
+    def _finish(transport, body: dict, n: int, chat: bool, model: str, tail_ns: int = 0) -> None:
         prompt = body.get("prompt") or " ".join(str(m.get("content", "")) for m in body.get("messages", []))
         out = _sse({"choices": [{"index": 0, "delta": {} if chat else None, "text": "", "finish_reason": "length"}]})
         if model != "fault-nousage":
             out += _sse({"choices": [], "usage": {"prompt_tokens": len(str(prompt).split()), "completion_tokens": n}})
-        transport.write(out + _sse("[DONE]") + b"0\r\n\r\n")
+        transport.write(out + _sse("[DONE]"))
+        if not tail_ns:
+            transport.write(b"0\r\n\r\n")
+            return
+        asyncio.get_running_loop().call_later(
+            tail_ns / 1e9, lambda: None if transport.is_closing() else transport.write(b"0\r\n\r\n"))
 
 
 class Conn(asyncio.Protocol):
@@ -127,6 +216,7 @@ class Conn(asyncio.Protocol):
 
     def __init__(self, script: Script) -> None:
         self.script, self.buf, self.t0, self.busy = script, b"", 0, None
+        self.requests = 0  # requests read on this connection
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -135,6 +225,9 @@ class Conn(asyncio.Protocol):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def data_received(self, data: bytes) -> None:
+        if self.script.drop_reused and self.requests == 1 and not self.buf:
+            _reset(self.transport)  # a stale keep-alive connection: the request is never read
+            return
         if not self.buf:
             self.t0 = time.monotonic_ns()  # arrival of the request's first byte
         self.buf += data
@@ -153,6 +246,7 @@ class Conn(asyncio.Protocol):
         if len(rest) < length:
             return
         body, self.buf = rest[:length], rest[length:]
+        self.requests += 1
         t0 = self.t0
         if self.buf:
             self.t0 = time.monotonic_ns()
@@ -160,17 +254,27 @@ class Conn(asyncio.Protocol):
         self.busy.add_done_callback(lambda _f: self._try_request())
 
     async def _handle(self, method: str, path: str, raw: bytes, t0: int) -> None:
-        if method == "GET" and path in ("/v1/models", "/health"):
-            self.transport.write(_reply("200 OK", MODELS if path == "/v1/models" else b'{"status": "ok"}'))
-        elif method == "POST" and path in ("/v1/chat/completions", "/v1/completions"):
-            try:
-                body = json.loads(raw or b"{}")
-            except ValueError:
-                self.transport.write(_reply("400 Bad Request", b'{"error": "bad json"}'))
-                return
-            await self.script.admitted(self.transport, t0, body, chat=path.endswith("chat/completions"))
-        else:
+        script = self.script
+        if method == "GET" and path in ("/v1/models", "/health", "/stats"):
+            stats = json.dumps({"received": script.received}).encode()
+            self.transport.write(_reply("200 OK", {"/v1/models": MODELS, "/stats": stats}.get(path, b'{"status": "ok"}')))
+            return
+        generate = path in ("/v1/chat/completions", "/v1/completions", TGI_PATH) or path.endswith(SAGEMAKER_SUFFIX)
+        if method != "POST" or not generate:
             self.transport.write(_reply("404 Not Found", b'{"error": "not found"}'))
+            return
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            self.transport.write(_reply("400 Bad Request", b'{"error": "bad json"}'))
+            return
+        script.received += 1
+        if script.exit_after and script.received >= script.exit_after:
+            os._exit(3)  # a server dying mid-level: no answer, every connection dropped
+        if path.startswith("/v1/"):
+            await script.admitted(self.transport, t0, body, chat=path.endswith("chat/completions"))
+        else:
+            await script.stream_tgi(self.transport, t0, body, sagemaker=path != TGI_PATH)
 
 
 async def serve(host: str, port: int, script: Script, slots: int = 0) -> None:
@@ -192,6 +296,9 @@ def main() -> None:
     ap.add_argument("--noise", type=float, default=0.0, help="lognormal sigma scaling each request's timing")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--slots", type=int, default=0, help="serve this many requests at a time; the rest queue (0: all)")
+    ap.add_argument("--exit-after", type=int, default=0, help="exit (code 3) at this generation request (0: never)")
+    ap.add_argument("--drop-reused", action="store_true", help="reset each connection's second request unread")
+    ap.add_argument("--tail-ms", type=float, default=0.0, help="hold each stream open this long after its end")
     a = ap.parse_args()
     if a.host not in ("127.0.0.1", "::1", "localhost"):
         ap.error("--host must be a loopback address")
@@ -201,9 +308,11 @@ def main() -> None:
         factory = uvloop.new_event_loop
     except ImportError:
         factory = None
+    script = Script(a.ttft_ms, a.itl_ms, a.tokens_per_chunk, a.noise, a.seed)
+    script.exit_after, script.drop_reused, script.tail_ns = a.exit_after, a.drop_reused, int(a.tail_ms * 1e6)
     try:
         with asyncio.Runner(loop_factory=factory) as runner:
-            runner.run(serve(a.host, a.port, Script(a.ttft_ms, a.itl_ms, a.tokens_per_chunk, a.noise, a.seed), a.slots))
+            runner.run(serve(a.host, a.port, script, a.slots))
     except KeyboardInterrupt:
         pass
 
