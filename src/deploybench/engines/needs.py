@@ -111,6 +111,17 @@ def install_command(needs: list[Need]) -> str:
     return " && ".join(parts)
 
 
+def rebuild_llama_cpp_without_amx() -> str:
+    """The fix for a llama-server killed by SIGILL. A native llama.cpp build (-march=native) on a CPU with
+    AMX compiles AMX tile code that runs without asking Linux for the tile state (arch_prctl
+    ARCH_REQ_XCOMP_PERM), and the kernel kills the process on the first such instruction. Explicit
+    -mno-amx-* flags win over -march=native (AVX-512 stays); checked: the rebuilt library has no tile code."""
+    flags = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+    return ("this llama.cpp build uses CPU instructions this machine does not allow (a native build on an AMX "
+            f"CPU); rebuild it without AMX (5-10 minutes): CFLAGS='{flags}' CXXFLAGS='{flags}' {_pip()} install "
+            f"--force-reinstall --no-deps --no-cache-dir {LLAMA_CPP.pip[0]}")
+
+
 def check(deployments: Iterable[Deployment]) -> None:
     """Raise one ConfigError naming every missing package and the command that installs them."""
     needs = missing(deployments)

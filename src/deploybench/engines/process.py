@@ -137,6 +137,12 @@ def start_server(argv: list[str], log_path: Path, health_url: str, timeout_s: fl
         return proc
     code = proc.poll()
     stop(proc, grace_s)
+    if code == -signal.SIGILL:
+        from .needs import rebuild_llama_cpp_without_amx  # noqa: PLC0415
+
+        raise EngineError(f"{name} crashed on an illegal CPU instruction (SIGILL); log {log_path}",
+                          rebuild_llama_cpp_without_amx() if "llama" in name else
+                          "its binary was built for CPU features this machine does not allow: rebuild it here")
     why = f"exited with code {code}" if code is not None else f"not healthy after {timeout_s:.0f}s"
     last = tail(log_path, 6).replace("\n", " | ")
     raise EngineError(f"{name} {why}; log {log_path}: {last}"[:600], fix)
