@@ -19,11 +19,14 @@ import aiohttp
 from ..protocols.base import Draft, GenParams, Prompt
 from ..metrics.intervals import precision_met
 from ..schemas import LoadConfig, RequestRecord
+from . import faults
 
-__all__ = ["Deadline", "LevelResult", "ProtocolClient", "run_level", "run_open_level", "one_request", "Progress"]
+__all__ = ["Deadline", "LevelResult", "ProtocolClient", "run_level", "run_open_level", "one_request", "Progress",
+           "request_draft"]
 
 
-RESENDS = 2  # resends of a request that died on a stale pooled connection before any response
+RESENDS = 2  # resends of a request that died on a stale pooled connection before the server read it
+HARD_LIMIT = "level hard limit"
 
 
 class ProtocolClient(Protocol):
@@ -44,6 +47,8 @@ class LevelResult:
     prompts_used: int = 0
     imprecise: bool = False
     half_widths: dict | None = None
+    truncated: bool = False  # cut off by the level's safety hard limit (requests in flight stored as cancelled)
+    failed: str | None = None  # the server was gone (process exit, refused connections): why
 
 
 class Deadline:
@@ -82,8 +87,20 @@ class Deadline:
 
 
 async def one_request(client: ProtocolClient, prompt: Prompt, params: GenParams, timeout_s: float,
-                      index: int, vu: int, scheduled_ns: int, warmup: bool) -> RequestRecord:
-    """Send one request; every failure becomes an ``error`` in the record, never an exception."""
+                      index: int, vu: int, scheduled_ns: int, warmup: bool,
+                      cancelled: Callable[[RequestRecord], None] | None = None) -> RequestRecord:
+    """Send one request; every failure becomes an ``error`` in the record, never an exception.
+
+    Cancelled in flight (a level's hard limit, a server gone, Ctrl-C), the request is handed to
+    ``cancelled`` as a record with error ``cancelled`` (partial tokens kept) before the cancellation goes on.
+    """
+    return (await request_draft(client, prompt, params, timeout_s, index, vu, scheduled_ns, warmup, cancelled))[0]
+
+
+async def request_draft(client: ProtocolClient, prompt: Prompt, params: GenParams, timeout_s: float, index: int,
+                        vu: int, scheduled_ns: int, warmup: bool,
+                        cancelled: Callable[[RequestRecord], None] | None = None) -> tuple[RequestRecord, Draft]:
+    """:func:`one_request`, with the protocol's scratchpad (``retry_after_s``)."""
     own = getattr(prompt, "max_tokens", None)  # a workload may give each request its own output length
     if own:
         params = dataclasses.replace(params, max_tokens=own)
@@ -93,22 +110,22 @@ async def one_request(client: ProtocolClient, prompt: Prompt, params: GenParams,
             try:
                 await asyncio.wait_for(client.send(prompt, params, draft), timeout_s)
                 break
-            except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError):
-                if draft.http_status is not None or draft.chunk_ns or attempt == RESENDS:
+            except (aiohttp.ClientOSError, aiohttp.ClientConnectionResetError, aiohttp.ServerDisconnectedError) as exc:
+                if attempt == RESENDS or not faults.never_reached(exc, draft):
                     raise
-                # a pooled keep-alive connection the server had already closed before it got the
-                # request (no response came back): send again on a fresh connection
-                draft = Draft()
-    except asyncio.TimeoutError:
-        draft.error = f"timeout after {timeout_s:g}s"
-    except aiohttp.ClientConnectorError as exc:
-        draft.error = f"connection refused: {exc.host}:{exc.port}"
-    except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
-        draft.error = f"connection dropped: {type(exc).__name__}"
-    except aiohttp.ClientError as exc:
-        draft.error = f"{type(exc).__name__}: {exc}"[:200]
-    except (ValueError, KeyError, TypeError, UnicodeError) as exc:
-        draft.error = f"malformed response: {type(exc).__name__}: {exc}"[:200]
+                draft = Draft()  # a stale pooled connection reset before the server read it: send again
+    except asyncio.CancelledError:
+        if cancelled is not None:
+            draft.error = "cancelled"
+            cancelled(_record(draft, prompt, params, index, vu, scheduled_ns, warmup))
+        raise
+    except (asyncio.TimeoutError, aiohttp.ClientError, ValueError, KeyError, TypeError, UnicodeError) as exc:
+        draft.error = faults.describe(exc, draft, timeout_s)
+    return _record(draft, prompt, params, index, vu, scheduled_ns, warmup), draft
+
+
+def _record(draft: Draft, prompt: Prompt, params: GenParams, index: int, vu: int, scheduled_ns: int,
+            warmup: bool) -> RequestRecord:
     done = draft.done_ns if (draft.done_ns and draft.error is None) else time.monotonic_ns()
     return RequestRecord.model_construct(
         index=index, vu=vu, warmup=warmup, prompt_id=prompt.id, scheduled_ns=scheduled_ns,
@@ -138,11 +155,12 @@ async def run_level(client: ProtocolClient, prompts: Sequence[Prompt], params: G
     claimed = itertools.count()
     start = time.monotonic_ns()
     deadline = Deadline(start, cfg)
-    longest = cfg.max_duration_s if cfg.adaptive else cfg.duration_s
-    hard_stop = (longest or 0) + cfg.request_timeout_s * (1 + (budget or 1) / concurrency)
+    hard_stop = hard_limit_s(cfg, budget, concurrency)
     last_done = [start]
     measured = [0]
     seen: list[RequestRecord] = []
+    watch = faults.SERVER_WATCH.get() or faults.ServerWatch()
+    why = ["interrupted"]  # what cancels the requests still in flight, if anything does
 
     loop = asyncio.get_running_loop()
 
@@ -152,6 +170,11 @@ async def run_level(client: ProtocolClient, prompts: Sequence[Prompt], params: G
         if progress:
             progress.request_done(rec)
 
+    def cancelled(rec: RequestRecord) -> None:  # stored, never dropped
+        rec.error = f"cancelled: {why[0]}"
+        measured[0] += 1
+        deliver(rec)
+
     sessions = chat_sessions(prompts)
     session_ids = itertools.count(prompt_offset)
 
@@ -160,7 +183,7 @@ async def run_level(client: ProtocolClient, prompts: Sequence[Prompt], params: G
         turns: list[Prompt] = []  # multi-turn: the rest of this user's current session
         while True:
             n = next(claimed)
-            if (budget is not None and n >= budget) or deadline.passed():
+            if (budget is not None and n >= budget) or deadline.passed() or watch.reason:
                 return
             i = next(order)
             if sessions:
@@ -172,29 +195,68 @@ async def run_level(client: ProtocolClient, prompts: Sequence[Prompt], params: G
                     scheduled = time.monotonic_ns()
             else:
                 prompt = cycle(i)
-            rec = await one_request(client, prompt, params, cfg.request_timeout_s, i, vu, scheduled, False)
+            rec, draft = await request_draft(client, prompt, params, cfg.request_timeout_s, i, vu, scheduled,
+                                             False, cancelled)
             # storing and progress run on the next loop turn, after this user has sent its next request
             loop.call_soon(deliver, rec)
             measured[0] += 1
             last_done[0] = max(last_done[0], rec.done_ns)
             scheduled = rec.done_ns
+            pause = watch.after(rec.error) or _retry_after(rec, draft, deadline)
+            if pause > 0:  # back-off from a refusing server, or its Retry-After: waiting asked for, not lag
+                await asyncio.sleep(pause)
+                scheduled = time.monotonic_ns()
 
     tasks = [asyncio.create_task(user(v)) for v in range(concurrency)]
-    watcher = asyncio.create_task(deadline.watch(seen)) if cfg.adaptive else None
+    helpers = [asyncio.create_task(watch.watch()), asyncio.create_task(_stop_when_gone(watch, tasks, why))]
+    helpers += [asyncio.create_task(deadline.watch(seen))] if cfg.adaptive else []
     try:
         done, pending = await asyncio.wait(tasks, timeout=hard_stop)
+        if pending:
+            why[0] = HARD_LIMIT
     finally:
-        for t in tasks + ([watcher] if watcher else []):
+        for t in tasks + helpers:
             t.cancel()
-        await asyncio.gather(*tasks, *([watcher] if watcher else []), return_exceptions=True)
+        await asyncio.gather(*tasks, *helpers, return_exceptions=True)
         await asyncio.sleep(0)  # let the last deferred deliveries run
     for t in done:
-        if t.exception():
+        if not t.cancelled() and t.exception():
             raise t.exception()
     end = min(deadline.at, last_done[0]) if deadline.at else last_done[0]
     used = (next(session_ids) - prompt_offset) if sessions else next(order)
     return LevelResult(start, end, measured=measured[0], warmup=cfg.warmup_requests, stopped_early=bool(pending),
-                       prompts_used=used, imprecise=deadline.imprecise, half_widths=deadline.half_widths)
+                       prompts_used=used, imprecise=deadline.imprecise, half_widths=deadline.half_widths,
+                       truncated=bool(pending), failed=watch.reason)
+
+
+def hard_limit_s(cfg: LoadConfig, budget: int | None, concurrency: int) -> float:
+    """The safety limit on a closed level's length; a level cut there is stored ``truncated``.
+
+    Past the window, each user's requests may each take a request timeout, plus as long again for a
+    Retry-After pause (capped at a request timeout, :func:`_retry_after`).
+    """
+    longest = cfg.max_duration_s if cfg.adaptive else cfg.duration_s
+    return (longest or 0) + 2 * cfg.request_timeout_s * (1 + (budget or 1) / concurrency)
+
+
+def _retry_after(rec: RequestRecord, draft: Draft, deadline: Deadline) -> float:
+    """Seconds a closed-loop user waits after a 429/503 with Retry-After (capped at a request timeout and
+    ``RETRY_AFTER_MAX_S``, never past the deadline)."""
+    cfg_timeout = deadline.cfg.request_timeout_s
+    if rec.http_status not in (429, 503) or not draft.retry_after_s:
+        return 0.0
+    wait = min(draft.retry_after_s, faults.RETRY_AFTER_MAX_S, cfg_timeout)
+    if deadline.at is not None:
+        wait = min(wait, max(0.0, (deadline.at - time.monotonic_ns()) / 1e9))
+    return wait
+
+
+async def _stop_when_gone(watch: faults.ServerWatch, tasks: list[asyncio.Task], why: list[str]) -> None:
+    """The server is gone: stop every user now (requests in flight are stored as cancelled)."""
+    await watch.stopped.wait()
+    why[0] = watch.reason or "server gone"
+    for t in tasks:
+        t.cancel()
 
 
 def chat_sessions(prompts: Sequence[Prompt]) -> list[list[Prompt]] | None:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from .._clock import sleep_until
 from ..protocols.base import GenParams, Prompt
 from ..schemas import LoadConfig, RequestRecord
-from . import Deadline, LevelResult, Progress, ProtocolClient, _warmup, one_request
+from . import HARD_LIMIT, Deadline, LevelResult, Progress, ProtocolClient, _warmup, faults, one_request
 
 LEAD_NS = 20_000_000  # the first arrival is 20 ms after the level starts: time to set up the loop
 
@@ -58,12 +58,20 @@ async def run_open_level(client: ProtocolClient, prompts: Sequence[Prompt], para
         if progress:
             progress.request_done(rec)
 
+    watch = faults.SERVER_WATCH.get() or faults.ServerWatch()
+    why = ["interrupted"]  # what cancels the requests still in flight, if anything does
+
+    def cancelled(rec: RequestRecord) -> None:  # stored, never dropped
+        rec.error = f"cancelled: {why[0]}"
+        deliver(rec)
+
     async def fire(i: int, t_ns: int) -> None:
-        rec = await one_request(client, cycle(i), params, cfg.request_timeout_s, i, 0, t_ns, False)
+        rec = await one_request(client, cycle(i), params, cfg.request_timeout_s, i, 0, t_ns, False, cancelled)
+        watch.after(rec.error)
         loop.call_soon(deliver, rec)
 
-    watcher = asyncio.create_task(deadline.watch(seen)) if cfg.adaptive else None
-    sent, cut = 0, False
+    helpers = [asyncio.create_task(watch.watch())] + ([asyncio.create_task(deadline.watch(seen))] if cfg.adaptive else [])
+    sent, cut, truncated = 0, False, False
     try:
         for n, off in enumerate(offsets_s):
             t_ns = start + int(off * 1e9)
@@ -71,7 +79,7 @@ async def run_open_level(client: ProtocolClient, prompts: Sequence[Prompt], para
                 cut = True
                 break
             await sleep_until(t_ns)
-            if deadline.passed():
+            if deadline.passed() or watch.reason:
                 cut = True
                 break
             i = first + n
@@ -82,16 +90,23 @@ async def run_open_level(client: ProtocolClient, prompts: Sequence[Prompt], para
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
             sent += 1
-        if in_flight:
-            await asyncio.wait(set(in_flight), timeout=cfg.request_timeout_s + 5)
+        if in_flight and not watch.reason:  # drain, up to the safety limit, or until the server is gone
+            gone = asyncio.create_task(watch.stopped.wait())
+            helpers.append(gone)
+            limit = time.monotonic() + cfg.request_timeout_s + 5
+            while in_flight and not gone.done() and (left := limit - time.monotonic()) > 0:
+                await asyncio.wait(set(in_flight) | {gone}, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+        truncated = bool(in_flight) and not watch.reason
+        why[0] = watch.reason or (HARD_LIMIT if truncated else why[0])
     finally:
-        for t in list(in_flight) + ([watcher] if watcher else []):
+        for t in list(in_flight) + helpers:
             t.cancel()
-        await asyncio.gather(*in_flight, *([watcher] if watcher else []), return_exceptions=True)
+        await asyncio.gather(*in_flight, *helpers, return_exceptions=True)
         await asyncio.sleep(0)
     # cut by the window: it ends at the deadline (the schedule went on past it); a schedule that ran
     # out (a request budget, a trace's end) ends at the last completion, as a request-bounded level does
     end = deadline.at if cut and deadline.at else last_done[0]
     return LevelResult(start, end, measured=sent, warmup=cfg.warmup_requests, stopped_early=False,
                        prompts_used=(first + len(offsets_s)) if not aligned else 0,
-                       imprecise=deadline.imprecise, half_widths=deadline.half_widths)
+                       imprecise=deadline.imprecise, half_widths=deadline.half_widths, truncated=truncated,
+                       failed=watch.reason)

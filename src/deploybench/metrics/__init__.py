@@ -71,6 +71,7 @@ def summarize(records: Sequence[RequestRecord], meta: RunMeta, slos: Sequence[Co
         ttft_content_ms=dist(core.collect(map(core.ttft_content_ms, recs))),
         token_mismatch=sum(map(core.token_mismatch, recs)),
         stopped_short=stopped_short(recs),
+        errors_by_kind=core.errors_by_kind(recs),
         schedule_lag_ms=lag, client_lagged=lagged, flags=flags, trial=meta.trial, contention=dict(meta.contention),
         intervals=intervals.run_intervals(recs, start, end, price) if recs else {},
         **_level_figures(recs, meta, start, end, slos),

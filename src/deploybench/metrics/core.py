@@ -13,6 +13,8 @@ Definitions (docs/metrics.md has the full text):
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -141,3 +143,32 @@ def tokens_in_window(r: RequestRecord, start_ns: int, end_ns: int) -> float:
 def in_window(records: Sequence[RequestRecord], start_ns: int, end_ns: int) -> list[RequestRecord]:
     """Successful requests whose completion falls inside [start, end]."""
     return [r for r in records if r.error is None and start_ns <= r.done_ns <= end_ns]
+
+
+ERROR_KINDS = (  # (start of the error text, kind); first match wins. HTTP errors: http-<status>
+    ("timeout after", "timeout"), ("connection refused", "connection-refused"),
+    ("connection reset", "connection-reset"), ("connection dropped", "connection-dropped"),
+    ("malformed", "malformed"), ("server error", "server-error"), ("stream ended", "stream-ended"),
+    ("dropped:", "dropped"), ("cancelled", "cancelled"),
+)
+
+
+def error_kind(error: str) -> str:
+    """The kind of a request's error, from the start of its text (``load.faults.describe`` writes them)."""
+    m = re.match(r"HTTP (\d{3})", error)
+    if m:
+        return f"http-{m.group(1)}"
+    for start, kind in ERROR_KINDS:
+        if error.startswith(start):
+            if kind == "timeout":
+                return ("timeout-stalled" if "stalled" in error else
+                        "timeout-first-byte" if "first byte" in error else
+                        "timeout-first-token" if "first token" in error else "timeout")
+            return kind
+    return "other"
+
+
+def errors_by_kind(records: Sequence[RequestRecord]) -> dict[str, int]:
+    """Failed requests counted by :func:`error_kind`, most frequent first (ties by name)."""
+    counts = Counter(error_kind(r.error) for r in records if r.error is not None)
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))

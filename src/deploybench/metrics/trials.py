@@ -60,6 +60,11 @@ def combine(trials: Sequence[RunSummary]) -> RunSummary:
     upd["completed"] = sum(s.completed for s in trials)
     upd["errors"] = sum(s.errors for s in trials)
     upd["error_rate"] = upd["errors"] / upd["requests"] if upd["requests"] else 0.0
+    kinds: dict[str, int] = {}
+    for s in trials:
+        for kind, n in s.errors_by_kind.items():
+            kinds[kind] = kinds.get(kind, 0) + n
+    upd["errors_by_kind"] = dict(sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
     upd["flags"] = sorted({f for s in trials for f in s.flags})
     upd["client_lagged"] = any(s.client_lagged for s in trials)
     return first.model_copy(update=upd)

@@ -58,7 +58,18 @@ def build_context(path_or_store, slo: Sequence[Constraint] | None = None, basis:
         if hit:
             ctx.notes.append(f"{len(hit)} of {len(store.cells)} cells flagged {flag}: {meaning} "
                              f"({', '.join(hit[:6])}{', …' if len(hit) > 6 else ''})")
+    mixed = [c for c in store.cells if c.summary.errors_by_kind]
+    if mixed:
+        ctx.notes.append(error_mix_note(mixed))
     if any(c.summary.intervals for c in store.cells):
         ctx.notes.append("± figures and ties use 95 % intervals: batch means for rates, a block bootstrap for "
                          "percentiles, the spread between trials where a cell was repeated (docs/metrics.md)")
     return ctx
+
+
+def error_mix_note(cells) -> str:
+    """One line: the failed requests of each cell that had any, by kind (docs/metrics.md, errors)."""
+    parts = [f"{c.run_id}: " + ", ".join(f"{n} {kind}" for kind, n in c.summary.errors_by_kind.items())
+             for c in cells[:8]]
+    more = f"; and {len(cells) - 8} more cells" if len(cells) > 8 else ""
+    return f"failed requests by kind ({len(cells)} cells with errors): " + "; ".join(parts) + more

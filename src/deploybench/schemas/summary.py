@@ -32,8 +32,12 @@ class Interval(BaseModel):
 FLAGS = {
     "client-lag": "the client's schedule lag was large enough to distort the figures; skipped by recommend",
     "contended": "other processes took CPU from the server's cores; skipped by recommend",
+    "failed": "the server died or stopped answering mid-level (see the cell's note); the level stopped at once, "
+              "and the next run measures the cell again",
     "imprecise": "the level reached its maximum time before its intervals met the target",
     "shared-cpu": "the client ran on the server's cores (no spare core to pin it to)",
+    "truncated": "the level was cut off by its safety hard limit; requests in flight are stored as errors "
+                 "(cancelled)",
 }
 """Every flag a cell can carry, with what it means (reports print these)."""
 
@@ -88,3 +92,5 @@ class RunSummary(BaseModel):
                                       "network); never ranked against ms_per_token")
     stopped_short: int = Field(0, description="successful requests with fewer output tokens than their "
                                "max_tokens (the server ended them early); still in every percentile")
+    errors_by_kind: dict[str, int] = Field(default_factory=dict, description="measured failed requests by kind: "
+                                           "http-429, timeout-stalled, connection-reset, ... (docs/metrics.md)")

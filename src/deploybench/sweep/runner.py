@@ -16,6 +16,7 @@ from typing import Protocol
 import aiohttp
 
 from .. import __version__, engines, metrics, protocols, storage
+from ..load import faults
 from ..load.scrape import scrape_loop
 from ..protocols.base import GenParams, Prompt
 from ..schemas import Endpoint, EngineInfo, RequestRecord, RunConfig, RunMeta, RunSummary
@@ -238,6 +239,8 @@ async def _measure_level(ctx: _Ctx, level, trial: int, prompts) -> tuple[RunSumm
     status = "interrupted"
     scraper = _start_scraper(ctx.scrape, cfg.load.scrape_interval_s, run_dir)
     watch = contention.CpuWatch(ctx.server_pid, server_cores, shares)
+    # a server that dies mid-level stops the level at once; the cell is stored as failed (resume measures it again)
+    gone = faults.SERVER_WATCH.set(faults.ServerWatch(faults.process_alive(ctx.server_pid)))
     try:
         res = await levels.drive(ctx.client, level, cfg.load, params, prompts, writer.append, ctx.reporter,
                                  ctx.cursor[0], run_dir)
@@ -246,9 +249,12 @@ async def _measure_level(ctx: _Ctx, level, trial: int, prompts) -> tuple[RunSumm
         meta.contention = watch.result()
         why = contention.contended(meta.contention, cfg.load.contention_cpu, cfg.load.contention_steal)
         meta.contention["contended"] = why
-        meta.flags = [f for f, on in (("contended", why), ("imprecise", res.imprecise), ("shared-cpu", shares)) if on]
-        status = "complete"
+        meta.flags = [f for f, on in (("contended", why), ("imprecise", res.imprecise), ("shared-cpu", shares),
+                                      ("truncated", res.truncated), ("failed", res.failed)) if on]
+        status, why = ("failed", None) if res.failed else ("complete", why)
+        meta.note = res.failed or meta.note
     finally:
+        faults.SERVER_WATCH.reset(gone)
         await _stop_scraper(scraper)
         meta.ended_at = storage.now_iso()
         writer.close(status)

@@ -16,7 +16,7 @@ faults a real deployment shows under stress: ``fault-429`` (HTTP 429 with ``Retr
 the tokens, then a TCP reset), ``fault-slow-first`` (the response starts ``SLOW_FIRST_NS`` late),
 ``fault-close`` (the request is read, then the connection closed without an answer), and
 ``fault-mix`` (requests cycle through: fine, 429, stall, reset, slow first byte).
-``GET /stats`` says how many generation requests the server has read (``received``).
+``GET /stats`` says how many generation requests the server has read (``received``), and its ``pid``.
 ``--drop-reused`` resets the second request of every connection before reading it (a stale
 keep-alive connection: never counted); ``--exit-after N`` kills the server at its Nth request.
 TGI mode: ``POST /generate_stream`` streams TGI's token events (the last one with
@@ -256,7 +256,7 @@ class Conn(asyncio.Protocol):
     async def _handle(self, method: str, path: str, raw: bytes, t0: int) -> None:
         script = self.script
         if method == "GET" and path in ("/v1/models", "/health", "/stats"):
-            stats = json.dumps({"received": script.received}).encode()
+            stats = json.dumps({"received": script.received, "pid": os.getpid()}).encode()
             self.transport.write(_reply("200 OK", {"/v1/models": MODELS, "/stats": stats}.get(path, b'{"status": "ok"}')))
             return
         generate = path in ("/v1/chat/completions", "/v1/completions", TGI_PATH) or path.endswith(SAGEMAKER_SUFFIX)

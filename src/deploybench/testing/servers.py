@@ -43,7 +43,12 @@ def scripted_server(ttft_ms: float = 50.0, itl_ms: float = 10.0, tokens_per_chun
         time.sleep(0)
 
 
+def stats(url: str) -> dict:
+    """The scripted server's ``/stats``: generation requests it has read (``received``), its ``pid``."""
+    with urllib.request.urlopen(url + "/stats", timeout=2) as r:
+        return json.loads(r.read())
+
+
 def received(url: str) -> int:
     """How many generation requests the scripted server at ``url`` has read."""
-    with urllib.request.urlopen(url + "/stats", timeout=2) as r:
-        return json.loads(r.read())["received"]
+    return stats(url)["received"]
