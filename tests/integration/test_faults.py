@@ -133,3 +133,38 @@ def test_server_process_exit_stops_the_level_at_once(tmp_path):
         res, recs = asyncio.run(level(url, stats(url)["pid"]))
     assert time.monotonic() - t0 < 5
     assert res.failed and "exited" in res.failed and len(recs) < 60
+
+
+def test_real_llama_server_killed_mid_level_fails_the_cell(tmp_path, have_llama):
+    """The engine deploybench started is killed (SIGKILL) at its 10th answer of a 2,000-request level:
+    its exit stops the level, the cell is stored failed with the reason, and resume would measure it."""
+    import os
+    import signal
+    import threading
+
+    from deploybench.schemas import LlamaCppEngine
+    from tests.procs import llama_servers_on
+
+    cfg = _cfg("http://x", 2000, users=2, max_tokens=4)
+    cfg.deployment = Deployment(name="llama", engine=LlamaCppEngine(threads=1, parallel=2, ctx_size=512))
+    cell = tmp_path / "kill" / "llama__c2"
+
+    def killer() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if (cell / "records.jsonl").exists() and len(storage.read_records(cell)) >= 10:
+                argv = storage.read_meta(cell).engine.argv
+                for pid in llama_servers_on(int(argv[argv.index("--port") + 1])):
+                    os.kill(pid, signal.SIGKILL)
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    t0 = time.monotonic()
+    _, (s,) = api.run(cfg, tmp_path, name="kill")
+    thread.join(5)
+    meta = storage.read_meta(cell)
+    assert meta.status == "failed" and "exited" in (meta.note or ""), (meta.status, meta.note)
+    assert "failed" in s.flags and s.requests < 40, s.requests
+    assert completed_summary(cell) is None and time.monotonic() - t0 < 60
