@@ -176,6 +176,8 @@ def _one_error(capsys) -> str:
     (["quality", "smollm2", "--method", "agreement"], "--method: 'agreement'"),
     (["quality", "smollm2", "--ctx", "8"], "--ctx: 8"),
     (["quality", "no-such-model"], "no-such-model"),
+    (["quality", "smollm2", "--text", "/no/such.txt"], "--text: file not found"),
+    (["quality", "smollm2", "--chunks", "0"], "--chunks: 0"),
 ])
 def test_quality_cli_bad_input_is_one_line(argv, needle, capsys):
     assert main(argv) == 2

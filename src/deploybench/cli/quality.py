@@ -79,6 +79,9 @@ def quality_cmd(
         raise ConfigError(f"--chunks: {chunks} must be at least 1", "use e.g. --chunks 8")
     if threads is not None and threads < 1:
         raise ConfigError(f"--threads: {threads} must be at least 1", "omit it or give e.g. --threads 2")
+    if text is not None and not text.is_file():
+        raise ConfigError(f"--text: file not found: {text}", "give an existing UTF-8 text file, or omit it for the "
+                          "bundled held-out text")
     results = measure_ladder(model, quantizations, method, ctx=ctx, chunks=chunks, threads=threads,
                              text=text, fresh=fresh)
     if as_json:
