@@ -168,3 +168,22 @@ def test_real_llama_server_killed_mid_level_fails_the_cell(tmp_path, have_llama)
     assert meta.status == "failed" and "exited" in (meta.note or ""), (meta.status, meta.note)
     assert "failed" in s.flags and s.requests < 40, s.requests
     assert completed_summary(cell) is None and time.monotonic() - t0 < 60
+
+
+def test_open_loop_stops_when_the_server_dies_and_fails_the_cell(tmp_path):
+    """Open loop at 40 req/s for 20 s; the server exits at its 30th request: the schedule stops within
+    a second or two and the cell is stored failed."""
+    from deploybench.schemas import RateLevel
+
+    cfg = _cfg("http://x", None, max_tokens=4, timeout=5)
+    cfg.load = LoadConfig(levels=[RateLevel(rps=40, arrival="constant")], duration_s=20, warmup_requests=0,
+                          request_timeout_s=5, scrape_interval_s=0, contention_retries=0)
+    with scripted_server(ttft_ms=2, itl_ms=20, exit_after=30) as url:
+        cfg.deployment.engine.url = url
+        t0 = time.monotonic()
+        study, (s,) = api.run(cfg, tmp_path, name="open")
+    assert time.monotonic() - t0 < 10
+    (cell,) = [d for d in study.iterdir() if d.name.startswith("s__r40")]
+    meta = storage.read_meta(cell)
+    assert meta.status == "failed" and "refused" in (meta.note or "") and "failed" in s.flags
+    assert s.requests < 60 and s.errors_by_kind.get("connection-refused", 0) >= faults.REFUSALS, s.errors_by_kind
