@@ -210,6 +210,19 @@ async def run_level(client: ProtocolClient, prompts: Sequence[Prompt], params: G
     tasks = [asyncio.create_task(user(v)) for v in range(concurrency)]
     helpers = [asyncio.create_task(watch.watch()), asyncio.create_task(_stop_when_gone(watch, tasks, why))]
     helpers += [asyncio.create_task(deadline.watch(seen))] if cfg.adaptive else []
+    cut = await _supervise(tasks, helpers, hard_stop, why)
+    end = min(deadline.at, last_done[0]) if deadline.at else last_done[0]
+    used = (next(session_ids) - prompt_offset) if sessions else next(order)
+    return LevelResult(start, end, measured=measured[0], warmup=cfg.warmup_requests, stopped_early=cut,
+                       prompts_used=used, imprecise=deadline.imprecise, half_widths=deadline.half_widths,
+                       truncated=cut, failed=watch.reason)
+
+
+async def _supervise(tasks: list[asyncio.Task], helpers: list[asyncio.Task], hard_stop: float, why: list[str]) -> bool:
+    """Wait for the users, at most ``hard_stop`` s; cancel whatever is left (its requests in flight are
+    stored as ``cancelled: <why>``). True when the hard limit cut the level."""
+    done: set[asyncio.Task] = set()
+    pending: set[asyncio.Task] = set()
     try:
         done, pending = await asyncio.wait(tasks, timeout=hard_stop)
         if pending:
@@ -222,11 +235,7 @@ async def run_level(client: ProtocolClient, prompts: Sequence[Prompt], params: G
     for t in done:
         if not t.cancelled() and t.exception():
             raise t.exception()
-    end = min(deadline.at, last_done[0]) if deadline.at else last_done[0]
-    used = (next(session_ids) - prompt_offset) if sessions else next(order)
-    return LevelResult(start, end, measured=measured[0], warmup=cfg.warmup_requests, stopped_early=bool(pending),
-                       prompts_used=used, imprecise=deadline.imprecise, half_widths=deadline.half_widths,
-                       truncated=bool(pending), failed=watch.reason)
+    return bool(pending)
 
 
 def hard_limit_s(cfg: LoadConfig, budget: int | None, concurrency: int) -> float:
