@@ -101,6 +101,13 @@ class RunProgress:
             self._say(f"[{self.cells_done}/{self.total_cells}] {summary.run_id}: done, "
                       f"{summary.output_throughput_tok_s:.1f} tok/s, {summary.errors} errors")
 
+    def cell_retried(self, run_id: str, why: str) -> None:
+        """A contended try was set aside: the same cell runs again (it does not count twice)."""
+        self.cells_done -= 1
+        if self._progress:
+            self._progress.update(self._study_task, completed=self.cells_done)
+        self._say(f"{run_id}: contended ({why}); set aside, measuring again")
+
     def cell_failed(self, deployment: str, why: str) -> None:
         self.cells_done += 1
         if self._progress:

@@ -214,6 +214,9 @@ async def _measure_checked(ctx: _Ctx, level, trial: int, prompts) -> RunSummary:
             return summary
         run_dir = ctx.study_dir / summary.run_id
         run_dir.rename(run_dir.with_name(f"{summary.run_id}.contended-{time.strftime('%Y%m%d-%H%M%S')}-{attempt + 1}"))
+        retried = getattr(ctx.reporter, "cell_retried", None)
+        if retried is not None:
+            retried(summary.run_id, why)
     return summary
 
 
