@@ -100,6 +100,9 @@ class RunProgress:
         else:
             self._say(f"[{self.cells_done}/{self.total_cells}] {summary.run_id}: done, "
                       f"{summary.output_throughput_tok_s:.1f} tok/s, {summary.errors} errors")
+        if "failed" in summary.flags:  # said even under the live progress bar: the user must act
+            self._say(f"{summary.run_id}: failed, the server died or stopped answering mid-level (why: the "
+                      "cell's meta.json note); run the same command again to measure it")
 
     def cell_retried(self, run_id: str, why: str) -> None:
         """A contended try was set aside: the same cell runs again (it does not count twice)."""
