@@ -7,7 +7,6 @@ import asyncio
 import time
 
 import aiohttp
-import pytest
 
 import deploybench.load as load
 from deploybench import api, protocols, storage

@@ -67,7 +67,8 @@ def test_ttft_and_e2e_mean_the_same_for_every_protocol(protocol, monkeypatch):
     e2e = statistics.median((r.done_ns - r.sent_ns) / 1e6 for r in recs)
     # stamped before connection set-up or signing, TTFT would read 70 ms; done at the stream's
     # close instead of its final event, E2E would read 115 ms. The tolerances are sized to tell those
-    # 30 ms apart on a busy 2-core host (medians sit within ~1 ms on a quiet one).
-    assert abs(ttft - TTFT) <= 4.0, (protocol, ttft)
-    assert abs(e2e - (TTFT + (N - 1) * ITL)) <= 6.0, (protocol, e2e)
+    # 30 ms apart on a busy 2-core host (load 8: SageMaker's thread hand-off reads up to ~5 ms late);
+    # medians sit within ~1 ms of the script on a quiet one.
+    assert abs(ttft - TTFT) <= 10.0, (protocol, ttft)
+    assert abs(e2e - (TTFT + (N - 1) * ITL)) <= 12.0, (protocol, e2e)
     assert all(r.done_ns == r.chunk_ns[-1] for r in recs if protocol != "openai-chat")  # the final event

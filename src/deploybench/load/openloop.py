@@ -70,7 +70,8 @@ async def run_open_level(client: ProtocolClient, prompts: Sequence[Prompt], para
         watch.after(rec.error)
         loop.call_soon(deliver, rec)
 
-    helpers = [asyncio.create_task(watch.watch())] + ([asyncio.create_task(deadline.watch(seen))] if cfg.adaptive else [])
+    helpers = [asyncio.create_task(watch.watch())]
+    helpers += [asyncio.create_task(deadline.watch(seen))] if cfg.adaptive else []
     sent, cut, truncated = 0, False, False
     try:
         for n, off in enumerate(offsets_s):

@@ -257,7 +257,8 @@ class Conn(asyncio.Protocol):
         script = self.script
         if method == "GET" and path in ("/v1/models", "/health", "/stats"):
             stats = json.dumps({"received": script.received, "pid": os.getpid()}).encode()
-            self.transport.write(_reply("200 OK", {"/v1/models": MODELS, "/stats": stats}.get(path, b'{"status": "ok"}')))
+            body = {"/v1/models": MODELS, "/stats": stats}.get(path, b'{"status": "ok"}')
+            self.transport.write(_reply("200 OK", body))
             return
         generate = path in ("/v1/chat/completions", "/v1/completions", TGI_PATH) or path.endswith(SAGEMAKER_SUFFIX)
         if method != "POST" or not generate:
