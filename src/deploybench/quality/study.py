@@ -38,17 +38,17 @@ def check(study: Study, planned: Sequence[Any]) -> None:
 
 
 def measure(study: Study, planned: Sequence[Any], study_dir: Path) -> QualityTable | None:
-    """Measure what ``quality.json`` in ``study_dir`` does not hold yet; returns the table."""
+    """Write ``quality.json`` in ``study_dir`` for the study's deployments; returns the table."""
     q = study.quality
     if q is None:
         return None
-    old = read_table(study_dir)
-    table = old if old is not None and old.method == q.method else QualityTable(method=q.method)
-    todo = [p for p in planned if table.for_deployment(p.name) is None]
-    if q.method == "agreement":
-        _agreement(q, planned, todo, table, study_dir)
-    else:
-        _ladder(q, todo, table)
+    if q.method == "agreement":  # servers must be started: keep what an earlier run measured
+        old = read_table(study_dir)
+        table = old if old is not None and old.method == q.method else QualityTable(method=q.method)
+        _agreement(q, planned, [p for p in planned if table.for_deployment(p.name) is None], table, study_dir)
+    else:  # cached by model hash, text and shape: measuring again is a cache look-up
+        table = QualityTable(method=q.method)
+        _ladder(q, planned, table)
     write_table(study_dir, table)
     return table
 
