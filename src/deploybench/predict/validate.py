@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 from pydantic import BaseModel, Field
 
-from ..recommend import SCENARIOS, TIE_REL, recommend
+from ..recommend import RULES, TIE_REL, recommend
 from ..recommend import figures as rfig
 from ..schemas import ConfigError, RunSummary
 from .cells import Cell
@@ -117,7 +117,7 @@ def _compare_picks(fold: str, models: list[str], measured: list[RunSummary], mix
                    basis: str) -> list[PickCheck]:
     out = []
     by_id = {s.run_id: s for s in measured}
-    for scenario in SCENARIOS:
+    for scenario in RULES:  # the 2023 rules (capacity needs open-loop cells)
         truth = {p.group: p for p in recommend(measured, scenario, basis=basis)}
         guess = {p.group: p for p in recommend(mixed, scenario, basis=basis)}
         for model in models:
