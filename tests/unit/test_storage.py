@@ -47,3 +47,12 @@ def test_run_dirs_finds_runs(tmp_path):
         storage.RunWriter(tmp_path / name, RunMeta(run_id=name, concurrency=1)).close()
     assert [p.name for p in storage.run_dirs(tmp_path)] == ["a__c1", "a__c2"]
     assert storage.run_dirs(tmp_path / "a__c1") == [tmp_path / "a__c1"]
+
+
+def test_set_aside_tries_are_not_cells(tmp_path):
+    from deploybench import storage
+    from deploybench.schemas import RunMeta
+
+    for name in ("d__c1", "d__c1.contended-20260101-000000-1", "d__c1.incomplete-20260101-000000"):
+        storage.atomic_write(tmp_path / name / storage.META, RunMeta(run_id="d__c1", concurrency=1).model_dump_json())
+    assert [p.name for p in storage.run_dirs(tmp_path)] == ["d__c1"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -186,11 +187,15 @@ def read_summary(run_dir: Path) -> RunSummary | None:
     return RunSummary.model_validate_json(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
+SET_ASIDE = re.compile(r"\.(incomplete|contended)-")
+"""Folders of tries kept aside (an interrupted try, a try on a busy host): kept, never read as cells."""
+
+
 def run_dirs(root: Path) -> list[Path]:
     """Run folders under ``root`` (a single run or a study), in name order."""
     if (root / META).exists():
         return [root]
-    return sorted(p.parent for p in root.glob(f"*/{META}") if ".incomplete-" not in p.parent.name)
+    return sorted(p.parent for p in root.glob(f"*/{META}") if not SET_ASIDE.search(p.parent.name))
 
 
 def write_parquet(run_dir: Path, records: list[RequestRecord] | None = None) -> Path:
