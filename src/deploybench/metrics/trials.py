@@ -59,6 +59,7 @@ def combine(trials: Sequence[RunSummary]) -> RunSummary:
     upd["requests"] = sum(s.requests for s in trials)
     upd["completed"] = sum(s.completed for s in trials)
     upd["errors"] = sum(s.errors for s in trials)
+    upd["stopped_short"] = sum(s.stopped_short for s in trials)
     upd["error_rate"] = upd["errors"] / upd["requests"] if upd["requests"] else 0.0
     kinds: dict[str, int] = {}
     for s in trials:
