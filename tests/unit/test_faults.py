@@ -14,9 +14,25 @@ from deploybench.schemas import RequestRecord
 RESET = aiohttp.ClientOSError(errno.ECONNRESET, "Connection reset by peer")
 
 
+def _write_onto_closed() -> aiohttp.ClientOSError:
+    """What aiohttp raises when the body is written onto a pooled connection the server already closed."""
+    try:
+        try:
+            raise aiohttp.ClientConnectionResetError("Cannot write to closing transport")
+        except aiohttp.ClientConnectionResetError as inner:
+            raise aiohttp.ClientOSError(None, "Can not write request body for http://127.0.0.1:1/v1/chat/completions") from inner
+    except aiohttp.ClientOSError as exc:
+        return exc
+
+
+WRITE_ONTO_CLOSED = _write_onto_closed()
+
+
 @pytest.mark.parametrize("reused, status, chunks, exc, again", [
     (True, None, [], RESET, True),                                    # stale pooled connection, unread
     (True, None, [], aiohttp.ClientConnectionResetError("write"), True),
+    (True, None, [], WRITE_ONTO_CLOSED, True),                       # the body never left: unread
+    (False, None, [], WRITE_ONTO_CLOSED, False),
     (False, None, [], RESET, False),                                  # a fresh connection is never stale
     (True, None, [], aiohttp.ServerDisconnectedError(), False),       # clean close: maybe read, final
     (True, 200, [], RESET, False),                                    # an answer had started

@@ -36,10 +36,22 @@ def never_reached(exc: BaseException, draft: Draft) -> bool:
     return _is_reset(exc)
 
 
-def _is_reset(exc: BaseException) -> bool:
+def _is_reset(exc: BaseException | None, depth: int = 0) -> bool:
+    """A reset, a broken pipe, or a write onto a transport the peer had already closed.
+
+    aiohttp reports the last as ``ClientOSError("Can not write request body ...")`` with no errno,
+    caused by ``ClientConnectionResetError("Cannot write to closing transport")``: the request body
+    never left, so the server cannot have read the request.
+    """
+    if exc is None or depth > 4:
+        return False
     if isinstance(exc, (aiohttp.ClientConnectionResetError, ConnectionResetError, BrokenPipeError)):
         return True
-    return isinstance(exc, aiohttp.ClientOSError) and exc.errno in RESET_ERRNOS
+    if isinstance(exc, aiohttp.ClientOSError) and exc.errno in RESET_ERRNOS:
+        return True
+    if isinstance(exc, aiohttp.ClientOSError) and str(exc).startswith("Can not write request body"):
+        return True
+    return _is_reset(exc.__cause__ or exc.__context__, depth + 1)
 
 
 def describe(exc: BaseException, draft: Draft, timeout_s: float) -> str:
