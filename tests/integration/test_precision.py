@@ -69,7 +69,7 @@ class _Starving:
     def cell_skipped(self, s) -> None: ...
 
     def request_done(self, rec) -> None:
-        time.sleep(0.03)
+        time.sleep(0.06)
 
 
 def test_starved_client_is_flagged_and_an_idle_one_is_not(tmp_path):

@@ -100,10 +100,10 @@ def test_summary_carries_intervals_and_cost_interval_swaps_ends():
 
 
 def test_lag_flag_means_distortion():
-    assert not lag_distorts(3.0, 100.0)      # 3 ms against a 100 ms TTFT: 3 %, within 5 %
-    assert lag_distorts(10.0, 100.0)         # 10 %: distorts
+    assert not lag_distorts(3.0, 100.0)      # mean lag 3 ms against a 100 ms mean E2E: 3 %, within 5 %
+    assert lag_distorts(10.0, 100.0)         # 10 %: the closed loop lost a tenth of its offered load
     assert not lag_distorts(0.8, 1.0)        # under the 1 ms floor
-    assert lag_distorts(1.5, 2.0)            # above the floor and above 5 % of a tiny TTFT
+    assert lag_distorts(1.5, 2.0)            # above the floor and above 5 % of a tiny E2E
     assert not lag_distorts(None, 100.0)
     idle = summarize(closed_loop(2, 5, 100, 10, lag_ms=1.5), meta())
     starved = summarize(closed_loop(2, 5, 100, 10, lag_ms=30), meta())

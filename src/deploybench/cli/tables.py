@@ -49,7 +49,7 @@ def summary_table(rows: Sequence[RunSummary], title: str = "deploybench") -> Tab
                   _pm(s, "cost_per_1m_tokens", s.cost_per_1m_tokens, "{:.3f}"), _server(s),
                   ", ".join(s.flags) or "—")
     t.caption = ("times in ms; ±: half-width of the 95 % interval; ⚠ client-lag = the client's delay distorts "
-                 "the figures (lag p99 > max(1 ms, 5 % of TTFT p50)); contended = other processes took the "
+                 "the load (mean lag > max(1 ms, 5 % of mean E2E)); contended = other processes took the "
                  "server's CPU; imprecise = the level hit its time cap before its intervals were tight; "
                  "shared-cpu = client and server shared cores; srv run/queue = the server's own mean running / "
                  "max queued requests (/metrics)")

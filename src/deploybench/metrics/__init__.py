@@ -29,12 +29,18 @@ def cost_per_1m(price_per_hour: float | None, tokens_per_s: float) -> float | No
     return price_per_hour * minutes / 60.0
 
 
-def lag_distorts(lag_p99_ms: float | None, ttft_p50_ms: float | None, max_lag_ms: float = 1.0,
+def lag_distorts(lag_mean_ms: float | None, e2e_mean_ms: float | None, max_lag_ms: float = 1.0,
                  tolerance: float = 0.05) -> bool:
-    """The client's delay moved a figure: lag p99 above max(``max_lag_ms``, ``tolerance`` x TTFT p50)."""
-    if lag_p99_ms is None:
+    """The client's delay moved a figure by more than ``tolerance`` of it.
+
+    Latencies are measured from the moment a request is on the wire, so a late send does not move
+    TTFT, TPOT or E2E. What it moves is the load: a closed-loop user idles for the lag before each
+    request (throughput falls by lag / (E2E + lag)), an open-loop arrival leaves late. So the flag
+    fires when the mean lag exceeds ``tolerance`` x the mean E2E (and ``max_lag_ms``).
+    """
+    if lag_mean_ms is None:
         return False
-    return lag_p99_ms > max(max_lag_ms, tolerance * (ttft_p50_ms or 0.0))
+    return lag_mean_ms > max(max_lag_ms, tolerance * (e2e_mean_ms or 0.0))
 
 
 def summarize(records: Sequence[RequestRecord], meta: RunMeta, slos: Sequence[Constraint] = (),
@@ -52,7 +58,8 @@ def summarize(records: Sequence[RequestRecord], meta: RunMeta, slos: Sequence[Co
     tput = out_tokens / window_s if window_s > 0 else 0.0
     price = meta.price_per_hour
     ttft = dist(core.collect(ttft_ms(r) for r in recs))
-    lagged = lag_distorts(lag.p99, ttft.p50, max_lag_ms, lag_tolerance)
+    e2e = dist(core.collect(e2e_ms(r) for r in recs))
+    lagged = lag_distorts(lag.mean, e2e.mean, max_lag_ms, lag_tolerance)
     flags = sorted(set(meta.flags) | ({"client-lag"} if lagged else set()))
     sources = sorted({r.token_source for r in ok}) or ["none"]
     return RunSummary(
@@ -66,7 +73,7 @@ def summarize(records: Sequence[RequestRecord], meta: RunMeta, slos: Sequence[Co
         ttft_ms=ttft,
         tpot_ms=dist(core.collect(tpot_ms(r) for r in recs)),
         itl_ms=dist(np.fromiter((g for r in recs for g in itl_ms(r)), dtype=float)),
-        e2e_ms=dist(core.collect(e2e_ms(r) for r in recs)),
+        e2e_ms=e2e,
         ms_per_token=dist(core.collect(ms_per_token(r) for r in recs)),
         ttft_content_ms=dist(core.collect(map(core.ttft_content_ms, recs))),
         token_mismatch=sum(map(core.token_mismatch, recs)),

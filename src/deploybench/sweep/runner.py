@@ -167,6 +167,8 @@ def _with_engine(cfg, prompts, cells, study_dir, study, reporter, labels, client
             endpoint = endpoint.model_copy(update={"protocol": dep.protocol})
         info = engine.info()
         proc = getattr(engine, "proc", None)
+        if client_cores is None and proc is not None:  # client and server share cores: the client goes first
+            contention.yield_to_client(proc.pid)
         with contention.Pinned(client_cores):
             return run_async(_measure(cfg, endpoint, info, cells, prompts, study_dir, study, reporter, labels,
                                       getattr(proc, "pid", None), client_cores))

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from .. import storage, workloads
 from ..schemas import ConfigError, EngineError, RunConfig, RunSummary, Study
-from . import contention
 from .plan import Planned
 from .runner import NullReporter, Reporter, completed_summary, run_deployment, run_id_for
 
@@ -84,14 +83,11 @@ def run_study(study: Study, planned: Sequence[Planned], study_dir: Path, reporte
     prompts = workloads.load_prompts(study.workload.source)
     summaries: list[RunSummary] = []
     failures: list[str] = []
-    # the client keeps off every core any server of the study uses (None: no spare core -> shared-cpu)
-    spare = contention.client_cores([getattr(p.deployment.engine, "cpu_set", None) for p in planned]) \
-        if study.load.pin_client else None
     for p in planned:
         cfg = RunConfig(deployment=p.deployment, workload=study.workload, load=study.load)
         try:
-            summaries += run_deployment(cfg, prompts, study_dir, study=study.name, reporter=reporter, resume=resume,
-                                        client_cores=spare)
+            # deployments run one at a time: the client keeps off the cores of the one being measured
+            summaries += run_deployment(cfg, prompts, study_dir, study=study.name, reporter=reporter, resume=resume)
         except EngineError as exc:  # one deployment failing does not lose the others
             failures.append(f"{p.name}: {exc.line()}")
             if hasattr(reporter, "cell_failed"):
