@@ -155,3 +155,16 @@ def test_overlap_and_half_width():
     assert not overlap(Interval(lo=1, hi=2), Interval(lo=2.1, hi=3))
     assert half_width(Interval(lo=90, hi=110), 100) == pytest.approx(0.1)
     assert half_width(None, 100) is None
+
+
+def test_closed_loop_ratio_interval_brackets_the_rate_and_tightens():
+    steady = closed_loop(4, 10, 50, 10)
+    noisy = closed_loop(4, 10, 50, 10, noise=0.5)
+    end = 10_000_000_000
+    # 4 users x 20 tokens per (0.5 ms lag + 240 ms E2E) cycle = 332 tok/s, the long-run rate
+    s = run_intervals(steady, 0, end, users=4)["output_throughput_tok_s"]
+    assert s.lo <= 4 * 20 / 0.2406 * 1.02 and s.hi >= 4 * 20 / 0.2406 * 0.98 and "ratio" in s.method
+    n = run_intervals(noisy, 0, end, users=4)["output_throughput_tok_s"]
+    assert (n.hi - n.lo) > 3 * (s.hi - s.lo)
+    batch = run_intervals(noisy, 0, end)["output_throughput_tok_s"]  # open-loop reading: batch means
+    assert "batch means" in batch.method

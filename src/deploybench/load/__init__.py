@@ -69,7 +69,7 @@ class Deadline:
     def passed(self) -> bool:
         return self.at is not None and time.monotonic_ns() >= self.at
 
-    async def watch(self, seen: list[RequestRecord], check_s: float = 1.0) -> None:
+    async def watch(self, seen: list[RequestRecord], check_s: float = 1.0, users: int = 0) -> None:
         """Adaptive window: from ``min_duration_s`` on, stop once the headline intervals are tight."""
         cfg = self.cfg
         first = self.start + int(cfg.min_duration_s * 1e9)
@@ -77,7 +77,7 @@ class Deadline:
         while not self.passed():
             now = time.monotonic_ns()
             ok, widths = await asyncio.to_thread(precision_met, list(seen), self.start, now,
-                                                 cfg.target_half_width, cfg.precision_figures)
+                                                 cfg.target_half_width, cfg.precision_figures, users)
             self.half_widths = widths
             if ok:
                 self.met = True
@@ -209,7 +209,7 @@ async def run_level(client: ProtocolClient, prompts: Sequence[Prompt], params: G
 
     tasks = [asyncio.create_task(user(v)) for v in range(concurrency)]
     helpers = [asyncio.create_task(watch.watch()), asyncio.create_task(_stop_when_gone(watch, tasks, why))]
-    helpers += [asyncio.create_task(deadline.watch(seen))] if cfg.adaptive else []
+    helpers += [asyncio.create_task(deadline.watch(seen, users=concurrency))] if cfg.adaptive else []
     cut = await _supervise(tasks, helpers, hard_stop, why)
     end = min(deadline.at, last_done[0]) if deadline.at else last_done[0]
     used = (next(session_ids) - prompt_offset) if sessions else next(order)

@@ -3,7 +3,10 @@
 Requests in one run are not independent: requests in flight together share the server's batch,
 and one slow phase (a noisy neighbour, a long prompt) stretches several neighbours at once. So:
 
-* **rates** (output tok/s, request/s) use **batch means**: the window is cut into ``B`` equal time
+* **closed-loop rates** use the **ratio estimator** of Little's law over requests
+  (:func:`closed_loop_rates`), block-bootstrapped; its relative bounds are applied to the window's
+  figure;
+* **open-loop rates** (output tok/s, request/s) use **batch means**: the window is cut into ``B`` equal time
   batches, each at least as long as a typical request (median E2E, at least 0.5 s), 3 <= B <= 20;
   the rate of each batch is one observation and the interval is the Student-t interval of their
   mean (``B - 1`` degrees of freedom).
@@ -76,15 +79,20 @@ def rate_batches(recs: Sequence[RequestRecord], start_ns: int, end_ns: int, batc
     return tokens / width_s, done / width_s
 
 
+def _block_indices(n: int, block: int, boot: int, seed: int) -> tuple[np.ndarray, int]:
+    """``boot`` moving-block resamples of range(n): each ⌈n/block⌉ random blocks, cut to n."""
+    block = int(max(1, min(block, n // 2)))
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(0, n - block + 1, size=(boot, math.ceil(n / block)))
+    return (starts[:, :, None] + np.arange(block)[None, None, :]).reshape(boot, -1)[:, :n], block
+
+
 def block_bootstrap(values: np.ndarray, q: float, block: int, boot: int = BOOT, seed: int = SEED) -> Interval | None:
     """Moving-block bootstrap 95 % interval of the ``q``-th percentile of ``values`` (in order)."""
     n = values.size
     if n < 4:
         return None
-    block = int(max(1, min(block, n // 2)))
-    rng = np.random.default_rng(seed)
-    starts = rng.integers(0, n - block + 1, size=(boot, math.ceil(n / block)))
-    idx = (starts[:, :, None] + np.arange(block)[None, None, :]).reshape(boot, -1)[:, :n]
+    idx, block = _block_indices(n, block, boot, seed)
     est = np.percentile(values[idx], q, axis=1)
     lo, hi = np.percentile(est, [2.5, 97.5])
     return Interval(lo=float(lo), hi=float(hi), n=int(n), method=f"block bootstrap (block {block})")
@@ -106,14 +114,43 @@ def cost_interval(tput: Interval | None, price_per_hour: float | None) -> Interv
     return Interval(lo=per(tput.hi), hi=per(tput.lo), n=tput.n, method=tput.method)
 
 
-def run_intervals(records: Sequence[RequestRecord], start_ns: int, end_ns: int,
-                  price_per_hour: float | None = None) -> dict[str, Interval]:
-    """Within-run 95 % intervals of every headline figure (measured records only)."""
-    recs = sorted(core.measured(records), key=lambda r: r.sent_ns)
+def closed_loop_rates(ok: Sequence[RequestRecord], block: int, boot: int = BOOT,
+                      seed: int = SEED) -> dict[str, tuple[float, float]] | None:
+    """Relative 95 % bounds of a closed loop's long-run rates, from its requests (Little's law).
+
+    N users each cycle through requests (cycle = ``done − scheduled``: lag + E2E), so tokens/s =
+    N · Σ tokens / Σ cycles and requests/s = N · n / Σ cycles. A moving-block bootstrap over the
+    requests (in send order) gives each ratio's spread; the bounds are returned relative to the
+    ratio on all requests, to be applied to the window's own figure.
+    """
+    n = len(ok)
+    if n < 8:
+        return None
+    tokens = np.array([float(r.output_tokens or 0) for r in ok])
+    cycle = np.array([max(1, r.done_ns - r.scheduled_ns) / 1e9 for r in ok])
+    idx, _ = _block_indices(n, block, boot, seed)
+    sums = cycle[idx].sum(axis=1)
+    out = {}
+    for name, num, whole in (("output_throughput_tok_s", tokens[idx].sum(axis=1), tokens.sum()),
+                             ("request_throughput_rps", np.full(boot, float(n)), float(n))):
+        ratio, point = num / sums, whole / cycle.sum()
+        if point > 0:
+            lo, hi = np.percentile(ratio, [2.5, 97.5])
+            out[name] = (float(lo / point), float(hi / point))
+    return out
+
+
+def _rate_intervals(recs, ok, start_ns: int, end_ns: int, users: int, block: int) -> dict[str, Interval]:
+    """Throughput intervals: the closed-loop ratio estimator where it applies, else batch means."""
     window_s = (end_ns - start_ns) / 1e9
-    ok = [r for r in recs if r.error is None]
+    rel = closed_loop_rates(ok, block) if users > 0 else None
     out: dict[str, Interval] = {}
-    if window_s <= 0 or not ok:
+    if rel:
+        points = {"output_throughput_tok_s": sum(core.tokens_in_window(r, start_ns, end_ns) for r in recs) / window_s,
+                  "request_throughput_rps": len(core.in_window(recs, start_ns, end_ns)) / window_s}
+        for name, (lo, hi) in rel.items():
+            out[name] = Interval(lo=points[name] * lo, hi=points[name] * hi, n=len(ok),
+                                 method=f"closed-loop ratio, block bootstrap (block {block})")
         return out
     e2e = np.array([(r.done_ns - r.sent_ns) / 1e9 for r in ok])
     b = batch_count(window_s, float(np.median(e2e)))
@@ -122,10 +159,25 @@ def run_intervals(records: Sequence[RequestRecord], start_ns: int, end_ns: int,
         iv = t_interval(arr, f"batch means ({b} batches)")
         if iv is not None:
             out[name] = iv.model_copy(update={"lo": max(0.0, iv.lo)})
+    return out
+
+
+def run_intervals(records: Sequence[RequestRecord], start_ns: int, end_ns: int,
+                  price_per_hour: float | None = None, users: int = 0) -> dict[str, Interval]:
+    """Within-run 95 % intervals of every headline figure (measured records only).
+
+    ``users`` > 0: a closed loop of that many users (its rates use the ratio estimator).
+    """
+    recs = sorted(core.measured(records), key=lambda r: r.sent_ns)
+    window_s = (end_ns - start_ns) / 1e9
+    ok = [r for r in recs if r.error is None]
+    if window_s <= 0 or not ok:
+        return {}
+    block = round(mean_in_flight(ok, window_s))
+    out = _rate_intervals(recs, ok, start_ns, end_ns, users, block)
     cost = cost_interval(out.get("output_throughput_tok_s"), price_per_hour)
     if cost is not None:
         out["cost_per_1m_tokens"] = cost
-    block = round(mean_in_flight(ok, window_s))
     for field, fn in _PER_REQUEST.items():
         vals = np.array(core.collect(fn(r) for r in ok), dtype=float)
         for stat, q in PERCENTILES:
@@ -166,9 +218,9 @@ def point_values(records: Sequence[RequestRecord], start_ns: int, end_ns: int) -
 
 
 def precision_met(records: Sequence[RequestRecord], start_ns: int, end_ns: int, target: float,
-                  figures: Sequence[str] = HEADLINE) -> tuple[bool, dict[str, float | None]]:
+                  figures: Sequence[str] = HEADLINE, users: int = 0) -> tuple[bool, dict[str, float | None]]:
     """Whether every named figure's interval is within ``target``; also each figure's half-width."""
-    ivs = run_intervals(records, start_ns, end_ns)
+    ivs = run_intervals(records, start_ns, end_ns, users=users)
     pts = point_values(records, start_ns, end_ns)
     widths = {name: half_width(ivs.get(name), pts.get(name)) for name in figures}
     return all(w is not None and w <= target for w in widths.values()), widths
