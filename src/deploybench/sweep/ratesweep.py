@@ -76,6 +76,13 @@ def knee(points: list[RunSummary], slos, saturated: set[str] = frozenset()) -> R
     return max_rate_within_slo(points, slos, set(saturated)).get(points[0].deployment) if points else None
 
 
+def _rps(s: RunSummary, cfg) -> float:
+    """A closed level's request rate from its token rate (tokens/s ÷ tokens per request): counting
+    completions in a window undercounts when requests last a good part of the window."""
+    per = cfg.workload.max_tokens
+    return s.output_throughput_tok_s / per if per else s.request_throughput_rps
+
+
 async def run_sweep(ctx, level, trial: int, prompts, measure) -> list[RunSummary]:
     """Measure the sweep's cells in order; ``measure(ctx, level, trial, prompts)`` measures one cell."""
     from .runner import completed_summary, run_id_for
@@ -89,26 +96,28 @@ async def run_sweep(ctx, level, trial: int, prompts, measure) -> list[RunSummary
 
     sync = await cell(ClosedLevel(users=1))
     peak = await cell(ClosedLevel(users=level.max_users))
-    lo, hi = sync.request_throughput_rps, peak.request_throughput_rps * level.headroom
+    lo, hi = _rps(sync, ctx.cfg), _rps(peak, ctx.cfg) * level.headroom
     rates = [float(f"{r:.3g}") for r in np.linspace(lo, max(hi, lo * 1.01), level.rates)] if lo > 0 else []
     points, stop = [], None
     for rps in dict.fromkeys(rates):
         s = await cell(RateLevel(rps=rps, arrival=level.arrival, cv=level.cv, seed=trial))
         points.append(s)
-        stop = oversaturated(s, storage.read_records(ctx.study_dir / s.run_id), peak.request_throughput_rps)
+        stop = oversaturated(s, storage.read_records(ctx.study_dir / s.run_id), _rps(peak, ctx.cfg))
         if stop:
             break
     best = knee(points, slos, {points[-1].run_id} if stop else set())
-    _write(ctx.study_dir, dep, trial, level, sync, peak, points, best, stop, ctx.cfg.load.slo)
+    _write(ctx.study_dir, dep, trial, level, (sync, lo), (peak, _rps(peak, ctx.cfg)), points, best, stop,
+           ctx.cfg.load.slo)
     return [sync, peak, *points]
 
 
-def _write(study_dir, dep, trial, level, sync, peak, points, best, stop, slo) -> None:
+def _write(study_dir, dep, trial, level, sync_pair, peak_pair, points, best, stop, slo) -> None:
+    (sync, sync_rps), (peak, max_rps) = sync_pair, peak_pair
     row = lambda s: {"run_id": s.run_id, "rps": nominal_rps(s), "offered_rps": s.offered_rps, "achieved_rps": s.achieved_rps,  # noqa: E731
                      "ttft_p50_ms": s.ttft_ms.p50, "ttft_p99_ms": s.ttft_ms.p99, "slo_attainment": s.slo_attainment,
                      "output_tok_s": s.output_throughput_tok_s, "error_rate": s.error_rate}
     data = {"status": "complete", "level": level.model_dump(mode="json"), "slo": slo,
-            "synchronous_rps": sync.request_throughput_rps, "max_rps": peak.request_throughput_rps,
+            "synchronous_rps": sync_rps, "max_rps": max_rps,
             "points": [row(p) for p in points], "stopped_early": stop,
             "knee": row(best) if best else None,
             "cells": [sync.run_id, peak.run_id, *(p.run_id for p in points)]}
