@@ -91,3 +91,25 @@ def test_capacity_pick_is_the_cheapest_at_its_highest_rate_within_the_slo(tmp_pa
     # per token, slow at 6 req/s for $1/h beats fast at 9 req/s for $3/h (1/6 < 3/9)
     assert pick.deployment == "slow" and pick.rate_rps == 6, pick
     assert pick.runner_up.deployment == "fast" and pick.runner_up.run_id == "fast__r9-constant"
+
+
+def test_trace_replay_reproduces_arrivals_and_lengths(tmp_path):
+    """The BurstGPT-shaped sample: requests leave at the trace's times (x time_scale) and each asks
+    for, and gets, its own output length (checked from the server's usage counts)."""
+    from pathlib import Path
+
+    from deploybench.workloads import read_trace
+
+    trace = Path(__file__).resolve().parents[1] / "data" / "trace-burstgpt.csv"
+    rows = read_trace(trace)
+    with scripted_server(ttft_ms=20, itl_ms=2) as url:
+        study, (s,) = api.run(_cfg(url, [{"kind": "trace", "path": str(trace), "time_scale": 0.5}],
+                                  duration_s=30, warmup_requests=0), tmp_path, name="trace")
+    assert s.run_id == "scripted__trace-trace-burstgpt-x0.5" and s.errors == 0
+    recs = sorted((r for r in storage.read_records(study / s.run_id) if not r.warmup), key=lambda r: r.index)
+    assert len(recs) == len(rows)
+    t0 = recs[0].scheduled_ns
+    for r, row in zip(recs, rows):
+        assert abs((r.scheduled_ns - t0) / 1e9 - row.arrival_s * 0.5) < 1e-3
+        assert abs((r.sent_ns - r.scheduled_ns) / 1e6) < 50
+        assert r.max_tokens == max(1, row.output_tokens) and r.output_tokens == r.max_tokens  # server usage
