@@ -17,6 +17,9 @@ def _picks(study_dir):
             for p in recommend(summaries, scenario)}
 
 
+@pytest.mark.xfail(strict=False, reason="issue 8, open: on a shared 2-core VM the same cell drifts by a median ~12 % "
+                   "(up to 58 %) between consecutive runs, more than within-run intervals can see; "
+                   "only trials (between-trial intervals) capture it")
 def test_quick_study_twice_same_picks_or_ties(tmp_path):
     runs = []
     for name in ("first", "second"):
