@@ -19,6 +19,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -70,11 +71,13 @@ class Browser:
         self._events: dict[str, asyncio.Event] = {}
 
     async def __aenter__(self) -> "Browser":
-        self._profile = tempfile.TemporaryDirectory(prefix="deploybench-chromium-")
+        # chromium's helper processes can still be writing the profile as it exits: never fail on cleanup
+        self._profile = tempfile.TemporaryDirectory(prefix="deploybench-chromium-", ignore_cleanup_errors=True)
         self._log = open(Path(self._profile.name) / "chromium.log", "wb")
         self._proc = subprocess.Popen([self.binary, *FLAGS, f"--user-data-dir={self._profile.name}",
                                        f"--window-size={self.width},{self.height}", "about:blank"],
-                                      stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                      stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                      start_new_session=True)
         try:
             port = await self._port()
             self._http = aiohttp.ClientSession()
@@ -100,14 +103,21 @@ class Browser:
             await self._ws.close()
         if getattr(self, "_http", None) is not None:
             await self._http.close()
-        self._proc.terminate()
+        self._signal_group(signal.SIGTERM)
         try:
             self._proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait(timeout=10)
+        self._signal_group(signal.SIGKILL)  # renderers and crashpad too: nothing left writing the profile
         self._log.close()
         self._profile.cleanup()
+
+    def _signal_group(self, sig: int) -> None:
+        try:
+            os.killpg(self._proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
 
     async def _port(self, timeout: float = 30.0) -> int:
         """Chromium writes the port it chose into DevToolsActivePort in the profile."""
