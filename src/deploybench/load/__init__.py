@@ -46,7 +46,6 @@ class LevelResult:
     stopped_early: bool = False
     prompts_used: int = 0
     imprecise: bool = False
-    half_widths: dict | None = None
     truncated: bool = False  # cut off by the level's safety hard limit (requests in flight stored as cancelled)
     failed: str | None = None  # the server was gone (process exit, refused connections): why
 
@@ -59,7 +58,6 @@ class Deadline:
         limit = cfg.max_duration_s if cfg.adaptive else cfg.duration_s
         self.at: int | None = start_ns + int(limit * 1e9) if limit else None
         self.met = False
-        self.half_widths: dict | None = None
 
     @property
     def imprecise(self) -> bool:
@@ -76,9 +74,8 @@ class Deadline:
         await asyncio.sleep(max(0.0, (first - time.monotonic_ns()) / 1e9))
         while not self.passed():
             now = time.monotonic_ns()
-            ok, widths = await asyncio.to_thread(precision_met, list(seen), self.start, now,
+            ok, _ = await asyncio.to_thread(precision_met, list(seen), self.start, now,
                                                  cfg.target_half_width, cfg.precision_figures, users)
-            self.half_widths = widths
             if ok:
                 self.met = True
                 self.at = min(self.at or now, now)
@@ -214,7 +211,7 @@ async def run_level(client: ProtocolClient, prompts: Sequence[Prompt], params: G
     end = min(deadline.at, last_done[0]) if deadline.at else last_done[0]
     used = (next(session_ids) - prompt_offset) if sessions else next(order)
     return LevelResult(start, end, measured=measured[0], warmup=cfg.warmup_requests, stopped_early=cut,
-                       prompts_used=used, imprecise=deadline.imprecise, half_widths=deadline.half_widths,
+                       prompts_used=used, imprecise=deadline.imprecise,
                        truncated=cut, failed=watch.reason)
 
 

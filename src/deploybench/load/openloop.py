@@ -109,5 +109,5 @@ async def run_open_level(client: ProtocolClient, prompts: Sequence[Prompt], para
     end = deadline.at if cut and deadline.at else last_done[0]
     return LevelResult(start, end, measured=sent, warmup=cfg.warmup_requests, stopped_early=False,
                        prompts_used=(first + len(offsets_s)) if not aligned else 0,
-                       imprecise=deadline.imprecise, half_widths=deadline.half_widths, truncated=truncated,
+                       imprecise=deadline.imprecise, truncated=truncated,
                        failed=watch.reason)

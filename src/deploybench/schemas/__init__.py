@@ -6,7 +6,6 @@ from .config import (
     RateLevel,
     SweepLevel,
     TraceLevel,
-    level_key,
     Deployment,
     Endpoint,
     EngineConfig,
@@ -33,7 +32,7 @@ from .records import EngineInfo, HostInfo, RequestRecord, RunMeta
 from .summary import FLAGS, Dist, Interval, RunSummary
 
 __all__ = [
-    "ClosedLevel", "Level", "RateLevel", "SweepLevel", "TraceLevel", "level_key",
+    "ClosedLevel", "Level", "RateLevel", "SweepLevel", "TraceLevel",
     "ConfigError", "Deployment", "DeploybenchError", "Endpoint", "Dist", "EndpointError", "EngineConfig",
     "EngineError", "EngineInfo", "ExternalEngine", "Hardware", "HostInfo", "JsonlWorkload",
     "LlamaCppEngine", "LoadConfig", "ProtocolKind", "RequestRecord", "RunConfig", "RunMeta",

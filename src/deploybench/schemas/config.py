@@ -247,11 +247,6 @@ class SweepLevel(_Strict):
 Level = Annotated[Union[ClosedLevel, RateLevel, TraceLevel, SweepLevel], Field(discriminator="kind")]
 
 
-def level_key(level) -> str:
-    """Run-id suffix and table key of a level: c4, r2-poisson, r2-gamma1.5, trace-<name>."""
-    return level.key
-
-
 class LoadConfig(_Strict):
     """Load levels (closed users, open-loop rates, sweeps, trace replay), bounded by time and/or requests."""
 

@@ -26,21 +26,18 @@ from .. import metrics, storage
 from ..metrics.capacity import max_rate_within_slo, nominal_rps
 from ..schemas import ClosedLevel, RateLevel, RunSummary
 
-def sweep_file(deployment_run_prefix: str, trial: int) -> str:
-    return f"{deployment_run_prefix}__sweep" + (f"__t{trial}" if trial > 1 else "") + ".json"
+def sweep_file(deployment: str, trial: int) -> str:
+    """``<deployment>__sweep[__t<n>].json``: the sweep's result beside its cells."""
+    from .runner import safe_name
 
-
-def _prefix(study_dir: Path, deployment: str) -> str:
-    from .runner import run_id_for
-
-    return run_id_for(deployment, "x").rsplit("__", 1)[0]
+    return f"{safe_name(deployment)}__sweep" + (f"__t{trial}" if trial > 1 else "") + ".json"
 
 
 def completed(study_dir: Path, deployment: str, trial: int) -> list[RunSummary] | None:
     """The sweep's cells if it finished before (resume), else None."""
     from .runner import completed_summary
 
-    path = study_dir / sweep_file(_prefix(study_dir, deployment), trial)
+    path = study_dir / sweep_file(deployment, trial)
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -121,7 +118,7 @@ def _write(study_dir, dep, trial, level, sync_pair, peak_pair, points, best, sto
             "points": [row(p) for p in points], "stopped_early": stop,
             "knee": row(best) if best else None,
             "cells": [sync.run_id, peak.run_id, *(p.run_id for p in points)]}
-    storage.atomic_write(study_dir / sweep_file(_prefix(study_dir, dep), trial), json.dumps(data, indent=2))
+    storage.atomic_write(study_dir / sweep_file(dep, trial), json.dumps(data, indent=2))
 
 
 def read_sweeps(study_dir: Path) -> list[dict]:

@@ -57,10 +57,15 @@ def run_async(coro):
         return runner.run(coro)
 
 
+def safe_name(deployment: str) -> str:
+    """A deployment name as a folder-name prefix: anything but letters, digits, '.', '-', '_' becomes '_'."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", deployment).strip("._") or "deployment"
+
+
 def run_id_for(deployment: str, level, trial: int = 1) -> str:
     """Folder name of a cell: ``<deployment>__<level key>[__t<n>]`` (c4, r2-poisson, trace-<name>; a bare
     int means closed users); anything but letters, digits, '.', '-', '_' becomes '_'."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", deployment).strip("._") or "deployment"
+    safe = safe_name(deployment)
     key = f"c{level}" if isinstance(level, int) else (level if isinstance(level, str) else level.key)
     return f"{safe}__{key}" + (f"__t{trial}" if trial > 1 else "")
 
