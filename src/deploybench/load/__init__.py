@@ -141,6 +141,8 @@ async def run_level(client: ProtocolClient, prompts: Sequence[Prompt], params: G
     """Warm up, then run ``concurrency`` closed-loop users until the request or time budget is spent.
 
     Prompts are taken in order (request i gets prompt i), as the 2023 study did. A user starts no
+        started_ns=draft.started_ns or None, connected_ns=draft.connected_ns or None,
+        reused=draft.reused if draft.connected_ns else None, headers_ns=draft.headers_ns or None,
     new request after the deadline; requests still in flight finish (drain) and are stored, but
     only those completing inside the window count toward throughput.
     """

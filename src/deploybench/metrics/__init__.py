@@ -7,13 +7,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..schemas import RequestRecord, RunMeta, RunSummary
-from . import core, intervals, slo
+from . import core, intervals, slo, ttft_split
 from .core import dist, e2e_ms, itl_ms, lag_ms, ms_per_token, stopped_short, tpot_ms, ttft_ms
 from .slo import Constraint
 
 __all__ = ["Constraint", "cost_per_1m", "dist", "e2e_ms", "itl_ms", "lag_ms", "minutes_per_1m",
            "intervals", "lag_distorts", "ms_per_token", "slo", "stopped_short", "summarize", "tpot_ms",
-           "ttft_ms"]
+           "ttft_ms", "ttft_split"]
 
 
 def minutes_per_1m(tokens_per_s: float) -> float | None:
@@ -76,6 +76,8 @@ def summarize(records: Sequence[RequestRecord], meta: RunMeta, slos: Sequence[Co
         e2e_ms=e2e,
         ms_per_token=dist(core.collect(ms_per_token(r) for r in recs)),
         ttft_content_ms=dist(core.collect(map(core.ttft_content_ms, recs))),
+        ttft_split_ms=ttft_split.split(recs),
+        connections=ttft_split.connections(recs),
         token_mismatch=sum(map(core.token_mismatch, recs)),
         stopped_short=stopped_short(recs),
         errors_by_kind=core.errors_by_kind(recs),

@@ -21,7 +21,10 @@ class Prompt:
 class Draft:
     """Mutable per-request scratchpad; ``load`` turns it into a RequestRecord."""
 
-    sent_ns: int = 0
+    started_ns: int = 0  # the POST began (0: not stamped); send_trace's hooks stamp these four
+    connected_ns: int = 0  # a connection was ready (new: connected; pooled: taken from the pool)
+    sent_ns: int = 0  # the request (headers and body) written to the socket
+    headers_ns: int = 0  # the response head read
     done_ns: int = 0  # when the stream ended ([DONE] read); 0 = take the time the call returned
     chunk_ns: list[int] = field(default_factory=list)
     chunk_tokens: list[int] = field(default_factory=list)

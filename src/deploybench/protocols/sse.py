@@ -42,27 +42,31 @@ async def events(resp: aiohttp.ClientResponse) -> AsyncIterator[tuple[int, str]]
 
 
 def send_trace() -> aiohttp.TraceConfig:
-    """Stamp ``draft.sent_ns`` when the request body has been written to the socket.
+    """Stamp where a request's time to first token goes, on the :class:`~.base.Draft` it carries.
 
-    Requests made with ``trace_request_ctx=draft`` get the moment the request went onto the wire,
-    so client-side request preparation counts as schedule lag, not as server latency (TTFT, E2E).
-    A request sent on a pooled keep-alive connection is marked ``draft.reused``.
+    Requests made with ``trace_request_ctx=draft`` get ``started_ns`` (the POST began),
+    ``connected_ns`` (a connection was ready: a new one connected, or a pooled one taken, then
+    ``draft.reused``), ``sent_ns`` (the request, headers and body, written to the socket) and
+    ``headers_ns`` (the response head read). So client-side request preparation counts as schedule
+    lag, not as server latency (TTFT, E2E); docs/metrics.md, "Where time to first token goes".
     """
     tc = aiohttp.TraceConfig()
 
-    async def _sent(session, ctx, params) -> None:
-        draft = getattr(ctx, "trace_request_ctx", None)
-        if draft is not None and hasattr(draft, "sent_ns"):
-            draft.sent_ns = time.monotonic_ns()
+    def stamp(field: str, reused: bool = False):
+        async def hook(session, ctx, params) -> None:
+            draft = ctx.trace_request_ctx
+            if draft is not None and hasattr(draft, field):
+                setattr(draft, field, time.monotonic_ns())
+                if reused:
+                    draft.reused = True
+        return hook
 
-    async def _reused(session, ctx, params) -> None:
-        draft = getattr(ctx, "trace_request_ctx", None)
-        if draft is not None and hasattr(draft, "reused"):
-            draft.reused = True
-
-    tc.on_request_headers_sent.append(_sent)
-    tc.on_request_chunk_sent.append(_sent)
-    tc.on_connection_reuseconn.append(_reused)
+    tc.on_request_start.append(stamp("started_ns"))
+    tc.on_connection_create_end.append(stamp("connected_ns"))
+    tc.on_connection_reuseconn.append(stamp("connected_ns", reused=True))
+    tc.on_request_headers_sent.append(stamp("sent_ns"))
+    tc.on_request_chunk_sent.append(stamp("sent_ns"))
+    tc.on_request_end.append(stamp("headers_ns"))
     return tc
 
 
@@ -71,7 +75,8 @@ async def timed_post(session: aiohttp.ClientSession, url: str, draft, *, data, h
     """POST under the timing contract every protocol shares (docs/metrics.md).
 
     ``sent_ns``: the request (headers and body) written to the socket, by the session's
-    :func:`send_trace` hooks (a session without them: the moment before the POST). ``http_status``
+    :func:`send_trace` hooks (a session without them: the moment before the POST; the other
+    stamps of the TTFT split stay 0). ``http_status``
     and ``retry_after_s`` come from the response head. The protocol stamps ``done_ns`` itself, with
     the arrival time of its end-of-stream event (``[DONE]``, TGI's final token event).
     """

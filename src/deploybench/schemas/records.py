@@ -17,7 +17,13 @@ class RequestRecord(BaseModel):
     warmup: bool = False
     prompt_id: str = ""
     scheduled_ns: int
+    started_ns: int | None = Field(None, description="the client began the request (TTFT split; None in "
+                                   "records from before it, or without the trace hooks)")
+    connected_ns: int | None = Field(None, description="a connection was ready: a new one connected, or a "
+                                     "pooled one taken (see reused)")
+    reused: bool | None = Field(None, description="sent on a pooled keep-alive connection (None: not known)")
     sent_ns: int
+    headers_ns: int | None = Field(None, description="the response head (status line and headers) was read")
     chunk_ns: list[int] = Field(default_factory=list, description="arrival of each chunk carrying output tokens "
                                 "of any kind (answer text, reasoning, tool calls)")
     chunk_tokens: list[int] = Field(default_factory=list, description="tokens carried by each chunk")

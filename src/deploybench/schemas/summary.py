@@ -92,5 +92,10 @@ class RunSummary(BaseModel):
                                       "network); never ranked against ms_per_token")
     stopped_short: int = Field(0, description="successful requests with fewer output tokens than their "
                                "max_tokens (the server ended them early); still in every percentile")
+    ttft_split_ms: dict[str, Dist] = Field(default_factory=dict, description="where time to first token "
+                                           "goes: schedule, connect, write, headers, first_token (and connect_new, "
+                                           "connect_pooled), over successful requests (docs/metrics.md)")
+    connections: dict[str, int] = Field(default_factory=dict, description="measured requests sent on a new / "
+                                        "a pooled connection (new, pooled); empty in older records")
     errors_by_kind: dict[str, int] = Field(default_factory=dict, description="measured failed requests by kind: "
                                            "http-429, timeout-stalled, connection-reset, ... (docs/metrics.md)")
