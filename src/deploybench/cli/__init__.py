@@ -15,9 +15,9 @@ from typer.exceptions import Abort, Exit, TyperException
 from rich.console import Console
 
 from .. import api
+from ..engines import ExternalEngine, LlamaCppEngine
 from ..schemas import (
-    ConfigError, Deployment, DeploybenchError, ExternalEngine, LlamaCppEngine, LoadConfig, RunConfig,
-    SyntheticWorkload, JsonlWorkload, Workload,
+    ConfigError, Deployment, DeploybenchError, LoadConfig, RunConfig, SyntheticWorkload, JsonlWorkload, Workload,
 )
 from ..schemas.errors import from_validation
 from .progress import RunProgress
