@@ -9,15 +9,15 @@ counted output tokens/s, median TTFT and TPOT.
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import storage
 from ..catalog import Catalog, load_catalog
 from ..schemas import ConfigError, RunMeta, RunSummary
-from .features import (SEED_WORKLOAD, Architecture, CellFeatures, HardwareFeatures, Workload, arch_from_gguf,
-                       bits_per_weight, hardware_features, llama2_arch, measure_cpu_bandwidth)
+from .deployed import cpu_hardware, model_arch
+from .features import (SEED_WORKLOAD, Architecture, CellFeatures, HardwareFeatures, Workload, bits_per_weight,
+                       hardware_features, measure_cpu_bandwidth)
 
 __all__ = ["Cell", "cell_features", "load_cells", "measured_figures", "host_figures"]
 
@@ -57,17 +57,28 @@ def measured_figures(s: RunSummary) -> dict[str, float]:
     return out
 
 
+def _stored(meta: RunMeta) -> CellFeatures | None:
+    """The features the run stored in its meta.json at run time (None for older runs or when they failed)."""
+    if not meta.features:
+        return None
+    try:
+        return CellFeatures.model_validate(meta.features)
+    except ValueError:
+        return None
+
+
 def _arch(meta: RunMeta) -> tuple[Architecture, float | None]:
     labels = meta.labels
-    for label in (labels.get("model_id", ""), labels.get("model", ""), meta.engine.model if meta.engine else ""):
-        a = llama2_arch(label or "")
-        if a is not None:
-            return a, None
+    refs = [labels.get("model_id", ""), labels.get("model", ""), meta.engine.model if meta.engine else ""]
     path = meta.engine.model_path if meta.engine else None
-    if path and Path(path).is_file():
-        return arch_from_gguf(path)
-    raise ConfigError(f"run {meta.run_id}: model '{labels.get('model')}' has no known architecture",
-                      "keep the GGUF file at the path in meta.json (engine.model_path), or use a Llama 2 model")
+    try:
+        return model_arch([r for r in refs if r], path)
+    except ConfigError:
+        stored = _stored(meta)
+        if stored is not None:
+            return stored.arch, stored.bits
+        raise ConfigError(f"run {meta.run_id}: model '{labels.get('model')}' has no known architecture",
+                          "keep the GGUF file at the path in meta.json (engine.model_path), or use a Llama 2 model")
 
 
 def _hardware(meta: RunMeta, catalog: Catalog) -> HardwareFeatures:
@@ -76,15 +87,12 @@ def _hardware(meta: RunMeta, catalog: Catalog) -> HardwareFeatures:
     tp = int(labels["tp"]) if labels.get("tp", "").isdigit() else None
     if name in catalog and catalog.get(name).gpu_count > 0:
         return hardware_features(name, tp, catalog, meta.price_per_hour)
+    stored = _stored(meta)
+    if stored is not None:  # measured on the host that ran the cell, at run time
+        return stored.hardware.model_copy(update={"price_per_hour": meta.price_per_hour})
     settings = ((meta.deployment_config.get("engine") or {}).get("settings") or {})
-    cores = os.cpu_count() or 1
-    threads = int(settings.get("threads") or (meta.deployment_config.get("engine") or {}).get("threads") or cores)
-    host = host_figures()
-    cpu = {"bandwidth_gbs": host["bandwidth_gbs"], "tflops": host["tflops"] * min(threads, cores) / cores,
-           "memory_gib": 8.0, "source": host["source"]}
-    return HardwareFeatures(name=name or "local-cpu", family="cpu", devices=1, memory_gib=cpu["memory_gib"],
-                            bandwidth_gbs=cpu["bandwidth_gbs"], peak_tflops={"fp16": cpu["tflops"]},
-                            price_per_hour=meta.price_per_hour, source=cpu["source"])
+    threads = settings.get("threads") or (meta.deployment_config.get("engine") or {}).get("threads")
+    return cpu_hardware(name, int(threads) if threads else None, meta.price_per_hour, host_figures())
 
 
 def _workload(meta: RunMeta, s: RunSummary) -> Workload:
@@ -114,7 +122,8 @@ def cell_features(meta: RunMeta, s: RunSummary, catalog: Catalog | None = None) 
     return CellFeatures(run_id=meta.run_id, deployment=meta.deployment, model=meta.labels.get("model", arch.name),
                         arch=arch, quantization=quant, bits=bits, hardware=_hardware(meta, catalog),
                         engine=_engine(meta), concurrency=meta.concurrency,
-                        max_batch=int(slots) if isinstance(slots, int) else None, workload=_workload(meta, s))
+                        max_batch=int(slots) if isinstance(slots, int) else None, workload=_workload(meta, s),
+                        level=str(meta.level.get("key") or f"c{meta.concurrency}"))
 
 
 def load_cells(path: Path | str, catalog: Catalog | None = None) -> list[Cell]:

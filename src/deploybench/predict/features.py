@@ -262,6 +262,7 @@ class CellFeatures(_M):
     concurrency: int = Field(ge=1)
     max_batch: int | None = Field(None, description="engine's slot / batch limit, if set")
     workload: Workload
+    level: str = Field("", description="the load level's key (c4, r2-poisson); empty in older stores")
 
     @property
     def group(self) -> str:

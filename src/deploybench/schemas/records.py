@@ -94,3 +94,7 @@ class RunMeta(BaseModel):
     level: dict[str, Any] = Field(default_factory=dict, description="the load level (kind-tagged); empty = "
                                   "closed loop at `concurrency` users (older runs)")
     contention: dict[str, Any] = Field(default_factory=dict, description="host CPU use sampled during the cell")
+    features: dict[str, Any] | None = Field(None, description="typed features of the cell (model architecture, bits "
+                                            "per weight, hardware figures, workload lengths, level) as "
+                                            "deploybench.predict.CellFeatures; null when they could not be computed")
+    features_note: str | None = Field(None, description="why `features` is null")

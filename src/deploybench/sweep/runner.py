@@ -242,6 +242,10 @@ async def _measure_level(ctx: _Ctx, level, trial: int, prompts) -> tuple[RunSumm
                    price_per_hour=dep.hardware.price_per_hour, trial=trial,
                    level={**level.model_dump(mode="json"), "key": level.key},
                    labels={**default_labels(dep, ctx.info), **dep.labels, **ctx.labels})
+    from ..predict.deployed import features_or_why  # never raises: a run never fails on its features
+
+    meta.features, meta.features_note = features_or_why(dep.model_copy(update={"labels": meta.labels}), concurrency,
+                                                        cfg.workload, prompts, ctx.info.model_path, level.key, run_id)
     writer = storage.RunWriter(run_dir, meta)
     params = GenParams(max_tokens=cfg.workload.max_tokens, ignore_eos=cfg.workload.ignore_eos,
                        temperature=cfg.workload.temperature)

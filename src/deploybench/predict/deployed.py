@@ -1,0 +1,105 @@
+"""Features of a deployment before (or while) it is measured: what ``meta.json`` stores and ``--prune`` predicts.
+
+:func:`deployment_features` needs only the deployment's config, the workload, the level and,
+for a GGUF model, the file's path; no stored run. :func:`features_or_why` never raises: a run
+stores ``features: null`` and the reason instead (features must never make a run fail).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ..catalog import Catalog, load_catalog
+from ..schemas import ConfigError, DeploybenchError
+from .features import (Architecture, CellFeatures, HardwareFeatures, Workload, arch_from_gguf, arch_from_hf_config,
+                       bits_per_weight, hardware_features, llama2_arch)
+
+__all__ = ["cpu_hardware", "deployment_features", "features_or_why", "model_arch", "workload_of"]
+
+
+def model_arch(refs: list[str], model_path: str | Path | None) -> tuple[Architecture, float | None]:
+    """(architecture, bits per weight read from the file or None) from a Llama 2 label/id, a GGUF
+    file or a local Hugging Face folder with ``config.json``."""
+    for ref in refs:
+        a = llama2_arch(ref or "")
+        if a is not None:
+            return a, None
+    if model_path:
+        p = Path(model_path)
+        if p.is_file():
+            return arch_from_gguf(p)
+        if (p / "config.json").is_file():
+            return arch_from_hf_config(p / "config.json", name=p.name), None
+    raise ConfigError(f"model '{(refs or ['?'])[0]}' has no known architecture",
+                      "serve a GGUF file or a local Hugging Face folder (config.json), or use a Llama 2 model")
+
+
+def cpu_hardware(name: str, threads: int | None, price_per_hour: float | None,
+                 host: dict[str, Any]) -> HardwareFeatures:
+    """A local CPU profile: this host's measured bandwidth; FLOP/s scaled to the threads used."""
+    cores = os.cpu_count() or 1
+    used = min(threads or cores, cores)
+    return HardwareFeatures(name=name or "local-cpu", family="cpu", devices=1, memory_gib=8.0,
+                            bandwidth_gbs=host["bandwidth_gbs"], peak_tflops={"fp16": host["tflops"] * used / cores},
+                            price_per_hour=price_per_hour, source=host["source"])
+
+
+def _hardware(dep, catalog: Catalog) -> HardwareFeatures:
+    name, price = dep.hardware.name, dep.hardware.price_per_hour
+    eng = dep.engine
+    inst = getattr(eng, "instance_type", None) or name
+    tp = getattr(eng, "num_gpus", None) or getattr(eng, "num_shard", None) or getattr(eng, "tensor_parallel_size", None)
+    if inst in catalog and catalog.get(inst).gpu_count > 0:
+        return hardware_features(inst, tp, catalog, price)
+    from .cells import host_figures
+
+    return cpu_hardware(name, getattr(eng, "threads", None), price, host_figures())
+
+
+def workload_of(workload, prompts=None) -> Workload:
+    """Mean/median prompt tokens (from the prompts' approximate lengths, else the synthetic setting) and
+    output tokens (``max_tokens``)."""
+    lengths = sorted(p.approx_tokens for p in (prompts or []) if getattr(p, "approx_tokens", 0))
+    src = workload.source
+    if lengths:
+        mean, median, how = sum(lengths) / len(lengths), lengths[len(lengths) // 2], "the prompts' approximate tokens"
+    elif getattr(src, "input_tokens", None):
+        mean = median = float(src.input_tokens)
+        how = "synthetic input_tokens"
+    else:
+        mean = median = 128.0
+        how = "prompt length unknown: 128 assumed"
+    return Workload(input_mean=max(1.0, mean), input_median=max(1.0, median),
+                    output_tokens=float(workload.max_tokens), source=f"{how}; max_tokens")
+
+
+def deployment_features(dep, concurrency: int, workload: Workload, model_path: str | Path | None = None,
+                        level: str = "", catalog: Catalog | None = None) -> CellFeatures:
+    """Features of deployment ``dep`` (a :class:`~deploybench.schemas.Deployment`) at ``concurrency`` users."""
+    catalog = catalog or load_catalog()
+    eng = dep.engine
+    refs = [dep.labels.get("model_id", ""), getattr(eng, "model_id", ""), getattr(eng, "model", ""),
+            dep.labels.get("model", "")]
+    arch, file_bits = model_arch([r for r in refs if r], model_path)
+    quant = dep.labels.get("quantization") or getattr(eng, "quantization", None) or getattr(eng, "quantize", None) \
+        or "native"
+    bits = file_bits or bits_per_weight(quant)
+    slots = getattr(eng, "parallel", None) or getattr(eng, "max_num_seqs", None)
+    return CellFeatures(run_id="", deployment=dep.name, model=dep.labels.get("model", arch.name), arch=arch,
+                        quantization=quant, bits=bits, hardware=_hardware(dep, catalog),
+                        engine=dep.labels.get("engine") or eng.kind, concurrency=max(1, concurrency),
+                        max_batch=slots, workload=workload, level=level)
+
+
+def features_or_why(dep, concurrency: int, workload, prompts=None, model_path=None, level: str = "",
+                    run_id: str = "") -> tuple[dict[str, Any] | None, str | None]:
+    """(features as JSON, None) or (None, why not): never raises, so a run cannot fail on features."""
+    try:
+        f = deployment_features(dep, concurrency, workload_of(workload, prompts), model_path, level)
+        return f.model_copy(update={"run_id": run_id}).model_dump(mode="json"), None
+    except DeploybenchError as exc:
+        return None, f"no features: {exc.line()}"
+    except Exception as exc:  # noqa: BLE001 - a measurement must never fail on its features
+        return None, f"no features: {type(exc).__name__}: {str(exc)[:160]}"

@@ -1,0 +1,260 @@
+"""``deploybench run STUDY --prune``: predict every cell, measure only those that can matter, refit as results come in.
+
+1. Every cell (deployment x closed level) gets typed features before anything starts
+   (:func:`deploybench.predict.deployed.deployment_features`) and a prediction from the priors.
+2. ``calibration`` cells, spread over the predicted range, are measured first; the model is fitted.
+3. Repeat: predict again, take measured figures where measured; the cells within ``margin`` of
+   the best of some (model, scenario) (:func:`deploybench.predict.prune.can_matter`) that are not
+   measured yet are measured, one deployment (one engine start) at a time, then the model is refitted.
+4. Stop when every cell that can matter is measured. Skipped cells are never stored as cells:
+   their predictions (marked predicted) go to ``prune.json`` with the predictions made for the
+   measured cells just before each was measured, and the wall time and money the skipped cells
+   would have cost (the plan's per-cell estimate, :func:`deploybench.sweep.study.estimate`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from .. import storage, workloads
+from ..predict.cells import Cell, cell_features, measured_figures
+from ..predict.deployed import deployment_features, workload_of
+from ..predict.fit import FittedModel, fit, predict
+from ..predict.prune import calibration_cells, can_matter
+from ..schemas import ConfigError, DeploybenchError, EngineError, RunConfig, RunSummary, Study
+from .plan import Planned
+from .runner import NullReporter, Reporter, completed_summary, run_deployment, run_id_for
+from .study import STARTUP_S, _cell_seconds
+
+__all__ = ["PRUNE_FILE", "PruneResult", "PrunedCell", "read_result", "run_pruned"]
+
+PRUNE_FILE = "prune.json"
+FIGS = ("ms_per_token", "tok_s", "ttft_ms", "tpot_ms", "cost_per_1m")
+
+
+class PrunedCell(BaseModel):
+    run_id: str
+    deployment: str
+    model: str
+    concurrency: int
+    status: str = Field(description="measured | skipped | failed")
+    why: list[str] = Field(default_factory=list, description="calibration and/or the model/scenario it can win")
+    predicted: dict[str, float] = Field(description="the final model's prediction (PREDICTED, not measured)")
+    uncertainty: dict[str, float] = Field(default_factory=dict, description="relative 1-sigma of each prediction")
+    predicted_before: dict[str, float] | None = Field(None, description="measured cells: the prediction made just "
+                                                      "before it was measured")
+    measured: dict[str, float] | None = None
+
+
+class PruneResult(BaseModel):
+    kind: str = "deploybench-prune"
+    margin: float
+    calibration: int
+    rounds: int
+    engine_starts: int
+    cells: list[PrunedCell]
+    measured_cells: int
+    skipped_cells: int
+    full_wall_s: float = Field(description="plan estimate of measuring every cell")
+    pruned_wall_s: float = Field(description="plan estimate of the cells measured (engine starts as made)")
+    saved_wall_s: float
+    saved_usd: float = Field(description="price x the wall time of the skipped cells (plan estimate)")
+    actual_wall_s: float = Field(description="wall time this pruned run took (prediction, measurement, fits)")
+    fitted: FittedModel
+
+
+def read_result(study_dir: Path | str) -> PruneResult | None:
+    """The pruning record of a study folder (None if it was not pruned)."""
+    path = Path(study_dir) / PRUNE_FILE
+    if not path.is_file():
+        return None
+    try:
+        return PruneResult.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return None
+
+
+def _figures(pred) -> dict[str, float]:
+    return {k: v for k in FIGS if (v := getattr(pred, k, None)) is not None}
+
+
+def _grid(study: Study, planned: Sequence[Planned], prompts) -> dict[str, tuple[Planned, object, object]]:
+    """run id -> (planned deployment, closed level, features); ConfigError if a cell cannot be predicted."""
+    bad = [lv.key for lv in study.load.all_levels if lv.kind != "closed"]
+    if bad:
+        raise ConfigError(f"--prune: level(s) {', '.join(bad)} are not closed-loop; the picks it prunes for "
+                          "are judged on closed levels", "drop the rate/sweep/trace levels, or run without --prune")
+    if study.load.trials > 1:
+        raise ConfigError("--prune: trials > 1 are not supported", "use trials: 1 with --prune")
+    wl = workload_of(study.workload, prompts)
+    out = {}
+    for p in planned:
+        path = _model_path(p)
+        for level in study.load.all_levels:
+            rid = run_id_for(p.name, level)
+            try:
+                f = deployment_features(p.deployment, level.users, wl, path, level.key)
+            except DeploybenchError as exc:
+                raise ConfigError(f"--prune: cannot predict {p.name}: {exc.problem}",
+                                  "run without --prune (or give a model with a known architecture)") from None
+            out[rid] = (p, level, f.model_copy(update={"run_id": rid}))
+    return out
+
+
+def _model_path(p: Planned):
+    eng = p.deployment.engine
+    if eng.kind != "llamacpp":
+        return None
+    from ..engines.modelgen import resolve  # generated / requantized once; the run reuses the cached file
+
+    return resolve(eng.model, eng.quantization)
+
+
+def _measured_cell(study_dir: Path, rid: str) -> Cell | None:
+    s = completed_summary(study_dir / rid)
+    if s is None:
+        return None
+    meta = storage.read_meta(study_dir / rid)
+    figs = measured_figures(s)
+    return Cell(cell_features(meta, s), figs, s, meta) if figs else None
+
+
+def _fit(cells: list[Cell]) -> FittedModel:
+    if not cells:
+        return FittedModel(source="priors (nothing measured yet)")
+    return fit(cells, source=f"{len(cells)} measured cells of this study")
+
+
+class _State:
+    def __init__(self, grid, study_dir: Path):
+        self.grid, self.study_dir = grid, study_dir
+        self.cells: dict[str, Cell] = {}
+        self.failed: set[str] = set()
+        self.before: dict[str, dict[str, float]] = {}
+        self.why: dict[str, list[str]] = {}
+        self.model = _fit([])
+        self.starts, self.start_s, self.start_usd = 0, 0.0, 0.0
+        for rid in grid:
+            c = _measured_cell(study_dir, rid)
+            if c is not None:
+                self.cells[rid] = c
+                self.why[rid] = ["measured before (resume)"]
+
+    def predictions(self):
+        return {rid: predict(self.model, f) for rid, (_, _, f) in self.grid.items()}
+
+    def values(self, preds) -> dict[str, dict[str, float]]:
+        out = {}
+        for rid, p in preds.items():
+            v = _figures(p)
+            c = self.cells.get(rid)
+            if c is not None:  # measured figures (those the picks judge) replace predicted ones
+                v.update({k: c.measured[k] for k in ("ms_per_token", "tok_s") if k in c.measured})
+                if c.summary.cost_per_1m_tokens is not None:
+                    v["cost_per_1m"] = c.summary.cost_per_1m_tokens
+            out[rid] = v
+        return out
+
+
+def _measure(state: _State, study: Study, rids: list[str], prompts, reporter, failures: list[str], why: str) -> None:
+    """Measure ``rids`` grouped by deployment (one engine start each), then refit."""
+    preds = state.predictions()
+    by_dep: dict[str, list[str]] = {}
+    for rid in rids:
+        by_dep.setdefault(state.grid[rid][0].name, []).append(rid)
+    for dep, todo in by_dep.items():
+        p = state.grid[todo[0]][0]
+        users = [state.grid[r][1].users for r in todo]
+        load = study.load.model_copy(update={"concurrency": sorted(users), "levels": []})
+        for r in todo:
+            state.before[r] = _figures(preds[r])
+            state.why[r] = [*state.why.get(r, []), why]
+        state.starts += 1
+        start = STARTUP_S.get(p.deployment.engine.kind, 5.0)
+        state.start_s += start
+        state.start_usd += (p.deployment.hardware.price_per_hour or 0.0) * start / 3600
+        try:
+            run_deployment(RunConfig(deployment=p.deployment, workload=study.workload, load=load), prompts,
+                           state.study_dir, study=study.name, reporter=reporter)
+        except EngineError as exc:
+            failures.append(f"{dep}: {exc.line()}")
+            if hasattr(reporter, "cell_failed"):
+                reporter.cell_failed(dep, exc.line())
+        for r in todo:
+            c = _measured_cell(state.study_dir, r)
+            if c is None:
+                state.failed.add(r)
+            else:
+                state.cells[r] = c
+    state.model = _fit(list(state.cells.values()))
+
+
+def run_pruned(study: Study, planned: Sequence[Planned], study_dir: Path, reporter: Reporter | None = None,
+               margin: float = 0.25, calibration: int = 2) -> tuple[list[RunSummary], list[str], PruneResult]:
+    """Measure only the cells that can matter (see the module docstring); write ``prune.json``."""
+    if margin < 0:
+        raise ConfigError(f"--prune-margin: {margin} is negative", "give a fraction >= 0, e.g. 0.25")
+    t0 = time.monotonic()
+    reporter = reporter or NullReporter()
+    study_dir.mkdir(parents=True, exist_ok=True)
+    storage.atomic_write(study_dir / "study.json", study.model_dump_json(indent=2))
+    prompts = workloads.load_prompts(study.workload.source)
+    state = _State(_grid(study, planned, prompts), study_dir)
+    failures: list[str] = []
+    feats = [f for _, _, f in state.grid.values()]
+    preds = state.predictions()
+    calib = [r for r in calibration_cells(feats, {r: p.ms_per_token for r, p in preds.items()}, calibration)
+             if r not in state.cells]
+    rounds = 0
+    if calib:
+        _measure(state, study, calib, prompts, reporter, failures, "calibration")
+        rounds += 1
+    for _ in range(len(state.grid)):  # each round measures at least one new cell
+        matter = can_matter(feats, state.values(state.predictions()), margin)
+        todo = [r for r in state.grid if r in matter and r not in state.cells and r not in state.failed]
+        for r in matter:
+            state.why.setdefault(r, [])
+            state.why[r] += [w for w in matter[r] if w not in state.why[r]]
+        if not todo:
+            break
+        first_dep = state.grid[todo[0]][0].name
+        _measure(state, study, [r for r in todo if state.grid[r][0].name == first_dep], prompts, reporter,
+                 failures, "can matter")
+        rounds += 1
+    result = _result(state, study, margin, calibration, rounds, time.monotonic() - t0)
+    storage.atomic_write(study_dir / PRUNE_FILE, result.model_dump_json(indent=2))
+    summaries = [c.summary for c in state.cells.values()]
+    return summaries, failures, result
+
+
+def _result(state: _State, study: Study, margin: float, calibration: int, rounds: int, wall: float) -> PruneResult:
+    """Every cell with its prediction; the plan's estimate of the full grid against what was measured."""
+    preds = state.predictions()
+    per_cell = _cell_seconds(study)
+    rows, full_s, full_usd, done_s, done_usd = [], 0.0, 0.0, state.start_s, state.start_usd
+    for p in {p.name: p for p, _, _ in state.grid.values()}.values():
+        start = STARTUP_S.get(p.deployment.engine.kind, 5.0)
+        full_s += start
+        full_usd += (p.deployment.hardware.price_per_hour or 0.0) * start / 3600
+    for rid, (p, level, f) in state.grid.items():
+        c = state.cells.get(rid)
+        status = "measured" if c is not None else "failed" if rid in state.failed else "skipped"
+        pr = preds[rid]
+        rows.append(PrunedCell(run_id=rid, deployment=p.name, model=f.model, concurrency=level.users, status=status,
+                               why=state.why.get(rid, []), predicted=_figures(pr), uncertainty=pr.uncertainty,
+                               predicted_before=state.before.get(rid), measured=c.measured if c else None))
+        price = p.deployment.hardware.price_per_hour or 0.0
+        full_s += per_cell
+        full_usd += price * per_cell / 3600
+        if status != "skipped":
+            done_s += per_cell
+            done_usd += price * per_cell / 3600
+    return PruneResult(margin=margin, calibration=calibration, rounds=rounds, engine_starts=state.starts, cells=rows,
+                       measured_cells=sum(r.status == "measured" for r in rows),
+                       skipped_cells=sum(r.status == "skipped" for r in rows), full_wall_s=full_s,
+                       pruned_wall_s=done_s, saved_wall_s=full_s - done_s, saved_usd=full_usd - done_usd,
+                       actual_wall_s=wall, fitted=state.model)
