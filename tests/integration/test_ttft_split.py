@@ -18,7 +18,7 @@ from deploybench.load import one_request
 from deploybench.metrics import ttft_split
 from deploybench.protocols.base import GenParams, Prompt
 from deploybench.schemas import Endpoint, RequestRecord, RunMeta
-from deploybench.testing.servers import scripted_server
+from deploybench.testing.servers import first_token_timings, scripted_server
 
 TTFT, ITL, N, SLOW_CONNECT_S, REQUESTS = 60.0, 2.0, 4, 0.03, 6
 
@@ -39,7 +39,14 @@ async def _records(url: str) -> list[RequestRecord]:
 def test_ttft_split_places_server_ttft_and_connection_setup():
     with scripted_server(ttft_ms=TTFT, itl_ms=ITL) as url:
         recs = asyncio.run(_records(url))
+        server = first_token_timings(url)
     assert all(r.error is None for r in recs), [r.error for r in recs]
+    # the server's own account (one request at a time, so in order): each first token read by the
+    # client after the server wrote it, and written on time by the server (it spins to its deadlines; a busy host delays it a few ms)
+    assert len(server) == REQUESTS
+    for r, (read, due, written) in zip(recs, server):
+        assert due == read + int(TTFT * 1e6) and 0 <= written - due < 8e6, (read, due, written)
+        assert r.sent_ns <= read and written <= r.chunk_ns[0] < written + 5e6
     # one user: a new connection first, then mostly the pooled one (a stream left at its [DONE] before
     # the body's last bytes were read closes its connection, so the next request may connect anew)
     reused = [r.reused for r in recs]
@@ -73,3 +80,13 @@ def test_records_without_split_stamps_still_read_and_summarize():
     assert rec.started_ns is None and rec.reused is None and ttft_split.parts_ms(rec) is None
     s = metrics.summarize([rec], RunMeta(run_id="old", concurrency=1))
     assert s.ttft_split_ms == {} and s.connections == {} and s.ttft_ms.p50 == 4.0
+
+
+def test_scripted_server_without_spinning_reports_its_own_lateness():
+    """``spin_ms=0``: the server waits on timers alone and says how late each first token went out."""
+    with scripted_server(ttft_ms=20, itl_ms=1, spin_ms=0) as url:
+        recs = asyncio.run(_records(url))
+        server = first_token_timings(url)
+    assert len(server) == REQUESTS and all(r.error is None for r in recs)
+    late_ms = [(written - due) / 1e6 for _, due, written in server]
+    assert all(0 <= x < 10 for x in late_ms), late_ms

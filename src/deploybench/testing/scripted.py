@@ -16,7 +16,11 @@ faults a real deployment shows under stress: ``fault-429`` (HTTP 429 with ``Retr
 the tokens, then a TCP reset), ``fault-slow-first`` (the response starts ``SLOW_FIRST_NS`` late),
 ``fault-close`` (the request is read, then the connection closed without an answer), and
 ``fault-mix`` (requests cycle through: fine, 429, stall, reset, slow first byte).
-``GET /stats`` says how many generation requests the server has read (``received``), and its ``pid``.
+``GET /stats`` says how many generation requests the server has read (``received``), and its ``pid``;
+``GET /timings`` lists, per streamed request, ``[read_ns, due_ns, written_ns]``: when the request's
+first byte was read, when its first token was due and when its write began (monotonic clock, shared
+with a client on the same host), so a benchmark tells a late server from a slow client.
+``--spin-ms 0`` waits with timers alone (about 1 ms late, but the CPU is left to the client).
 ``--drop-reused`` resets the second request of every connection before reading it (a stale
 keep-alive connection: never counted); ``--exit-after N`` kills the server at its Nth request.
 TGI mode: ``POST /generate_stream`` streams TGI's token events (the last one with
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import itertools
 import json
 import os
@@ -57,9 +62,7 @@ TGI_PATH, SAGEMAKER_SUFFIX = "/generate_stream", "/invocations-response-stream"
 MODELS = json.dumps({"object": "list", "data": [{"id": "scripted", "object": "model"}]}).encode()
 
 
-async def sleep_until(t_ns: int) -> None:
-    """Wait until ``t_ns`` (monotonic) within ~0.1 ms: the client's precise wait, spinning the last 2 ms."""
-    await _clock.sleep_until(t_ns, SPIN_NS)
+TIMINGS_KEPT = 200_000  # first-token timings kept for GET /timings (the oldest are dropped)
 
 
 def _sse(obj: dict | str) -> bytes:
@@ -104,6 +107,8 @@ class Script:
         self.exit_after = 0  # > 0: the process exits at that request (a server dying mid-level)
         self.drop_reused = False  # reset every connection's second request before reading it
         self.tail_ns = 0  # how long a stream stays open after its final event
+        self.spin_ns = SPIN_NS  # deadlines: timer sleep, then spinning this long (0: timers alone)
+        self.timings: collections.deque = collections.deque(maxlen=TIMINGS_KEPT)  # [read, due, written]
         self._mix = itertools.count()
 
     async def admitted(self, transport: asyncio.Transport, t0: int, body: dict, chat: bool) -> None:
@@ -112,6 +117,10 @@ class Script:
             return await self.stream(transport, t0, body, chat)
         async with self.slots:
             await self.stream(transport, max(t0, time.monotonic_ns()), body, chat)
+
+    async def sleep_until(self, t_ns: int) -> None:
+        """Wait until ``t_ns`` (monotonic): within ~0.1 ms spinning the last ``spin_ns``, else a timer's ~1 ms."""
+        await _clock.sleep_until(t_ns, self.spin_ns)
 
     def _timing(self) -> tuple[int, int]:
         """This request's TTFT and ITL: exact, or scaled by a lognormal factor (``noise`` = its sigma)."""
@@ -138,7 +147,7 @@ class Script:
                                    extra="Retry-After: 1\r\n"))
             return
         if model == "fault-slow-first":
-            await sleep_until(t0 + SLOW_FIRST_NS)
+            await self.sleep_until(t0 + SLOW_FIRST_NS)
             if transport.is_closing():
                 return
             t0 = time.monotonic_ns()
@@ -147,7 +156,7 @@ class Script:
         sent = 0
         while sent < n:
             step = min(self.k, n - sent)
-            await sleep_until(t0 + ttft_ns + (sent + step - 1) * itl_ns)  # its last token's due time
+            await self.sleep_until(t0 + ttft_ns + (sent + step - 1) * itl_ns)  # its last token's due time
             if transport.is_closing():
                 return
             if model == "fault-malformed" and sent >= n // 2:
@@ -164,6 +173,8 @@ class Script:
             if model in SHAPE_FAULTS and sent >= n // 2:
                 transport.write(_sse(SHAPE_FAULTS[model]) + b"0\r\n\r\n")
                 return
+            if not sent:  # stamped as the write starts (a client on another core may read it before it returns)
+                self.timings.append((t0, t0 + ttft_ns + (step - 1) * itl_ns, time.monotonic_ns()))
             transport.write(_sse(self._chunk(sent, step, n, chat, model)))
             sent += step
         self._finish(transport, body, n, chat, model, self.tail_ns)
@@ -176,10 +187,12 @@ class Script:
         ctype = "application/vnd.amazon.eventstream" if sagemaker else "text/event-stream"
         transport.write(f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nTransfer-Encoding: chunked\r\n\r\n".encode())
         for i in range(n):
-            await sleep_until(t0 + ttft_ns + i * itl_ns)
+            await self.sleep_until(t0 + ttft_ns + i * itl_ns)
             if transport.is_closing():
                 return
             line = _tgi_line(i, n, prompt)
+            if not i:
+                self.timings.append((t0, t0 + ttft_ns, time.monotonic_ns()))
             transport.write(_chunk(payload_part(line) if sagemaker else line))
         if self.tail_ns:
             await asyncio.sleep(self.tail_ns / 1e9)
@@ -253,9 +266,11 @@ class Conn(asyncio.Protocol):
 
     async def _handle(self, method: str, path: str, raw: bytes, t0: int) -> None:
         script = self.script
-        if method == "GET" and path in ("/v1/models", "/health", "/stats"):
+        if method == "GET" and path in ("/v1/models", "/health", "/stats", "/timings"):
             stats = json.dumps({"received": script.received, "pid": os.getpid()}).encode()
             body = {"/v1/models": MODELS, "/stats": stats}.get(path, b'{"status": "ok"}')
+            if path == "/timings":
+                body = json.dumps({"first_token": list(script.timings)}).encode()
             self.transport.write(_reply("200 OK", body))
             return
         generate = path in ("/v1/chat/completions", "/v1/completions", TGI_PATH) or path.endswith(SAGEMAKER_SUFFIX)
@@ -297,6 +312,8 @@ def main() -> None:
     ap.add_argument("--slots", type=int, default=0, help="serve this many requests at a time; the rest queue (0: all)")
     ap.add_argument("--exit-after", type=int, default=0, help="exit (code 3) at this generation request (0: never)")
     ap.add_argument("--drop-reused", action="store_true", help="reset each connection's second request unread")
+    ap.add_argument("--spin-ms", type=float, default=SPIN_NS / 1e6,
+                    help="spin this long before each deadline (0: timers alone, leaving the CPU to the client)")
     ap.add_argument("--tail-ms", type=float, default=0.0, help="hold each stream open this long after its end")
     a = ap.parse_args()
     if a.host not in ("127.0.0.1", "::1", "localhost"):
@@ -309,6 +326,7 @@ def main() -> None:
         factory = None
     script = Script(a.ttft_ms, a.itl_ms, a.tokens_per_chunk, a.noise, a.seed)
     script.exit_after, script.drop_reused, script.tail_ns = a.exit_after, a.drop_reused, int(a.tail_ms * 1e6)
+    script.spin_ns = int(a.spin_ms * 1e6)
     try:
         with asyncio.Runner(loop_factory=factory) as runner:
             runner.run(serve(a.host, a.port, script, a.slots))
