@@ -21,7 +21,7 @@ from ..schemas import (
 )
 from ..schemas.errors import from_validation
 from .progress import RunProgress
-from .tables import summary_table
+from .tables import summary_table, ttft_split_table
 
 app = typer.Typer(add_completion=False, no_args_is_help=False, pretty_exceptions_enable=False,
                   rich_markup_mode=None, help="Which LLM deployment should I pick? Measure, price, recommend.")
@@ -198,6 +198,8 @@ def _print_summaries(summaries, study_dir: Path, as_json: bool) -> None:
 def summarize(
     path: Path = typer.Argument(..., help="a run or study folder"),
     slo: Optional[str] = typer.Option(None, "--slo", help='goodput SLO, e.g. "ttft_ms<=500,tpot_ms<=40"'),
+        if (split := ttft_split_table(summaries)) is not None:
+            out.print(split)
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Recompute summaries from stored raw records (no re-run)."""

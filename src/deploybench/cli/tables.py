@@ -54,3 +54,25 @@ def summary_table(rows: Sequence[RunSummary], title: str = "deploybench") -> Tab
                  "shared-cpu = client and server shared cores; srv run/queue = the server's own mean running / "
                  "max queued requests (/metrics)")
     return t
+
+
+def ttft_split_table(rows: Sequence[RunSummary]) -> Table | None:
+    """Where time to first token goes: the p50 of each part per cell (None when no cell has a split)."""
+    rows = [s for s in rows if s.ttft_split_ms]
+    if not rows:
+        return None
+    parts = (("schedule", "schedule"), ("connect_new", "connect new"), ("connect_pooled", "connect pooled"),
+             ("write", "write"), ("headers", "headers"), ("first_token", "first token"))
+    t = Table(title="where time to first token goes (p50, ms)", show_lines=False)
+    for c in ["deployment", "level", "TTFT p50", *(title for _, title in parts), "new/pooled conns"]:
+        t.add_column(c, justify="left" if c == "deployment" else "right")
+    for s in rows:
+        level = s.level if s.level_kind != "closed" else str(s.concurrency)
+        split = [_f(getattr(s.ttft_split_ms.get(k), "p50", None), "{:.2f}") for k, _ in parts]
+        conns = f"{s.connections.get('new', 0)}/{s.connections.get('pooled', 0)}"
+        t.add_row(s.deployment + (f" t{s.trial}" if s.trial > 1 else ""), level, _f(s.ttft_ms.p50), *split, conns)
+    t.caption = ("from the request's due time: schedule = began late, connect = new TCP connection or pooled one "
+                 "taken, write = request written, headers = until the answer's head was read, first token = head "
+                 "to first token; schedule+connect+write = schedule lag, headers+first token = TTFT "
+                 "(docs/metrics.md)")
+    return t

@@ -25,7 +25,7 @@ from .context import ReportContext
 from .html_assets import CSS, ERROR_CATCHER, RENDER_CHARTS, SLO_FILTER
 from .markdown import DEFINITIONS
 from .picks import Recommendation, cost_reader
-from .tables import CELL_COLUMNS, STUDY_COLUMNS, Column
+from .tables import CELL_COLUMNS, STUDY_COLUMNS, TTFT_SPLIT_COLUMNS, TTFT_SPLIT_NOTE, Column, split_cells
 from .quality import html_section as quality_section
 
 
@@ -155,6 +155,15 @@ def charts_section(ctx: ReportContext) -> tuple[str, str]:
     return "\n".join(parts), "{" + ", ".join(figs) + "}"
 
 
+def ttft_split_section(ctx: ReportContext) -> str:
+    """Where time to first token goes, per cell (empty when no cell has a split)."""
+    cells = split_cells(ctx.store.cells)
+    if not cells:
+        return ""
+    return (f'<section id="ttft-split"><h2>Where time to first token goes</h2><p class="muted">{h(TTFT_SPLIT_NOTE)}'
+            f"</p>{html_table(TTFT_SPLIT_COLUMNS, cells)}</section>")
+
+
 def cells_section(ctx: ReportContext) -> str:
     return ('<section id="cells"><h2>All cells</h2><p class="muted">One row per deployment × load level. '
             f"{h(DEFINITIONS)}</p>{html_table(CELL_COLUMNS, ctx.store.cells)}</section>")
@@ -184,13 +193,15 @@ def render(ctx: ReportContext) -> str:
 </head><body>
 <header><h1>{h(title)}</h1><ul class="facts">{facts}</ul>
 <nav><a href="#recommendations">Recommendations</a><a href="#slo">Cheapest meeting an SLO</a>
-<a href="#charts">Charts</a><a href="#quality">Quality</a><a href="#cells">All cells</a></nav></header>
+<a href="#charts">Charts</a><a href="#quality">Quality</a><a href="#ttft-split">TTFT split</a>
+<a href="#cells">All cells</a></nav></header>
 <pre id="js-errors" hidden></pre>
 {notes}
 {recommendations_section(ctx.recommendations)}
 {slo_html}
 {charts_html}
 {quality_section(ctx)}
+{ttft_split_section(ctx)}
 {cells_section(ctx)}
 <script type="application/json" id="slo-data">{safe_json(slo_data)}</script>
 <script type="application/json" id="chart-data">{safe_json(figs)}</script>

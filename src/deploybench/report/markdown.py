@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from .context import ReportContext
 from .picks import Recommendation
-from .tables import CELL_COLUMNS, STUDY_COLUMNS, Column
+from .tables import CELL_COLUMNS, STUDY_COLUMNS, TTFT_SPLIT_COLUMNS, TTFT_SPLIT_NOTE, Column, split_cells
 
 DEFINITIONS = (
     "Times in milliseconds. TTFT = first output token (of any kind) − sent; TPOT = (last token − first token) / "
@@ -65,6 +65,9 @@ def render(ctx: ReportContext) -> str:
     from .quality import markdown_lines as quality_lines
 
     lines += quality_lines(ctx)
+    if split := split_cells(store.cells):
+        lines += ["## Where time to first token goes", "", TTFT_SPLIT_NOTE, ""]
+        lines += md_table(TTFT_SPLIT_COLUMNS, split) + [""]
     lines += ["## All cells", ""]
     lines += md_table(CELL_COLUMNS, store.cells)
     lines += ["", DEFINITIONS, ""]

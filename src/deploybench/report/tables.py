@@ -61,6 +61,36 @@ def _srv(name: str, stat: str) -> Callable[[Cell], float | None]:
     return lambda c: (c.summary.server.get(name) or {}).get(stat)
 
 
+def _split(part: str) -> Callable[[Cell], float | None]:
+    """The p50 of one part of a cell's TTFT split (docs/metrics.md, "Where time to first token goes")."""
+    return lambda c: getattr(c.summary.ttft_split_ms.get(part), "p50", None)
+
+
+SPLIT_PARTS = (("schedule", "schedule"), ("connect_new", "connect (new)"), ("connect_pooled", "connect (pooled)"),
+               ("write", "write"), ("headers", "headers"), ("first_token", "first token"))
+
+# --------------------------------------------------------------------------- where time to first token goes
+
+TTFT_SPLIT_COLUMNS: list[Column] = [
+    Column("deployment", "deployment", lambda c: c.deployment),
+    Column("level", "level", lambda c: c.summary.level or f"c{c.concurrency}"),
+    Column("ttft_p50", "TTFT p50", _d("ttft_ms", "p50"), "{:.1f}"),
+    *[Column(f"ttft_split_{k}_p50", f"{t} p50", _split(k), "{:.2f}") for k, t in SPLIT_PARTS],
+    Column("connections_new", "new connections", lambda c: c.summary.connections.get("new"), "{:d}"),
+    Column("connections_pooled", "pooled", lambda c: c.summary.connections.get("pooled"), "{:d}"),
+]
+TTFT_SPLIT_NOTE = ("Where time to first token goes, p50 of each part in ms, from the request's due time: "
+                   "schedule = began late; connect = a new TCP connection or a pooled one taken; write = request "
+                   "written; headers = until the answer's head was read; first token = from the head to the first "
+                   "token. schedule + connect + write = schedule lag, headers + first token = TTFT (per request; "
+                   "p50s of parts do not add up exactly).")
+
+
+def split_cells(cells: Sequence[Cell]) -> list[Cell]:
+    """Cells that have a TTFT split (records from before it, and imported cells, have none)."""
+    return [c for c in cells if c.summary.ttft_split_ms]
+
+
 # --------------------------------------------------------------------------- per-cell table
 
 CELL_COLUMNS: list[Column] = [
@@ -93,6 +123,7 @@ CELL_COLUMNS: list[Column] = [
     Column("server_tok_s", "server tok/s", _srv("tokens_per_s", "mean"), "{:.1f}"),
     Column("records", "records", lambda c: "yes" if c.has_records else "no (summary only)"),
     Column("client_lagged", "client lagged", _s("client_lagged")),
+    *[Column(f"ttft_split_{k}_p50", f"TTFT split: {t} p50", _split(k), "{:.2f}") for k, t in SPLIT_PARTS],
     *[Column(f"{k}_{end}", f"{t} 95% {end}", _iv(ik, end), f)
       for k, t, ik, f in INTERVAL_COLUMNS for end in ("lo", "hi")],
     Column("flags", "flags", lambda c: ", ".join(c.summary.flags) or "—"),
@@ -133,6 +164,9 @@ RECORD_COLUMNS: list[tuple[str, Callable[[Cell, RequestRecord], Any]]] = [
     ("e2e_ms", lambda c, r: metrics.e2e_ms(r)),
     ("ms_per_token", lambda c, r: metrics.ms_per_token(r)),
     ("schedule_lag_ms", lambda c, r: metrics.lag_ms(r)),
+    *[(f"ttft_split_{k}_ms", (lambda k: lambda c, r: (metrics.ttft_split.parts_ms(r) or {}).get(k))(k))
+      for k in metrics.ttft_split.PARTS],
+    ("reused_connection", lambda c, r: r.reused),
     ("finish_reason", lambda c, r: r.finish_reason),
     ("http_status", lambda c, r: r.http_status),
     ("error", lambda c, r: r.error),
