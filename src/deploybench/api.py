@@ -7,7 +7,8 @@ from pathlib import Path
 
 from . import storage, workloads
 from .schemas import DeploybenchError, RunConfig, RunSummary
-from .sweep import Reporter, run_deployment, summarize_dir
+from .storage.cells import load_cell, summarize_cell
+from .sweep import Reporter, run_deployment
 
 __all__ = ["run", "summarize", "load_summaries"]
 
@@ -28,16 +29,13 @@ def run(cfg: RunConfig, out: Path | str = "runs", name: str | None = None,
 
 
 def summarize(path: Path | str, slo: str | None = None) -> list[RunSummary]:
-    """Re-summarize every stored run under ``path`` from raw records."""
-    return [summarize_dir(d, slo) for d in storage.run_dirs(Path(path))]
+    """Re-summarize every stored run under ``path`` from raw records (no re-run)."""
+    return [summarize_cell(d, slo=slo) for d in storage.run_dirs(Path(path))]
 
 
 def load_summaries(path: Path | str) -> list[RunSummary]:
-    """Stored summaries (recomputed where missing)."""
-    out = []
-    for d in storage.run_dirs(Path(path)):
-        out.append(storage.read_summary(d) or summarize_dir(d))
-    return out
+    """Stored summaries (recomputed where missing, with the same figures :func:`summarize` gives)."""
+    return [load_cell(d).summary for d in storage.run_dirs(Path(path))]
 
 
 def default_study(quick: bool = False):

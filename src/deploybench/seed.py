@@ -40,7 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import __version__, storage
+from . import storage
+from ._version import __version__
 from .catalog import DEFAULT_REGION, Catalog, load_catalog
 from .metrics import cost_per_1m, minutes_per_1m
 from .schemas import ConfigError, Dist, EngineInfo, RunMeta, RunSummary
@@ -215,7 +216,7 @@ def _import_folder(files: list[Path], study_dir: Path, study: str, commit: str, 
     seen: dict[str, Path] = {}
     for row in rows:
         deployment = row.deployment + tag
-        run_id = f"{deployment}__c{row.vu}"
+        run_id = storage.run_id_for(deployment, row.vu)
         if run_id in seen:
             raise ConfigError(f"{row.path}: same deployment and Virtual Users as {seen[run_id].name} ({run_id})",
                               "remove one of the two files")

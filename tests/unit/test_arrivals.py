@@ -6,7 +6,7 @@ from pydantic import ValidationError
 
 from deploybench.load.arrivals import inter_arrival_cv, schedule
 from deploybench.schemas import LoadConfig, RateLevel, TraceLevel
-from deploybench.sweep.runner import run_id_for
+from deploybench.storage import run_id_for
 
 
 def test_constant_rate_is_exact():

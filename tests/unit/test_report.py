@@ -76,8 +76,7 @@ def make_records(n: int, concurrency: int, ttft_ms: float, tpot_ms: float, rng: 
 
 def write_run(root: Path, dep: Dep, concurrency: int, records: list[RequestRecord], study: str = "synthetic",
               trial: int = 1) -> Path:
-    run_id = f"{re.sub(r'[^A-Za-z0-9._-]+', '_', dep.name)}__c{concurrency}"  # a folder name, whatever the name
-    run_id += f"__t{trial}" if trial > 1 else ""
+    run_id = storage.run_id_for(dep.name, concurrency, trial)  # a folder name, whatever the name
     meta = RunMeta(run_id=run_id, study=study, deployment=dep.name, concurrency=concurrency, status="running", trial=trial,
                    price_per_hour=dep.price, labels={"model": dep.model, "quantization": dep.quantization,
                                                      "hardware": dep.hardware, "engine": dep.engine})
@@ -376,3 +375,33 @@ def test_cli_report(store, tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["cells.csv", "recommendations.csv", "report.md"]
     assert main(["report", str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_report_figures_equal_summarize_without_stored_summary(tmp_path):
+    """A folder without summary.json: `report` shows the figures `summarize` prints, with the cell's own
+    SLO, client-lag limits and server-metric scrapes (one loader: storage.cells)."""
+    from deploybench import api
+
+    rng = np.random.default_rng(3)
+    recs = make_records(24, 4, 60.0, 10.0, rng)
+    for r in recs:
+        r.scheduled_ns -= 2_000_000  # 2 ms of schedule lag: over this cell's own limit, under the default
+    start, end = recs[0].sent_ns, max(r.done_ns for r in recs)
+    meta = RunMeta(run_id="lagged__c4", deployment="lagged", concurrency=4, status="running", price_per_hour=1.0,
+                   config={"load": {"slo": "p90_ttft_ms<=70", "max_lag_ms": 0.5, "lag_tolerance": 0.001}})
+    run_dir = tmp_path / "study" / meta.run_id
+    writer = storage.RunWriter(run_dir, meta)
+    for r in recs:
+        writer.append(r)
+    writer.close("complete")
+    scrapes = storage.JsonlAppender(run_dir / storage.SERVER_METRICS)
+    for k in range(5):
+        scrapes({"t_ns": start + (end - start) * k // 4, "values": {"llamacpp:requests_processing": float(k % 3)}})
+    scrapes.close()
+    assert not (run_dir / storage.SUMMARY).exists()
+
+    (summarized,) = api.summarize(tmp_path / "study")
+    assert summarized.server and "client-lag" in summarized.flags and summarized.goodput_rps is not None
+    (reported,) = json.loads((build_report(tmp_path / "study", "json")[0]).read_text())["summaries"]
+    assert reported == summarized.model_dump(mode="json")
+    assert load_store(tmp_path / "study").summaries == api.load_summaries(tmp_path / "study") == [summarized]

@@ -56,3 +56,18 @@ def test_set_aside_tries_are_not_cells(tmp_path):
     for name in ("d__c1", "d__c1.contended-20260101-000000-1", "d__c1.incomplete-20260101-000000"):
         storage.atomic_write(tmp_path / name / storage.META, RunMeta(run_id="d__c1", concurrency=1).model_dump_json())
     assert [p.name for p in storage.run_dirs(tmp_path)] == ["d__c1"]
+
+
+def test_parquet_columns_are_the_record_fields(tmp_path):
+    """The Arrow schema is derived from RequestRecord: a field added to the model is a column, typed."""
+    import pyarrow.parquet as pq
+
+    w = storage.RunWriter(tmp_path / "r", RunMeta(run_id="r", concurrency=1))
+    recs = [_rec(i) for i in range(3)]
+    recs[1].error, recs[1].http_status, recs[2].warmup = "HTTP 500", 500, True
+    for r in recs:
+        w.append(r)
+    w.close("complete")
+    table = pq.read_table(storage.write_parquet(tmp_path / "r"))
+    assert table.column_names == list(RequestRecord.model_fields)
+    assert [RequestRecord.model_validate(row) for row in table.to_pylist()] == recs

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import storage
+from ..storage.cells import load_cell
 from ..catalog import Catalog, load_catalog
 from ..schemas import ConfigError, RunMeta, RunSummary
 from .deployed import cpu_hardware, model_arch
@@ -135,10 +136,8 @@ def load_cells(path: Path | str, catalog: Catalog | None = None) -> list[Cell]:
     catalog = catalog or load_catalog()
     cells = []
     for d in storage.run_dirs(path):
-        s = storage.read_summary(d)
-        if s is None:
-            continue
-        meta = storage.read_meta(d)
+        stored = load_cell(d)
+        meta, s = stored.meta, stored.summary
         if meta.status != "complete":
             continue
         m = measured_figures(s)

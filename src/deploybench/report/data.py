@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import metrics, storage
+from .. import storage
+from ..storage.cells import load_cell
 from ..schemas import ConfigError, RequestRecord, RunMeta, RunSummary
 
 
@@ -106,29 +107,21 @@ def load_store(path: Path | str) -> Store:
                           "or `deploybench import-seed`")
     if not root.is_dir():
         raise ConfigError(f"{root} is not a folder", "give a run or study folder, not a file")
-    cells = []
-    for d in storage.run_dirs(root):
-        try:
-            meta = storage.read_meta(d)
-        except ValueError as exc:
-            raise ConfigError(f"{d / storage.META} is not a valid run description ({_first_line(exc)})",
-                              "remove or repair that run folder") from None
-        cells.append(Cell(run_dir=d, meta=meta, summary=_summary(d, meta)))
+    cells = [_cell(d) for d in storage.run_dirs(root)]
     if not cells:
         raise ConfigError(f"no runs under {root}", "give a folder written by `deploybench run` or `deploybench import-seed`")
     cells.sort(key=lambda c: (c.deployment, c.concurrency, c.run_id))
     return Store(root=root, cells=cells)
 
 
-def _summary(run_dir: Path, meta: RunMeta) -> RunSummary:
+def _cell(run_dir: Path) -> Cell:
+    """One stored cell through the one loader (``storage.cells.load_cell``); a corrupt file is one line."""
     try:
-        cached = storage.read_summary(run_dir)
+        stored = load_cell(run_dir)
     except ValueError as exc:
-        raise ConfigError(f"{run_dir / storage.SUMMARY} is not a valid summary ({_first_line(exc)})",
-                          f"delete it and run `deploybench summarize {run_dir}`") from None
-    if cached is not None:
-        return cached
-    return metrics.summarize(storage.read_records(run_dir), meta)
+        raise ConfigError(f"{run_dir} cannot be read: its meta.json or summary.json is not valid ({_first_line(exc)})",
+                          f"delete its summary.json and run `deploybench summarize {run_dir}`, or remove the folder") from None
+    return Cell(run_dir=run_dir, meta=stored.meta, summary=stored.summary)
 
 
 def _first_line(exc: Exception) -> str:

@@ -187,6 +187,19 @@ def read_summary(run_dir: Path) -> RunSummary | None:
     return RunSummary.model_validate_json(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
+def safe_name(deployment: str) -> str:
+    """A deployment name as a folder-name prefix: anything but letters, digits, '.', '-', '_' becomes '_'."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", deployment).strip("._") or "deployment"
+
+
+def run_id_for(deployment: str, level, trial: int = 1) -> str:
+    """Folder name of a cell, the one place run ids are made: ``<deployment>__<level key>[__t<n>]`` (c4,
+    r2-poisson, trace-<name>; a bare int means closed users, a str is the key itself); anything but
+    letters, digits, '.', '-', '_' becomes '_'."""
+    key = f"c{level}" if isinstance(level, int) else (level if isinstance(level, str) else level.key)
+    return f"{safe_name(deployment)}__{key}" + (f"__t{trial}" if trial > 1 else "")
+
+
 SET_ASIDE = re.compile(r"\.(incomplete|contended)-")
 """Folders of tries kept aside (an interrupted try, a try on a busy host): kept, never read as cells."""
 
@@ -212,13 +225,30 @@ def write_parquet(run_dir: Path, records: list[RequestRecord] | None = None) -> 
     return run_dir / PARQUET
 
 
-def _arrow_schema():
+def _arrow_type(annotation):
+    """The Arrow type of one record field's annotation (``X | None`` is a nullable X; a Literal of
+    strings is a string)."""
+    import types
+    import typing
+
     import pyarrow as pa
 
-    i64, s = pa.int64(), pa.string()
-    return pa.schema([
-        ("index", i64), ("vu", i64), ("warmup", pa.bool_()), ("prompt_id", s), ("scheduled_ns", i64),
-        ("sent_ns", i64), ("chunk_ns", pa.list_(i64)), ("chunk_tokens", pa.list_(i64)), ("done_ns", i64),
-        ("input_tokens", i64), ("output_tokens", i64), ("token_source", s), ("max_tokens", i64),
-        ("finish_reason", s), ("error", s), ("http_status", i64), ("first_content_ns", i64),
-    ])
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        (inner,) = [a for a in args if a is not type(None)]
+        return _arrow_type(inner)
+    if origin is typing.Literal:
+        return _arrow_type(type(args[0]))
+    if origin is list:
+        return pa.list_(_arrow_type(args[0]))
+    scalars = {bool: pa.bool_(), int: pa.int64(), float: pa.float64(), str: pa.string()}
+    if annotation not in scalars:
+        raise TypeError(f"RequestRecord field of type {annotation!r} has no Arrow type here; add it to _arrow_type")
+    return scalars[annotation]
+
+
+def _arrow_schema():
+    """The Parquet columns: RequestRecord's fields, in its order, typed from its annotations."""
+    import pyarrow as pa
+
+    return pa.schema([(name, _arrow_type(f.annotation)) for name, f in RequestRecord.model_fields.items()])

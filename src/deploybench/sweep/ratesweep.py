@@ -28,9 +28,7 @@ from ..schemas import ClosedLevel, RateLevel, RunSummary
 
 def sweep_file(deployment: str, trial: int) -> str:
     """``<deployment>__sweep[__t<n>].json``: the sweep's result beside its cells."""
-    from .runner import safe_name
-
-    return f"{safe_name(deployment)}__sweep" + (f"__t{trial}" if trial > 1 else "") + ".json"
+    return storage.run_id_for(deployment, "sweep", trial) + ".json"
 
 
 def completed(study_dir: Path, deployment: str, trial: int) -> list[RunSummary] | None:
@@ -82,13 +80,13 @@ def _rps(s: RunSummary, cfg) -> float:
 
 async def run_sweep(ctx, level, trial: int, prompts, measure) -> list[RunSummary]:
     """Measure the sweep's cells in order; ``measure(ctx, level, trial, prompts)`` measures one cell."""
-    from .runner import completed_summary, run_id_for
+    from .runner import completed_summary
 
     slos = metrics.slo.parse(ctx.cfg.load.slo)
     dep = ctx.cfg.deployment.name
 
     async def cell(lv) -> RunSummary:
-        prior = completed_summary(ctx.study_dir / run_id_for(dep, lv, trial))
+        prior = completed_summary(ctx.study_dir / storage.run_id_for(dep, lv, trial))
         return prior if prior is not None else await measure(ctx, lv, trial, prompts)
 
     sync = await cell(ClosedLevel(users=1))

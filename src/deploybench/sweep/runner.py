@@ -15,11 +15,14 @@ from typing import Protocol
 
 import aiohttp
 
-from .. import __version__, engines, metrics, protocols, storage
+from .. import engines, protocols, storage
+from .._version import __version__
+from ..storage import run_id_for
 from ..load import faults
 from ..load.scrape import scrape_loop
 from ..protocols.base import GenParams, Prompt
 from ..schemas import Endpoint, EngineInfo, RequestRecord, RunConfig, RunMeta, RunSummary
+from ..storage.cells import summarize_cell
 from .hostinfo import host_info
 from . import contention, levels, ratesweep
 from .probe import probe_openai
@@ -57,19 +60,6 @@ def run_async(coro):
         return runner.run(coro)
 
 
-def safe_name(deployment: str) -> str:
-    """A deployment name as a folder-name prefix: anything but letters, digits, '.', '-', '_' becomes '_'."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", deployment).strip("._") or "deployment"
-
-
-def run_id_for(deployment: str, level, trial: int = 1) -> str:
-    """Folder name of a cell: ``<deployment>__<level key>[__t<n>]`` (c4, r2-poisson, trace-<name>; a bare
-    int means closed users); anything but letters, digits, '.', '-', '_' becomes '_'."""
-    safe = safe_name(deployment)
-    key = f"c{level}" if isinstance(level, int) else (level if isinstance(level, str) else level.key)
-    return f"{safe}__{key}" + (f"__t{trial}" if trial > 1 else "")
-
-
 _QUANT_RE = re.compile(r"(?i)(?:^|[._-])((?:I?Q\d(?:_[A-Z0-9]+)*)|F16|BF16|F32)(?:$|[._-])")
 
 
@@ -92,20 +82,7 @@ def completed_summary(run_dir: Path) -> RunSummary | None:
         return None
     if meta.status != "complete":
         return None
-    return storage.read_summary(run_dir) or summarize_dir(run_dir)
-
-
-def summarize_dir(run_dir: Path, slo: str | None = None) -> RunSummary:
-    """Recompute a stored run's summary from its raw records (no re-run)."""
-    meta = storage.read_meta(run_dir)
-    if meta.labels.get("source") == "import-seed":  # aggregates only: nothing to recompute from
-        stored = storage.read_summary(run_dir)
-        if stored is not None:
-            return stored
-    load = meta.config.get("load", {}) if meta.config else {}
-    return metrics.summarize(storage.read_records(run_dir), meta, metrics.slo.parse(slo or load.get("slo")),
-                             float(load.get("max_lag_ms", 1.0)), storage.read_server_metrics(run_dir),
-                             float(load.get("lag_tolerance", 0.05)))
+    return storage.read_summary(run_dir) or summarize_cell(run_dir, meta)
 
 
 AUTO = "auto"
@@ -272,11 +249,9 @@ async def _measure_level(ctx: _Ctx, level, trial: int, prompts) -> tuple[RunSumm
         await _stop_scraper(scraper)
         meta.ended_at = storage.now_iso()
         writer.close(status)
-    records = storage.read_records(run_dir)
-    summary = metrics.summarize(records, meta, metrics.slo.parse(cfg.load.slo), cfg.load.max_lag_ms,
-                                storage.read_server_metrics(run_dir), cfg.load.lag_tolerance)
+    summary = summarize_cell(run_dir, meta)  # the figures `summarize` and `report` recompute
     storage.write_summary(run_dir, summary)
-    storage.write_parquet(run_dir, records)
+    storage.write_parquet(run_dir)
     ctx.reporter.cell_finished(summary)
     return summary, why
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from .. import storage, workloads
 from ..schemas import ConfigError, EngineError, RunConfig, RunSummary, Study
 from .plan import Planned
-from .runner import NullReporter, Reporter, completed_summary, run_deployment, run_id_for
+from ..storage import run_id_for
+from .runner import NullReporter, Reporter, completed_summary, run_deployment
 
 CLOUD_KINDS = {"sagemaker"}
 STARTUP_S = {"llamacpp": 3.0, "external": 0.5, "vllm": 90.0, "tgi": 300.0, "sagemaker": 600.0}

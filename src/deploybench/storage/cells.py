@@ -1,0 +1,60 @@
+"""One stored cell and its summary: the one path every reader takes.
+
+``summarize``, ``report``, ``compare``, ``recommend``, ``predict`` and the runner's resume check all
+read a cell through :func:`load_cell` (the cached ``summary.json``, or the same figures recomputed
+from the raw records) or :func:`summarize_cell` (always recomputed). A recomputed summary uses the
+cell's own stored settings (SLO, client-lag limits) and its server-metric scrapes, exactly as the
+run that measured it did, so a report of a folder without ``summary.json`` shows the figures
+``deploybench summarize`` prints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import metrics
+from ..schemas import LoadConfig, RunMeta, RunSummary
+from . import read_meta, read_records, read_server_metrics, read_summary
+
+IMPORTED = "import-seed"
+"""``labels.source`` of imported cells: aggregates only, no raw records to recompute from."""
+
+
+@dataclass(frozen=True)
+class StoredCell:
+    """A run folder with its metadata and summary."""
+
+    run_dir: Path
+    meta: RunMeta
+    summary: RunSummary
+
+
+def _load_setting(meta: RunMeta, name: str) -> Any:
+    """A load setting as the cell was measured with it (the model's default when the cell predates it)."""
+    value = ((meta.config or {}).get("load") or {}).get(name)
+    return LoadConfig.model_fields[name].default if value is None else value
+
+
+def summarize_cell(run_dir: Path, meta: RunMeta | None = None, slo: str | None = None) -> RunSummary:
+    """A cell's summary recomputed from its raw records, with its own settings and server metrics.
+
+    ``slo`` replaces the cell's own SLO (for goodput). Imported cells keep their stored summary.
+    """
+    meta = meta or read_meta(run_dir)
+    if meta.labels.get("source") == IMPORTED:
+        stored = read_summary(run_dir)
+        if stored is not None:
+            return stored
+    return metrics.summarize(read_records(run_dir), meta, metrics.slo.parse(slo or _load_setting(meta, "slo")),
+                             float(_load_setting(meta, "max_lag_ms")), read_server_metrics(run_dir),
+                             float(_load_setting(meta, "lag_tolerance")))
+
+
+def load_cell(run_dir: Path, slo: str | None = None) -> StoredCell:
+    """A cell with its stored summary, or the summary recomputed (:func:`summarize_cell`) where none is
+    stored or ``slo`` asks for other goodput. Raises ``ValueError`` on a corrupt meta/summary file."""
+    meta = read_meta(run_dir)
+    stored = None if slo else read_summary(run_dir)
+    return StoredCell(run_dir, meta, stored or summarize_cell(run_dir, meta, slo))
