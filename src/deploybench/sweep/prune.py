@@ -27,7 +27,8 @@ from ..predict.fit import FittedModel, fit, predict
 from ..predict.prune import calibration_cells, can_matter
 from ..schemas import ConfigError, DeploybenchError, EngineError, RunConfig, RunSummary, Study
 from .plan import Planned
-from .runner import NullReporter, Reporter, completed_summary, run_deployment, run_id_for
+from ..storage import run_id_for
+from .runner import NullReporter, Reporter, completed_summary, run_deployment
 from .study import STARTUP_S, _cell_seconds
 
 __all__ = ["PRUNE_FILE", "PruneResult", "PrunedCell", "read_result", "run_pruned"]
