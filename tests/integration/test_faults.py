@@ -12,8 +12,8 @@ import deploybench.load as load
 from deploybench import api, protocols, storage
 from deploybench.load import faults, run_level
 from deploybench.protocols.base import GenParams, Prompt
-from deploybench.schemas import (Deployment, Endpoint, ExternalEngine, LoadConfig, RunConfig, SyntheticWorkload,
-                                 Workload)
+from deploybench.schemas import Deployment, Endpoint, LoadConfig, RunConfig, SyntheticWorkload, Workload
+from deploybench.engines import ExternalEngine
 from deploybench.sweep.runner import completed_summary
 from deploybench.testing.servers import received, scripted_server, stats
 
@@ -141,7 +141,7 @@ def test_real_llama_server_killed_mid_level_fails_the_cell(tmp_path, have_llama)
     import signal
     import threading
 
-    from deploybench.schemas import LlamaCppEngine
+    from deploybench.engines import LlamaCppEngine
     from tests.procs import llama_servers_on
 
     cfg = _cfg("http://x", 2000, users=2, max_tokens=4)

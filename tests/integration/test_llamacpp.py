@@ -6,7 +6,8 @@ import pytest
 
 from deploybench import api, storage
 from deploybench.engines.llamacpp import LlamaCppServer
-from deploybench.schemas import ConfigError, Deployment, EngineError, LlamaCppEngine, LoadConfig, RunConfig, Workload
+from deploybench.schemas import ConfigError, Deployment, EngineError, LoadConfig, RunConfig, Workload
+from deploybench.engines import LlamaCppEngine
 from deploybench.schemas import SyntheticWorkload
 from tests.procs import llama_servers_on
 

@@ -8,7 +8,8 @@ import pytest
 
 from deploybench.engines import modelgen as mg
 from deploybench.engines.llamacpp import LlamaCppServer
-from deploybench.schemas import EngineError, LlamaCppEngine
+from deploybench.schemas import EngineError
+from deploybench.engines import LlamaCppEngine
 from tests.procs import llama_servers_on
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("have_llama")]

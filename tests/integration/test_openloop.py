@@ -9,7 +9,8 @@ import pytest
 
 from deploybench import api, storage
 from deploybench.load.arrivals import inter_arrival_cv
-from deploybench.schemas import Deployment, ExternalEngine, LoadConfig, RunConfig, SyntheticWorkload, Workload
+from deploybench.schemas import Deployment, LoadConfig, RunConfig, SyntheticWorkload, Workload
+from deploybench.engines import ExternalEngine
 from deploybench.testing.servers import scripted_server
 
 pytestmark = pytest.mark.slow

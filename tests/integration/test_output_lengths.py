@@ -3,7 +3,8 @@
 import json
 
 from deploybench import api, storage
-from deploybench.schemas import Deployment, ExternalEngine, LoadConfig, RunConfig, SamplesWorkload, Workload
+from deploybench.schemas import Deployment, LoadConfig, RunConfig, SamplesWorkload, Workload
+from deploybench.engines import ExternalEngine
 from deploybench.testing.servers import scripted_server
 
 ANSWERS = [5, 9, 3, 12, 7]

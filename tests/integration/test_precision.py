@@ -11,9 +11,8 @@ import pytest
 
 from deploybench import api
 from deploybench.report import compare
-from deploybench.schemas import (
-    Deployment, ExternalEngine, LlamaCppEngine, LoadConfig, RunConfig, SyntheticWorkload, Workload,
-)
+from deploybench.schemas import Deployment, LoadConfig, RunConfig, SyntheticWorkload, Workload
+from deploybench.engines import ExternalEngine, LlamaCppEngine
 from deploybench.testing.servers import scripted_server
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,8 @@ Prefill of the prefix is the difference, far above noise at concurrency 1. One t
 import pytest
 
 from deploybench import api, storage
-from deploybench.schemas import Deployment, LlamaCppEngine, LoadConfig, RunConfig, SharedPrefixWorkload, Workload
+from deploybench.schemas import Deployment, LoadConfig, RunConfig, SharedPrefixWorkload, Workload
+from deploybench.engines import LlamaCppEngine
 
 pytestmark = [pytest.mark.slow, pytest.mark.required, pytest.mark.usefixtures("have_llama")]
 

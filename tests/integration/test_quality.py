@@ -15,7 +15,7 @@ from deploybench.cli import main
 from deploybench.engines import create
 from deploybench.quality import agreement as agr
 from deploybench.quality import gate_folder, measure_ladder, read_table
-from deploybench.schemas import LlamaCppEngine
+from deploybench.engines import LlamaCppEngine
 from deploybench.sweep import validate_study
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("have_llama")]

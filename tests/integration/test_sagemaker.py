@@ -20,11 +20,13 @@ from botocore.stub import ANY, Stubber  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from deploybench.engines import cleanup as cleanup_mod  # noqa: E402
+from deploybench import engines  # noqa: E402
+from deploybench.catalog import load_catalog  # noqa: E402
 from deploybench.engines.sagemaker import (  # noqa: E402
-    MANAGED_TAG, SageMakerDeployment, check_cost, container_env, estimate_cost, image_uri, resource_name,
+    MANAGED_TAG, SageMakerDeployment, SageMakerEngine, container_env, image_uri, resource_name,
 )
 from deploybench.protocols.base import Draft, GenParams, Prompt  # noqa: E402
-from deploybench.schemas import ConfigError, EngineError, SageMakerEngine  # noqa: E402
+from deploybench.schemas import ConfigError, EngineError  # noqa: E402
 
 REGION = "us-east-1"
 ROLE = "arn:aws:iam::123456789012:role/deploybench-test"
@@ -89,24 +91,32 @@ def test_resource_names_are_valid_and_unique():
         assert len(n) <= 63 and re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", n), n
 
 
-def test_cost_guard():
-    assert estimate_cost("ml.g5.2xlarge", 2.0) == pytest.approx(3.03)
-    assert estimate_cost("ml.g5.12xlarge", 1.0) == pytest.approx(7.09)
-    assert estimate_cost("ml.nonexistent", 1.0) is None
-    assert check_cost("ml.p4d.24xlarge", REGION, 0.5, max_cost=20.0) == pytest.approx(18.844)
+def test_cost_guard_uses_the_catalog_price(tmp_path):
+    """One price source (the catalog, the 2023 study's prices) and one guard (engines.create)."""
+    price = load_catalog().price("ml.p4d.24xlarge", REGION).usd_per_hour
+    assert price == pytest.approx(37.688)
+    ok = engines.create(cfg(instance_type="ml.p4d.24xlarge", max_cost=20.0, expected_hours=0.5), tmp_path, price)
+    assert ok.cost_estimate == pytest.approx(18.844)
     with pytest.raises(ConfigError, match=r"exceeds max_cost \$10.00"):
-        check_cost("ml.p4d.24xlarge", REGION, 0.5, max_cost=10.0)
+        engines.create(cfg(instance_type="ml.p4d.24xlarge", max_cost=10.0, expected_hours=0.5), tmp_path, price)
     with pytest.raises(ConfigError, match="no price known"):
-        check_cost("ml.unknown", REGION, 1.0, max_cost=10.0)
-    assert check_cost("ml.unknown", REGION, 2.0, max_cost=10.0, price_override=1.0) == 2.0
+        engines.create(cfg(max_cost=10.0), tmp_path, price_per_hour=None)
+    assert engines.create(cfg(), tmp_path).cost_estimate is None  # no limit set: no guard
 
 
 @mock_aws
 def test_cost_guard_refuses_before_creating_anything(tmp_path):
+    """Through the runner, as a study runs it: the guard fires before any AWS call."""
+    from deploybench.schemas import Deployment, LoadConfig, RunConfig
+    from deploybench.sweep.runner import run_deployment
+
     sm = boto3.client("sagemaker", region_name=REGION)
-    c = cfg(instance_type="ml.p4d.24xlarge").model_copy(update={"max_cost": 50.0, "expected_hours": 2.0})
+    c = cfg(instance_type="ml.p4d.24xlarge", max_cost=50.0, expected_hours=2.0)
+    run = RunConfig(deployment=Deployment(name="p4d", engine=c, protocol="sagemaker-tgi",
+                                          hardware={"name": "ml.p4d.24xlarge", "price_per_hour": 37.688}),
+                    load=LoadConfig(concurrency=[1], requests=1))
     with pytest.raises(ConfigError, match="exceeds max_cost"):
-        deployment(c, tmp_path, client=sm)
+        run_deployment(run, [], tmp_path / "study-x")
     assert everything(sm) == EMPTY
 
 
@@ -357,7 +367,7 @@ def test_cleanup_finds_what_a_killed_run_left(tmp_path):
 @pytest.fixture(scope="module")
 def llama(tmp_path_factory):
     from deploybench.engines.llamacpp import LlamaCppServer
-    from deploybench.schemas import LlamaCppEngine
+    from deploybench.engines import LlamaCppEngine
 
     try:
         server = LlamaCppServer(LlamaCppEngine(threads=1, parallel=2, ctx_size=2048),

@@ -3,7 +3,8 @@
 import pytest
 
 from deploybench import api, storage
-from deploybench.schemas import Deployment, ExternalEngine, LoadConfig, RunConfig, SyntheticWorkload, Workload
+from deploybench.schemas import Deployment, LoadConfig, RunConfig, SyntheticWorkload, Workload
+from deploybench.engines import ExternalEngine
 from deploybench.testing.servers import scripted_server
 
 TTFT, ITL = 50.0, 10.0

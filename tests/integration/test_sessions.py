@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from deploybench import api, storage
-from deploybench.schemas import Deployment, ExternalEngine, LoadConfig, RunConfig, Workload
+from deploybench.schemas import Deployment, LoadConfig, RunConfig, Workload
+from deploybench.engines import ExternalEngine
 from deploybench.testing.servers import scripted_server
 
 pytestmark = pytest.mark.slow

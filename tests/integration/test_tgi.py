@@ -11,7 +11,8 @@ import pytest
 
 from deploybench.protocols.base import Draft, GenParams, Prompt
 from deploybench.protocols.tgi import TgiClient, apply_event, request_body
-from deploybench.schemas import ConfigError, Endpoint, TgiEngine
+from deploybench.schemas import ConfigError, Endpoint
+from deploybench.engines import TgiEngine
 
 # ---------------------------------------------------------------------------- pure parsing
 
@@ -72,7 +73,7 @@ def test_tgi_engine_missing_launcher_is_one_clear_line(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def llama(tmp_path_factory):
     from deploybench.engines.llamacpp import LlamaCppServer
-    from deploybench.schemas import LlamaCppEngine
+    from deploybench.engines import LlamaCppEngine
 
     try:
         server = LlamaCppServer(LlamaCppEngine(threads=1, parallel=2, ctx_size=2048), tmp_path_factory.mktemp("llama"))

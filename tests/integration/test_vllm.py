@@ -11,7 +11,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from deploybench.schemas import ConfigError, VllmEngine
+from deploybench.schemas import ConfigError
+from deploybench.engines import VllmEngine
 
 ROOT = Path(__file__).resolve().parents[2]
 VLLM_PYTHON = os.environ.get("DEPLOYBENCH_VLLM_PYTHON") or str(ROOT / ".venv-vllm" / "bin" / "python")

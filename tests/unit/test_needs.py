@@ -3,8 +3,10 @@
 import pytest
 
 from deploybench import cli
-from deploybench.engines import models, needs
-from deploybench.schemas import ConfigError, Deployment, ExternalEngine, LlamaCppEngine
+from deploybench.engines import needs
+from deploybench.engines.modelgen import bundled as models
+from deploybench.schemas import ConfigError, Deployment
+from deploybench.engines import ExternalEngine, LlamaCppEngine
 
 
 @pytest.fixture

@@ -1,56 +1,35 @@
 """Engines start (or connect to) an inference server and hand back an :class:`Endpoint`.
 
-Registry keyed by the config's ``kind``; the caller (``sweep``) owns the ``Engine`` Protocol.
+Each engine is one module here (or in a third-party package) with a ``PLUGIN``
+(:class:`deploybench.schemas.EnginePlugin`) registered under the entry-point group
+``deploybench.engines``; the registry lives in ``deploybench.schemas.plugins``. The caller
+(``sweep``) owns the ``Engine`` Protocol. See docs/adding-an-engine.md.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
 
-from ..schemas import ConfigError
+from ..schemas.plugins import check_budget, engine_plugin
+from .external import ExternalEngine
+from .llamacpp import LlamaCppEngine
+from .sagemaker import SageMakerEngine
+from .tgi import TgiEngine
+from .vllm import VllmEngine
 
-_REGISTRY: dict[str, Callable] = {}
-
-
-def register(kind: str, factory: Callable) -> None:
-    _REGISTRY[kind] = factory
-
-
-def create(cfg, log_dir: Path):
-    """Build the engine for ``cfg`` (a kind-tagged engine config)."""
-    _load_builtins()
-    factory = _REGISTRY.get(cfg.kind)
-    if factory is None:
-        raise ConfigError(f"engine.kind: '{cfg.kind}' is not available here",
-                          f"use one of: {', '.join(sorted(_REGISTRY))}")
-    return factory(cfg, log_dir)
+__all__ = ["ExternalEngine", "LlamaCppEngine", "SageMakerEngine", "TgiEngine", "VllmEngine", "create"]
 
 
-_builtins_loaded = False
+def create(cfg, log_dir: Path, price_per_hour: float | None = None):
+    """The engine for ``cfg`` (a kind-tagged engine config), after its own cost limit is checked.
 
-
-def _load_builtins() -> None:
-    global _builtins_loaded
-    if _builtins_loaded:
-        return
-    _builtins_loaded = True
-    from .external import ExternalServer
-    from .llamacpp import LlamaCppServer
-
-    _REGISTRY.setdefault("llamacpp", LlamaCppServer)
-    _REGISTRY.setdefault("external", ExternalServer)
-    register("vllm", _lazy("vllm", "VllmServer"))
-    register("tgi", _lazy("tgi", "TgiServer"))
-    register("sagemaker", _lazy("sagemaker", "SageMakerDeployment"))
-
-
-def _lazy(module: str, cls: str) -> Callable:
-    """Import an engine only when a study uses it (boto3, vLLM helpers are optional)."""
-
-    def factory(cfg, log_dir: Path):
-        import importlib
-
-        return getattr(importlib.import_module(f".{module}", __name__), cls)(cfg, log_dir)
-
-    return factory
+    ``price_per_hour``: the deployment's hardware price (the plan takes it from the catalog).
+    """
+    plugin = engine_plugin(cfg.kind)
+    budget = plugin.budget(cfg)
+    if budget is not None:
+        hours, max_usd = budget
+        check_budget(None if price_per_hour is None else price_per_hour * hours, max_usd,
+                     f"{hours:g} h of engine '{cfg.kind}'",
+                     "raise engine.max_cost, lower engine.expected_hours or pick cheaper hardware")
+    return plugin.server(cfg, Path(log_dir), price_per_hour=price_per_hour)

@@ -4,8 +4,31 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
-from ..schemas import ConfigError, Endpoint, EngineInfo, ExternalEngine
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..schemas import ConfigError, Endpoint, EngineInfo, EnginePlugin
+
+
+class ExternalEngine(BaseModel):
+    """An already running OpenAI-compatible server; deploybench neither starts nor stops it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["external"] = "external"
+    url: str
+    model: str = Field("", description="model name sent in requests (empty: ask /v1/models)")
+    api_key_env: str | None = Field(None, description="name of the environment variable holding the API key")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        v = v.rstrip("/")
+        # the OpenAI SDK's base URL (".../v1") and the server root name the same server
+        return v[:-3] if v.endswith("/v1") else v
 
 
 class ExternalServer:
@@ -35,3 +58,19 @@ class ExternalServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class ExternalPlugin(EnginePlugin):
+    """Someone else's server: any protocol, nothing to start, not part of a study grid."""
+
+    kind = "external"
+    config = ExternalEngine
+    protocols = ("openai-chat", "openai-completions", "tgi", "sagemaker-tgi")
+    hardware_kinds = ()
+    startup_s = 0.5
+
+    def server(self, cfg: ExternalEngine, log_dir: Path, **context) -> ExternalServer:
+        return ExternalServer(cfg, log_dir)
+
+
+PLUGIN = ExternalPlugin()

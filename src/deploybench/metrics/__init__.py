@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..schemas import RequestRecord, RunMeta, RunSummary
+from ..schemas.plugins import server_series
 from . import core, intervals, slo, ttft_split
 from .core import dist, e2e_ms, itl_ms, lag_ms, ms_per_token, stopped_short, tpot_ms, ttft_ms
 from .slo import Constraint
@@ -123,31 +124,20 @@ def _level_figures(recs: Sequence[RequestRecord], meta: RunMeta, start: int, end
     return out
 
 
-SERVER_KEYS = {
-    # readable name: candidate series (llama.cpp, vLLM, TGI)
-    "requests_running": ("llamacpp:requests_processing", "vllm:num_requests_running"),
-    "requests_waiting": ("llamacpp:requests_deferred", "vllm:num_requests_waiting", "tgi_queue_size"),
-    "batch_size": ("tgi_batch_current_size",),
-    "kv_cache_usage": ("llamacpp:kv_cache_usage_ratio", "vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc",
-                       "vllm:cpu_cache_usage_perc"),
-}
-
-
-SERVER_TOKEN_COUNTERS = ("llamacpp:tokens_predicted_total", "vllm:generation_tokens_total",
-                         "tgi_request_generated_tokens_sum")
 
 
 def summarize_server(samples: Sequence[dict], start_ns: int | None = None, end_ns: int | None = None) -> dict:
     """Mean and max of the server's own queue / occupancy / KV-cache gauges inside the window."""
     inside = [s for s in samples if (start_ns is None or s["t_ns"] >= start_ns) and (end_ns is None or s["t_ns"] <= end_ns)]
     out: dict[str, dict[str, float]] = {}
-    for name, candidates in SERVER_KEYS.items():
+    gauges, token_counters, _ = server_series()  # readable name -> candidate series, from the engine plugins
+    for name, candidates in gauges.items():
         for key in candidates:
             vals = [s["values"][key] for s in inside if key in s["values"]]
             if vals:
                 out[name] = {"mean": float(np.mean(vals)), "max": float(np.max(vals)), "n": len(vals), "series": key}
                 break
-    for key in SERVER_TOKEN_COUNTERS:
+    for key in token_counters:
         pts = [(s["t_ns"], s["values"][key]) for s in inside if key in s["values"]]
         if len(pts) >= 2 and pts[-1][0] > pts[0][0]:
             rate = (pts[-1][1] - pts[0][1]) / ((pts[-1][0] - pts[0][0]) / 1e9)

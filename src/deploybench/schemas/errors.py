@@ -34,8 +34,13 @@ class EndpointError(DeploybenchError):
     exit_code = 3
 
 
-_UNION_TAGS = ("llamacpp.", "external.", "vllm.", "tgi.", "sagemaker.", "synthetic.", "jsonl.", "samples.",
-               "multi-turn.", "shared-prefix.")
+_WORKLOAD_TAGS = ("synthetic.", "jsonl.", "samples.", "multi-turn.", "shared-prefix.")
+
+
+def _union_tags() -> tuple[str, ...]:
+    from .plugins import engine_kinds  # noqa: PLC0415 (errors is imported by the registry)
+
+    return tuple(f"{k}." for k in engine_kinds()) + _WORKLOAD_TAGS
 
 
 def _name(x) -> str:
@@ -47,7 +52,7 @@ def from_validation(exc, where: str, fix: str = "see examples/ for a valid study
     """A pydantic ``ValidationError`` as one line: ``<where>: <root.field>: <problem> — <fix>``."""
     e = exc.errors()[0]
     loc = ".".join(_name(x) if not isinstance(x, int) else f"[{x}]" for x in e["loc"]).replace(".[", "[")
-    for tag in _UNION_TAGS:  # pydantic's union tags (engine.llamacpp.threads -> engine.threads)
+    for tag in _union_tags():  # pydantic's union tags (engine.llamacpp.threads -> engine.threads)
         loc = loc.replace(tag, "")
     loc = ".".join(x for x in (root, loc) if x).replace(".[", "[")
     msg = e["msg"]
@@ -58,5 +63,7 @@ def from_validation(exc, where: str, fix: str = "see examples/ for a valid study
     elif e["type"] == "union_tag_invalid" and "source" in e["loc"]:
         fix = "use kind: synthetic, jsonl, samples, multi-turn or shared-prefix"
     elif e["type"] == "union_tag_invalid":
-        fix = "use kind: llamacpp, external, vllm, tgi or sagemaker"
+        from .plugins import engine_kinds  # noqa: PLC0415
+
+        fix = f"use kind: {', '.join(engine_kinds())}"
     return ConfigError(f"{where}: {loc}: {msg}" if loc else f"{where}: {msg}", fix)

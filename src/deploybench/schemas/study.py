@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from .config import Deployment, LoadConfig, ProtocolKind, Workload, _Strict
+from .plugins import DEFAULT_KIND, engine_kinds
 from .quality import QualityConfig
 
 
@@ -40,10 +41,18 @@ class HardwareProfile(_Strict):
 
 
 class EngineGrid(_Strict):
-    """Engine kind and its settings; a list value is a grid dimension."""
+    """Engine kind (any installed engine plugin) and its settings; a list value is a grid dimension."""
 
-    kind: Literal["llamacpp", "vllm", "tgi", "sagemaker"] = "llamacpp"
+    kind: str = DEFAULT_KIND
     settings: dict[str, Any | list[Any]] = Field(default_factory=dict)
+
+    @field_validator("kind")
+    @classmethod
+    def _installed(cls, v: str) -> str:
+        kinds = engine_kinds()
+        if v not in kinds:
+            raise ValueError(f"'{v}' is not an installed engine; use one of: {', '.join(kinds)}")
+        return v
 
 
 class Rule(_Strict):
@@ -65,6 +74,8 @@ class Rule(_Strict):
 
 
 class Study(_Strict):
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # engine configs come from the registry
+
     name: str
     description: str = ""
     models: list[ModelEntry] = Field(default_factory=list)

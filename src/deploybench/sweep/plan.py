@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,17 +10,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from ..engines.modelgen import QTYPES, parse_params, parse_random_ref
-from ..engines.modelgen.resolver import GEMMA_NAMES
-from ..engines.models import ALIASES, BUNDLED
 from ..schemas.errors import from_validation
-from ..schemas import (
-    ConfigError, Deployment, Hardware, HardwareProfile, LlamaCppEngine, SageMakerEngine, Study, TgiEngine, VllmEngine,
-)
-
-QUANT_TYPES = set(QTYPES) | {"native", "gptq", "awq"}
-GENERATED_PREFIXES = ("random-llama:",)
-EXTRA_BUNDLED = set(GEMMA_NAMES)
+from ..schemas import ConfigError, Deployment, GridPoint, Hardware, HardwareProfile, Study, engine_plugin
 
 
 @dataclass
@@ -74,10 +64,11 @@ def plan(study: Study, where: str = "study") -> list[Planned]:
     for key, values in study.engine.settings.items():
         if isinstance(values, list) and len({repr(v) for v in values}) < len(values):
             raise ConfigError(f"{where}: engine.settings.{key}: a value repeats in {values}", "list each value once")
+    plugin = engine_plugin(study.engine.kind, f"{where}: engine.kind")
     for mi, model in enumerate(study.models):
-        _check_model(study, model.source, f"{where}: models[{mi}].source")
+        plugin.check_model(model.source, f"{where}: models[{mi}].source")
         for quant in model.quantizations or study.quantizations:
-            _check_quant(quant, f"{where}: quantizations")
+            plugin.check_quantization(quant, f"{where}: quantizations")
             for hi, hw in enumerate(study.hardware):
                 price = price_of(hw, f"{where}: hardware[{hi}]")
                 for settings in _settings_grid(study.engine.settings):
@@ -118,13 +109,10 @@ def _check_not_empty(study: Study, where: str) -> None:
                           f"list at least one entry under {empty[0]} (see examples/)")
 
 
-ENGINE_PROTOCOLS = {"sagemaker": ("sagemaker-tgi",), "tgi": ("tgi",)}
-
-
 def _protocol(study: Study) -> str:
-    """The study's protocol, or the only one its engine speaks (TGI, SageMaker)."""
-    allowed = ENGINE_PROTOCOLS.get(study.engine.kind)
-    if allowed and study.protocol not in allowed:
+    """The study's protocol, or the engine's default when the engine does not speak it (TGI, SageMaker)."""
+    allowed = engine_plugin(study.engine.kind).protocols
+    if study.protocol not in allowed:
         if "protocol" in study.model_fields_set:
             raise ConfigError(f"study: protocol '{study.protocol}' does not fit engine '{study.engine.kind}'",
                               f"use protocol: {allowed[0]} (or leave it out)")
@@ -141,28 +129,6 @@ def _settings_grid(settings: dict[str, Any]) -> list[dict[str, Any]]:
 def _name(model: str, quant: str, hw: str, settings: dict, grid: dict) -> str:
     parts = [model, quant, hw] + [f"{k}{settings[k]}" for k, v in grid.items() if isinstance(v, list) and len(v) > 1]
     return "_".join(str(p).replace("/", "-").replace(" ", "") for p in parts)
-
-
-def _check_model(study: Study, source: str, where: str) -> None:
-    if study.engine.kind not in ("llamacpp",):
-        return  # a model id for a remote engine; checked by that engine
-    if source.startswith(GENERATED_PREFIXES):
-        try:
-            parse_params(parse_random_ref(source)[0])
-        except (ConfigError, ValueError) as exc:
-            raise ConfigError(f"{where}: bad generated model '{source}'",
-                              "write random-llama:<size>, e.g. random-llama:50M") from exc
-        return
-    if ALIASES.get(source, source) in BUNDLED or source in EXTRA_BUNDLED:
-        return
-    if not Path(source).expanduser().is_file():
-        raise ConfigError(f"{where}: unknown model '{source}'",
-                          f"use a GGUF path, random-llama:<size> or one of: {', '.join(sorted(set(BUNDLED) | EXTRA_BUNDLED))}")
-
-
-def _check_quant(quant: str, where: str) -> None:
-    if quant not in QUANT_TYPES:
-        raise ConfigError(f"{where}: unknown quantization '{quant}'", f"use one of: {', '.join(sorted(QUANT_TYPES))}")
 
 
 def price_of(hw: HardwareProfile, where: str) -> float:
@@ -183,19 +149,16 @@ def price_of(hw: HardwareProfile, where: str) -> float:
 
 
 def _engine(study: Study, source: str, quant: str, hw: HardwareProfile, settings: dict, where: str):
-    kind = study.engine.kind
-    q = None if quant == "native" else quant
+    """The engine config for one grid point, from the engine's plugin (hardware checked first)."""
+    plugin = engine_plugin(study.engine.kind)
+    if hw.kind not in plugin.hardware_kinds:
+        kinds = " or ".join(f"kind: {k}" for k in plugin.hardware_kinds) or "an explicit deployments: entry"
+        raise ConfigError(f"{where} '{hw.name}': engine '{plugin.kind}' does not run on {hw.kind} profiles",
+                          f"use {kinds}")
+    point = GridPoint(source=source, quantization=None if quant == "native" else quant, hardware=hw,
+                      settings=settings, gpus=_gpus(hw, where), where=where)
     try:
-        if kind == "llamacpp":
-            _check_cpu(hw, where)
-            return LlamaCppEngine(model=source, quantization=q, threads=hw.threads or 1, cpu_set=hw.cpu_set, **settings)
-        if kind == "vllm":
-            return VllmEngine(model=source, quantization=q, tensor_parallel_size=hw.tp or 1, **settings)
-        gpus = _gpus(hw, where)
-        if kind == "tgi":
-            return TgiEngine(model_id=source, quantize=q, num_shard=hw.tp or gpus or 1, **settings)
-        return SageMakerEngine(model_id=source, instance_type=hw.instance_type, region=hw.region, quantize=q,
-                               num_gpus=hw.tp or gpus or 1, **settings)
+        return plugin.configure(point)
     except ValidationError as exc:
         raise from_validation(exc, f"{where.split(':')[0]}: engine.settings") from None
     except TypeError as exc:  # a setting the grid sets itself (model, threads, quantization, ...)
@@ -203,25 +166,15 @@ def _engine(study: Study, source: str, quant: str, hw: HardwareProfile, settings
                           "remove it: the study sets it from models, quantizations and hardware") from None
 
 
-def _check_cpu(hw: HardwareProfile, where: str) -> None:
-    cores = os.cpu_count() or 1
-    if hw.kind != "cpu":
-        raise ConfigError(f"{where} '{hw.name}': llamacpp runs on local CPU profiles", "use kind: cpu with threads")
-    if (hw.threads or 1) > cores:
-        raise ConfigError(f"{where}.threads: {hw.threads} is more than this host's {cores} CPUs",
-                          f"use threads <= {cores}")
-    if hw.cpu_set and (max(hw.cpu_set) >= cores or min(hw.cpu_set) < 0):
-        raise ConfigError(f"{where}.cpu_set: core {max(hw.cpu_set)} does not exist on this host ({cores} CPUs)",
-                          f"use cores 0..{cores - 1}")
-
-
 def _gpus(hw: HardwareProfile, where: str) -> int | None:
+    """The instance type's GPU count (catalog), with hardware.tp checked against it; None for CPU profiles."""
     if hw.kind != "instance":
         return None
-    from ..catalog import load_catalog
+    from ..catalog import check_tp, load_catalog
 
-    count = load_catalog().get(hw.instance_type).gpu_count
-    if hw.tp and count and hw.tp > count:
-        raise ConfigError(f"{where}.tp: tensor-parallel degree {hw.tp} is larger than {hw.instance_type}'s {count} GPUs",
-                          f"use tp <= {count}")
-    return count
+    if hw.tp is None:
+        return load_catalog().get(hw.instance_type).gpu_count
+    try:
+        return check_tp(hw.instance_type, hw.tp)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}.tp: {exc.problem}", exc.fix) from None

@@ -21,7 +21,7 @@ from ..storage import run_id_for
 from ..load import faults
 from ..load.scrape import scrape_loop
 from ..protocols.base import GenParams, Prompt
-from ..schemas import Endpoint, EngineInfo, RequestRecord, RunConfig, RunMeta, RunSummary
+from ..schemas import Endpoint, EngineInfo, RequestRecord, RunConfig, RunMeta, RunSummary, engine_plugin
 from ..storage.cells import summarize_cell
 from .hostinfo import host_info
 from . import contention, levels, ratesweep
@@ -142,10 +142,10 @@ def run_deployment(cfg: RunConfig, prompts: Sequence[Prompt], study_dir: Path, *
 
 def _with_engine(cfg, prompts, cells, study_dir, study, reporter, labels, client_cores) -> list[RunSummary]:
     dep = cfg.deployment
-    engine: Engine = engines.create(dep.engine, study_dir / "_servers" / dep.name)
+    engine: Engine = engines.create(dep.engine, study_dir / "_servers" / dep.name, dep.hardware.price_per_hour)
     try:
         endpoint = engine.start()
-        if (dep.protocol.startswith("openai") and endpoint.protocol.startswith("openai")) or dep.engine.kind == "external":
+        if dep.protocol in engine_plugin(dep.engine.kind).protocols:  # the deployment picks among them
             endpoint = endpoint.model_copy(update={"protocol": dep.protocol})
         info = engine.info()
         proc = getattr(engine, "proc", None)

@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import storage, workloads
-from ..schemas import ConfigError, EngineError, RunConfig, RunSummary, Study
+from ..schemas import EngineError, RunConfig, RunSummary, Study, engine_plugin
+from ..schemas.plugins import check_budget
 from .plan import Planned
 from ..storage import run_id_for
 from .runner import NullReporter, Reporter, completed_summary, run_deployment
 
-CLOUD_KINDS = {"sagemaker"}
-STARTUP_S = {"llamacpp": 3.0, "external": 0.5, "vllm": 90.0, "tgi": 300.0, "sagemaker": 600.0}
 
 
 @dataclass
@@ -39,6 +38,7 @@ def estimate(study: Study, planned: Sequence[Planned], study_dir: Path | None = 
     per_cell = _cell_seconds(study)
     for p in planned:
         kind = p.deployment.engine.kind
+        plugin = engine_plugin(kind)
         price = p.deployment.hardware.price_per_hour
         todo = 0
         for trial in range(1, study.load.trials + 1):
@@ -50,11 +50,11 @@ def estimate(study: Study, planned: Sequence[Planned], study_dir: Path | None = 
                 todo += 0 if done else n
         if todo:
             starts = study.load.trials if study.load.restart_server else 1
-            secs = STARTUP_S.get(kind, 5.0) * starts + todo * per_cell
+            secs = plugin.startup_s * starts + todo * per_cell
             wall += secs
             dollars = (price or 0.0) * secs / 3600
             cost += dollars
-            cloud += dollars if kind in CLOUD_KINDS else 0.0
+            cloud += dollars if plugin.cloud else 0.0
     return Estimate(cells, wall, cost, cloud)
 
 
@@ -70,9 +70,9 @@ def _cell_seconds(study: Study) -> float:
 
 
 def check_cost(est: Estimate, max_cost: float) -> None:
-    if est.cloud_cost_usd > max_cost:
-        raise ConfigError(f"estimated cloud cost ${est.cloud_cost_usd:.2f} is above max_cost ${max_cost:.2f}",
-                          "raise --max-cost (or max_cost in the study) if you mean it, or shrink the grid")
+    """The study's cost guard (the same rule as an engine's own max_cost, in ``engines.create``)."""
+    check_budget(est.cloud_cost_usd, max_cost, "the study's cloud cells",
+                 "raise --max-cost (or max_cost in the study) if you mean it, or shrink the grid")
 
 
 def run_study(study: Study, planned: Sequence[Planned], study_dir: Path, reporter: Reporter | None = None,

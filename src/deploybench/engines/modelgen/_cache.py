@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import fcntl
 import os
 import secrets
@@ -11,6 +12,22 @@ from pathlib import Path
 
 #: bump when the bytes a generator writes change, so stale cache entries are not reused
 FORMAT_VERSION = 2  # 2: widths >= 256 are multiples of 256
+
+
+_sha_cache: dict[tuple[str, int, int], str] = {}
+
+
+def sha256_file(path: Path) -> str:
+    """sha256 of a file, cached by (path, size, mtime)."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _sha_cache:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _sha_cache[key] = h.hexdigest()
+    return _sha_cache[key]
 
 
 def model_cache_dir() -> Path:

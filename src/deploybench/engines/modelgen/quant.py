@@ -10,7 +10,8 @@ from pathlib import Path
 
 from ...schemas import ConfigError, EngineError
 from . import _gguf
-from ._cache import building, model_cache_dir
+from ._cache import building, model_cache_dir, sha256_file
+from .tools import tool_binary
 
 #: types llama-quantize makes without an importance matrix (the IQ1/IQ2 types need one)
 QTYPES: tuple[str, ...] = (
@@ -47,8 +48,6 @@ def file_type_name(ftype: int | None) -> str | None:
 
 
 def _tool(name: str) -> Path:
-    from ..llamacpp import tool_binary  # noqa: PLC0415
-
     return tool_binary(name)
 
 
@@ -61,8 +60,6 @@ def _tail(path: Path, n: int = 6) -> str:
 
 
 def quantized_path(src: Path, qtype: str) -> Path:
-    from ..models import sha256_file  # noqa: PLC0415
-
     digest = sha256_file(Path(src))[:16]
     return model_cache_dir() / "quantized" / f"{Path(src).stem}.{digest}.{check_qtype(qtype)}.gguf"
 

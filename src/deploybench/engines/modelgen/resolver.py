@@ -6,12 +6,11 @@ import re
 from pathlib import Path
 
 from ...schemas import ConfigError
-from .bundled import gemma3_270m
+from .bundled import bundled_name, resolve_bundled
 from .quant import quantize
 from .generate import random_llama
 
 RANDOM_PREFIX = "random-llama:"
-GEMMA_NAMES = ("gemma3-270m", "gemma-3-270m")
 _REF_HELP = ("use smollm2, gemma3-270m, random-llama:<size>[:seed=N][:dtype=f16|f32] "
              "(e.g. random-llama:50M:seed=1), or a GGUF path")
 
@@ -40,13 +39,11 @@ def resolve_base(ref: str) -> Path:
     ref = ref.strip()
     if ref.startswith(RANDOM_PREFIX):
         return random_llama(*parse_random_ref(ref))
-    if ref in GEMMA_NAMES:
-        return gemma3_270m()
-    from ..models import ALIASES, BUNDLED, resolve_model  # noqa: PLC0415
-
-    if ALIASES.get(ref, ref) not in BUNDLED and not Path(ref).expanduser().is_file():
+    if bundled_name(ref):
+        return resolve_bundled(ref)
+    if not Path(ref).expanduser().is_file():
         raise ConfigError(f"model: '{ref}' is neither a known model nor a file", _REF_HELP)
-    return resolve_model(ref)
+    return Path(ref).expanduser()
 
 
 def resolve(ref: str, quantization: str | None = None) -> Path:
