@@ -11,18 +11,18 @@ import dataclasses
 import itertools
 import time
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol
 
 import aiohttp
 
 from ..protocols.base import Draft, GenParams, Prompt
-from ..metrics.intervals import precision_met
 from ..schemas import LoadConfig, RequestRecord
 from . import faults
 
-__all__ = ["Deadline", "LevelResult", "ProtocolClient", "run_level", "run_open_level", "one_request", "Progress",
-           "request_draft"]
+__all__ = ["COORDINATED", "Coordinated", "Deadline", "LevelResult", "ProtocolClient", "run_level", "run_open_level",
+           "one_request", "Progress", "request_draft"]
 
 
 RESENDS = 2  # resends of a request that died on a stale pooled connection before the server read it
@@ -50,6 +50,16 @@ class LevelResult:
     failed: str | None = None  # the server was gone (process exit, refused connections): why
 
 
+class Coordinated(Protocol):
+    """A load worker's link to its coordinator (``load.workers``): the level starts and stops when it says."""
+
+    async def ready(self) -> None: ...
+    async def watch(self, deadline: "Deadline") -> None: ...
+
+
+COORDINATED: ContextVar[Coordinated | None] = ContextVar("deploybench_coordinated", default=None)
+
+
 class Deadline:
     """When users stop starting requests: fixed (``duration_s``) or adaptive (min/max + interval target)."""
 
@@ -68,7 +78,13 @@ class Deadline:
         return self.at is not None and time.monotonic_ns() >= self.at
 
     async def watch(self, seen: list[RequestRecord], check_s: float = 1.0, users: int = 0) -> None:
-        """Adaptive window: from ``min_duration_s`` on, stop once the headline intervals are tight."""
+        """Adaptive window: from ``min_duration_s`` on, stop once the headline intervals are tight.
+
+        In a load worker, the coordinator decides (on every worker's records) and this waits for its word."""
+        if (co := COORDINATED.get()) is not None:
+            return await co.watch(self)
+        from ..metrics.intervals import precision_met  # scipy: not imported by load workers, which never judge
+
         cfg = self.cfg
         first = self.start + int(cfg.min_duration_s * 1e9)
         await asyncio.sleep(max(0.0, (first - time.monotonic_ns()) / 1e9))
@@ -126,6 +142,8 @@ def _record(draft: Draft, prompt: Prompt, params: GenParams, index: int, vu: int
     done = draft.done_ns if (draft.done_ns and draft.error is None) else time.monotonic_ns()
     return RequestRecord.model_construct(
         index=index, vu=vu, warmup=warmup, prompt_id=prompt.id, scheduled_ns=scheduled_ns,
+        started_ns=draft.started_ns or None, connected_ns=draft.connected_ns or None,
+        reused=draft.reused if draft.connected_ns else None, headers_ns=draft.headers_ns or None,
         sent_ns=draft.sent_ns or done, chunk_ns=draft.chunk_ns, chunk_tokens=draft.chunk_tokens,
         first_content_ns=draft.first_content_ns,
         done_ns=done, input_tokens=draft.input_tokens, output_tokens=draft.output_tokens,
@@ -141,8 +159,6 @@ async def run_level(client: ProtocolClient, prompts: Sequence[Prompt], params: G
     """Warm up, then run ``concurrency`` closed-loop users until the request or time budget is spent.
 
     Prompts are taken in order (request i gets prompt i), as the 2023 study did. A user starts no
-        started_ns=draft.started_ns or None, connected_ns=draft.connected_ns or None,
-        reused=draft.reused if draft.connected_ns else None, headers_ns=draft.headers_ns or None,
     new request after the deadline; requests still in flight finish (drain) and are stored, but
     only those completing inside the window count toward throughput.
     """
@@ -150,6 +166,8 @@ async def run_level(client: ProtocolClient, prompts: Sequence[Prompt], params: G
     cycle = lambda i: prompts[(prompt_offset + i) % len(prompts)]  # noqa: E731
     if cfg.warmup_requests:
         await _warmup(client, cycle, params, concurrency, cfg, sink, order)
+    if (co := COORDINATED.get()) is not None:  # every worker's level starts at the same instant
+        await co.ready()
     budget = cfg.requests if cfg.requests is not None else None
     claimed = itertools.count()
     start = time.monotonic_ns()
@@ -208,7 +226,8 @@ async def run_level(client: ProtocolClient, prompts: Sequence[Prompt], params: G
 
     tasks = [asyncio.create_task(user(v)) for v in range(concurrency)]
     helpers = [asyncio.create_task(watch.watch()), asyncio.create_task(_stop_when_gone(watch, tasks, why))]
-    helpers += [asyncio.create_task(deadline.watch(seen, users=concurrency))] if cfg.adaptive else []
+    helpers += ([asyncio.create_task(deadline.watch(seen, users=concurrency))]
+                if cfg.adaptive or COORDINATED.get() else [])
     cut = await _supervise(tasks, helpers, hard_stop, why)
     end = min(deadline.at, last_done[0]) if deadline.at else last_done[0]
     used = (next(session_ids) - prompt_offset) if sessions else next(order)

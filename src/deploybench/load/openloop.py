@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from .._clock import sleep_until
 from ..protocols.base import GenParams, Prompt
 from ..schemas import LoadConfig, RequestRecord
-from . import HARD_LIMIT, Deadline, LevelResult, Progress, ProtocolClient, _warmup, faults, one_request
+from . import COORDINATED, HARD_LIMIT, Deadline, LevelResult, Progress, ProtocolClient, _warmup, faults, one_request
 
 LEAD_NS = 20_000_000  # the first arrival is 20 ms after the level starts: time to set up the loop
 
@@ -44,6 +44,8 @@ async def run_open_level(client: ProtocolClient, prompts: Sequence[Prompt], para
     if cfg.warmup_requests and not aligned:
         await _warmup(client, cycle, params, 1, cfg, sink, order)
     first = next(order) if not aligned else 0
+    if (co := COORDINATED.get()) is not None:  # every worker's schedule starts at the same instant
+        await co.ready()
     start = time.monotonic_ns() + LEAD_NS
     deadline = Deadline(start, cfg)
     seen: list[RequestRecord] = []
@@ -71,7 +73,7 @@ async def run_open_level(client: ProtocolClient, prompts: Sequence[Prompt], para
         loop.call_soon(deliver, rec)
 
     helpers = [asyncio.create_task(watch.watch())]
-    helpers += [asyncio.create_task(deadline.watch(seen))] if cfg.adaptive else []
+    helpers += [asyncio.create_task(deadline.watch(seen))] if cfg.adaptive or COORDINATED.get() else []
     sent, cut, truncated = 0, False, False
     try:
         for n, off in enumerate(offsets_s):

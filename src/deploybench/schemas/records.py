@@ -36,6 +36,9 @@ class RequestRecord(BaseModel):
     finish_reason: str | None = None
     error: str | None = None
     http_status: int | None = None
+    worker: int | None = Field(None, description="load worker (client process) that sent it; None: one process")
+    clock_offset_ns: int | None = Field(None, description="added to the worker's monotonic clock to align its "
+                                        "times (stored aligned) with the coordinator's")
 
     @property
     def ok(self) -> bool:

@@ -33,11 +33,12 @@ def _write_schedule(run_dir: Path, level: dict, offsets: Sequence[float]) -> Non
     storage.atomic_write(run_dir / SCHEDULE, json.dumps({"level": level, "offsets_s": [round(o, 6) for o in offsets]}))
 
 
-async def _closed(client, level, cfg, params, prompts, sink, progress, cursor, run_dir) -> LevelResult:
-    return await run_level(client, prompts, params, level.users, cfg, sink, progress, prompt_offset=cursor)
+async def _closed(client, level, cfg, params, prompts, sink, progress, cursor, run_dir, pool=None) -> LevelResult:
+    return await (pool.run_level if pool else run_level)(client, prompts, params, level.users, cfg, sink, progress,
+                                                         prompt_offset=cursor)
 
 
-async def _rate(client, level, cfg, params, prompts, sink, progress, cursor, run_dir) -> LevelResult:
+async def _rate(client, level, cfg, params, prompts, sink, progress, cursor, run_dir, pool=None) -> LevelResult:
     horizon = _horizon(cfg)
     limit = cfg.requests if cfg.requests is not None else None
     if horizon == float("inf") and limit is None:
@@ -45,11 +46,11 @@ async def _rate(client, level, cfg, params, prompts, sink, progress, cursor, run
     offsets = schedule(level.rps, level.arrival, horizon if horizon != float("inf") else 1e9, level.cv, level.seed,
                        limit)
     _write_schedule(run_dir, level.model_dump(mode="json"), offsets)
-    return await run_open_level(client, prompts, params, offsets, cfg, sink, progress, prompt_offset=cursor,
-                                max_in_flight=level.max_in_flight)
+    return await (pool.run_open_level if pool else run_open_level)(
+        client, prompts, params, offsets, cfg, sink, progress, prompt_offset=cursor, max_in_flight=level.max_in_flight)
 
 
-async def _trace(client, level, cfg, params, prompts, sink, progress, cursor, run_dir) -> LevelResult:
+async def _trace(client, level, cfg, params, prompts, sink, progress, cursor, run_dir, pool=None) -> LevelResult:
     rows = workloads.read_trace(Path(level.path), shape=level.shape)
     offsets = [r.arrival_s * level.time_scale for r in rows]
     horizon = _horizon(cfg)
@@ -58,22 +59,24 @@ async def _trace(client, level, cfg, params, prompts, sink, progress, cursor, ru
         keep = keep[: cfg.requests]
     rows, offsets = [rows[i] for i in keep], [offsets[i] for i in keep]
     _write_schedule(run_dir, level.model_dump(mode="json"), offsets)
-    return await run_open_level(client, workloads.trace_prompts(rows), params, offsets, cfg, sink, progress,
-                                aligned=True)
+    return await (pool.run_open_level if pool else run_open_level)(
+        client, workloads.trace_prompts(rows), params, offsets, cfg, sink, progress, aligned=True)
 
 
 DRIVERS: dict[str, Callable] = {"closed": _closed, "rate": _rate, "trace": _trace}
 
 
 async def drive(client, level, cfg: LoadConfig, params: GenParams, prompts: Sequence[Prompt],
-                sink: Callable[[RequestRecord], None], progress, cursor: int, run_dir: Path) -> LevelResult:
-    """Run ``level`` against ``client``; records go to ``sink`` as they complete."""
+                sink: Callable[[RequestRecord], None], progress, cursor: int, run_dir: Path,
+                pool=None) -> LevelResult:
+    """Run ``level`` against ``client`` (or across ``pool``'s workers, ``load.workers``); records go to ``sink``
+    as they complete."""
     try:
         driver = DRIVERS[level.kind]
     except KeyError:
         raise ConfigError(f"load.levels: level kind '{level.kind}' cannot be driven directly",
                           f"use one of: {', '.join(DRIVERS)}") from None
-    return await driver(client, level, cfg, params, prompts, sink, progress, cursor, run_dir)
+    return await driver(client, level, cfg, params, prompts, sink, progress, cursor, run_dir, pool)
 
 
 def users_of(level) -> int:

@@ -13,12 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import aiohttp
-
 from .. import engines, protocols, storage
-from .._version import __version__
 from ..storage import run_id_for
-from ..load import faults
+from .._version import __version__
+from ..load import faults, workers
 from ..load.scrape import scrape_loop
 from ..protocols.base import GenParams, Prompt
 from ..schemas import Endpoint, EngineInfo, RequestRecord, RunConfig, RunMeta, RunSummary, engine_plugin
@@ -104,6 +102,7 @@ class _Ctx:
     cursor: list[int]
     server_pid: int | None
     client_cores: list[int] | None
+    pool: object = None  # load.workers > 1 or load.cluster: the level's load comes from these workers
 
 
 def run_deployment(cfg: RunConfig, prompts: Sequence[Prompt], study_dir: Path, *, study: str | None = None,
@@ -161,11 +160,7 @@ def _with_engine(cfg, prompts, cells, study_dir, study, reporter, labels, client
 async def _measure(cfg: RunConfig, endpoint: Endpoint, info: EngineInfo, cells: list[tuple[int, int]],
                    prompts: Sequence[Prompt], study_dir: Path, study: str | None, reporter: Reporter,
                    labels: dict[str, str], server_pid: int | None, client_cores) -> list[RunSummary]:
-    # servers drop idle keep-alive connections (llama-server after 5 s); drop ours first
-    connector = aiohttp.TCPConnector(limit=0, force_close=False, keepalive_timeout=2.0)
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout,
-                                     trace_configs=[protocols.send_trace()]) as session:
+    async with workers.new_session() as session:
         if endpoint.protocol.startswith("openai"):
             endpoint = await probe_openai(endpoint, session)
         info.model = info.model or endpoint.model
@@ -175,13 +170,16 @@ async def _measure(cfg: RunConfig, endpoint: Endpoint, info: EngineInfo, cells: 
         ctx = _Ctx(cfg, client, info, host_info(), study_dir, study, reporter, labels, scrape, [0], server_pid,
                    client_cores)
         out = []
+        pool = workers.pool_for(cfg.load, endpoint, client_cores, server_pid is not None)
         try:
+            ctx.pool = await pool.__aenter__()
             for trial, level in cells:
                 if level.kind == "sweep":
                     out += await ratesweep.run_sweep(ctx, level, trial, prompts, _measure_checked)
                 else:
                     out.append(await _measure_checked(ctx, level, trial, prompts))
         finally:
+            await pool.__aexit__(None, None, None)
             close = getattr(client, "close", None)
             if close is not None:
                 result = close()
@@ -234,7 +232,7 @@ async def _measure_level(ctx: _Ctx, level, trial: int, prompts) -> tuple[RunSumm
     gone = faults.SERVER_WATCH.set(faults.ServerWatch(faults.process_alive(ctx.server_pid)))
     try:
         res = await levels.drive(ctx.client, level, cfg.load, params, prompts, writer.append, ctx.reporter,
-                                 ctx.cursor[0], run_dir)
+                                 ctx.cursor[0], run_dir, ctx.pool)
         ctx.cursor[0] += res.prompts_used
         meta.window_start_ns, meta.window_end_ns = res.window_start_ns, res.window_end_ns
         meta.contention = watch.result()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import storage, workloads
-from ..schemas import EngineError, RunConfig, RunSummary, Study, engine_plugin
+from ..schemas import ConfigError, EngineError, RunConfig, RunSummary, Study, engine_plugin
 from ..schemas.plugins import check_budget
 from .plan import Planned
 from ..storage import run_id_for
@@ -76,11 +76,21 @@ def check_cost(est: Estimate, max_cost: float) -> None:
 
 
 def run_study(study: Study, planned: Sequence[Planned], study_dir: Path, reporter: Reporter | None = None,
-              resume: bool = True) -> tuple[list[RunSummary], list[str]]:
-    """Measure every deployment; returns the summaries and one line per deployment that failed."""
+              resume: bool = True, parallel: int = 1, cluster=None) -> tuple[list[RunSummary], list[str]]:
+    """Measure every deployment; returns the summaries and one line per deployment that failed.
+
+    ``parallel`` > 1: that many deployments at once on the Dask cluster ``cluster`` (default: ``load.cluster``),
+    each measured by a worker host of its own (:mod:`deploybench.sweep.parallel`)."""
     reporter = reporter or NullReporter()
     study_dir.mkdir(parents=True, exist_ok=True)
     storage.atomic_write(study_dir / "study.json", study.model_dump_json(indent=2))
+    if parallel > 1:
+        from .parallel import run_parallel
+
+        if not (cluster or study.load.cluster):
+            raise ConfigError("--parallel-deployments: needs a Dask cluster to run the deployments on",
+                              "give --cluster tcp://HOST:8786 (or load.cluster in the study)")
+        return run_parallel(study, planned, study_dir, cluster or study.load.cluster, parallel, reporter, resume)
     prompts = workloads.load_prompts(study.workload.source)
     summaries: list[RunSummary] = []
     failures: list[str] = []
