@@ -373,7 +373,6 @@ class SageMakerPlugin(EnginePlugin):
     hardware_kinds = ("instance",)
     startup_s = 600.0
     cloud = True
-    hints = _FIXES
 
     def server(self, cfg: SageMakerEngine, log_dir: Path, **context) -> SageMakerDeployment:
         return SageMakerDeployment(cfg, log_dir, price_override=context.get("price_per_hour"))

@@ -72,8 +72,6 @@ class EnginePlugin:
     token_counters: ClassVar[tuple[str, ...]] = ()
     #: quantization names a study may list ("native": as shipped); None: any, the engine checks
     quantizations: ClassVar[tuple[str, ...] | None] = None
-    #: one-line fixes by error code, for errors the engine raises (e.g. a cloud API's codes)
-    hints: ClassVar[dict[str, str]] = {}
 
     def server(self, cfg: "BaseModel", log_dir: Path, **context: Any) -> Any:
         """The engine object (``start() -> Endpoint``, ``stop()``, ``info()``). ``context``:
