@@ -1,6 +1,7 @@
-"""Load from several client processes (``load.workers``) against the scripted server: merged records
-summarize like one process, the coordinator's adaptive window stops every worker, a dead worker fails
-the cell without losing what it streamed."""
+"""Load from several client processes (``load.workers``) or Dask workers (``load.cluster``) against the
+scripted server: merged records summarize like one process, the coordinator's adaptive window stops
+every worker, a dead worker fails the cell without losing what it streamed; whole deployments in
+parallel on a Dask LocalCluster land in one study folder and resume."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import pytest
 from deploybench import api, storage
 from deploybench.engines import ExternalEngine
 from deploybench.schemas import Deployment, LoadConfig, RunConfig, SyntheticWorkload, Workload
-from deploybench.testing.servers import scripted_server
+from deploybench.sweep import validate_study
+from deploybench.testing.servers import received, scripted_server
 
 pytestmark = pytest.mark.slow
 
@@ -40,20 +42,37 @@ def listening_not_loopback() -> list:
     return bad
 
 
-def test_two_workers_store_merged_records_that_summarize_like_one(tmp_path):
-    levels = [{"kind": "rate", "rps": 40, "arrival": "constant"}]
+LEVELS = {"concurrency": [8], "levels": [{"kind": "rate", "rps": 40, "arrival": "constant"}], "duration_s": 1.5}
+
+
+@pytest.fixture(scope="module")
+def server():
     with scripted_server(ttft_ms=TTFT, itl_ms=ITL) as url:
-        _, one = api.run(cfg_for(url, concurrency=[8], levels=levels, duration_s=1.5), tmp_path, name="one")
-        study, two = api.run(cfg_for(url, concurrency=[8], levels=levels, duration_s=1.5, workers=2), tmp_path,
-                             name="two")
+        yield url
+
+
+@pytest.fixture(scope="module")
+def one_process(server, tmp_path_factory):
+    """The reference: the same levels from one process, on the same server."""
+    return api.run(cfg_for(server, **LEVELS), tmp_path_factory.mktemp("one"), name="one")[1]
+
+
+def test_two_workers_store_merged_records_that_summarize_like_one(tmp_path, server, one_process):
+    study, two = api.run(cfg_for(server, **LEVELS, workers=2), tmp_path, name="two")
     assert not listening_not_loopback()
+    same_as_one_process(one_process, two, study)
+    # one host, one CLOCK_MONOTONIC: local workers' times need no correction
+    assert all(r.clock_offset_ns == 0 for s in two for r in storage.read_records(study / s.run_id))
+
+
+def same_as_one_process(one, two, study) -> None:
     per_req = (TTFT + (TOKENS - 1) * ITL) / 1000
     for a, b in zip(one, two):
         recs = storage.read_records(study / b.run_id)
-        assert {r.worker for r in recs} == {0, 1} and all(r.clock_offset_ns == 0 for r in recs)
+        assert {r.worker for r in recs} == {0, 1}
         assert storage.read_meta(study / b.run_id).status == "complete"
         assert len({r.index for r in recs}) == len(recs)  # numbered as one process numbers them
-        assert b.errors == 0 and abs(b.ttft_ms.p50 - TTFT) < 6 and abs(b.ttft_ms.p50 - a.ttft_ms.p50) < 5
+        assert b.errors == 0 and abs(b.ttft_ms.p50 - TTFT) < 15 and abs(b.ttft_ms.p50 - a.ttft_ms.p50) < 8
         if b.level_kind == "rate":  # the whole schedule, dealt between the workers, left on time
             assert b.requests == a.requests == 60, (a.requests, b.requests)
             assert abs(b.achieved_rps - 40) / 40 < 0.02, b.achieved_rps
@@ -66,18 +85,30 @@ def test_two_workers_store_merged_records_that_summarize_like_one(tmp_path):
             assert sorted({r.vu for r in recs if not r.warmup}) == list(range(8))
 
 
-def test_adaptive_window_is_decided_by_the_coordinator_for_every_worker(tmp_path):
-    with scripted_server(ttft_ms=TTFT, itl_ms=ITL) as url:
-        cfg = cfg_for(url, concurrency=[6], min_duration_s=1.5, max_duration_s=20, target_half_width=0.2, workers=2)
-        study, (s,) = api.run(cfg, tmp_path, name="adaptive")
+def test_adaptive_window_is_decided_by_the_coordinator_for_every_worker(tmp_path, server):
+    cfg = cfg_for(server, concurrency=[6], min_duration_s=1.0, max_duration_s=20, target_half_width=0.2, workers=2)
+    study, (s,) = api.run(cfg, tmp_path, name="adaptive")
     meta = storage.read_meta(study / s.run_id)
     length = (meta.window_end_ns - meta.window_start_ns) / 1e9
     assert "imprecise" not in meta.flags and meta.status == "complete"
-    assert 1.5 <= length < 8, length  # stopped once tight, far before max_duration_s
+    assert 1.0 <= length < 8, length  # stopped once tight, far before max_duration_s
     recs = [r for r in storage.read_records(study / s.run_id) if not r.warmup]
     last_sent = {w: max(r.sent_ns for r in recs if r.worker == w) for w in (0, 1)}
-    # every worker stopped starting requests at the coordinator's instant, not at its own max
-    assert all(t <= meta.window_end_ns + 1_000_000 for t in last_sent.values()), (last_sent, meta.window_end_ns)
+    # every worker stopped starting requests at the coordinator's instant (read ahead of it), not at its own max
+    assert all(t <= meta.window_end_ns + 5_000_000 for t in last_sent.values()), (last_sent, meta.window_end_ns)
+
+
+def load_worker_procs() -> list[psutil.Process]:
+    """deploybench's load worker processes (children of the fork server, or spawned)."""
+    out = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            parent = p.parent()
+            if "forkserver" in " ".join(parent.cmdline()) or "spawn_main" in " ".join(p.cmdline()):
+                out.append(p)
+        except psutil.Error:
+            continue
+    return out
 
 
 class KillWorker:
@@ -93,22 +124,75 @@ class KillWorker:
     def request_done(self, rec) -> None:
         self.seen += 1
         if self.victim is None and self.seen >= self.after:
-            kids = [p for p in psutil.Process().children() if "spawn_main" in " ".join(p.cmdline())]
-            self.victim = min(kids, key=lambda p: p.create_time())
+            self.victim = min(load_worker_procs(), key=lambda p: p.create_time())
             os.kill(self.victim.pid, signal.SIGKILL)
             self.streamed, self.at_ns = self.seen, time.monotonic_ns()
 
 
-def test_a_dead_worker_fails_the_cell_and_keeps_what_it_streamed(tmp_path):
+def test_a_dead_worker_fails_the_cell_and_keeps_what_it_streamed(tmp_path, server):
     killer = KillWorker()
-    with scripted_server(ttft_ms=TTFT, itl_ms=ITL) as url:
-        study, (s,) = api.run(cfg_for(url, concurrency=[8], duration_s=6, workers=2), tmp_path, name="dead",
-                              reporter=killer)
+    study, (s,) = api.run(cfg_for(server, concurrency=[8], duration_s=6, workers=2), tmp_path, name="dead",
+                          reporter=killer)
     meta = storage.read_meta(study / s.run_id)
     recs = storage.read_records(study / s.run_id)
     assert killer.victim is not None and meta.status == "failed" and "load worker" in (meta.note or ""), meta.note
     assert len(recs) >= killer.streamed and {r.worker for r in recs} == {0, 1}
     # the survivor was stopped at once (its requests in flight drain), not left to run out the 6 s window
     assert max(r.sent_ns for r in recs) < killer.at_ns + 500_000_000
-    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in psutil.Process().children()
-                   if "spawn_main" in " ".join(p.cmdline()))
+    assert not load_worker_procs()  # the pool's processes are gone with it
+
+
+# --------------------------------------------------------------------------- Dask (a LocalCluster on loopback)
+
+
+@pytest.fixture
+def cluster():
+    distributed = pytest.importorskip("distributed")  # deploybench[dask], in the test extra: CI runs these
+    # threads, not processes: seconds faster to start; its workers still talk to the scheduler over TCP
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=2, processes=False, protocol="tcp://",
+                                  host="127.0.0.1", dashboard_address=None) as lc:
+        yield lc
+
+
+@pytest.mark.required
+def test_dask_workers_store_aligned_records_that_summarize_like_one_process(tmp_path, server, one_process, cluster):
+    study, dask = api.run(cfg_for(server, **LEVELS, cluster=cluster.scheduler_address), tmp_path, name="dask")
+    assert not listening_not_loopback()  # scheduler, workers, scripted server: loopback only
+    same_as_one_process(one_process, dask, study)
+    for b in dask:
+        recs = storage.read_records(study / b.run_id)
+        offsets = {r.worker: r.clock_offset_ns for r in recs}
+        # the workers share this host's clock: the estimated offsets are round-trip noise, well under 2 ms
+        assert all(o is not None and abs(o) < 2_000_000 for o in offsets.values()), offsets
+        meta = storage.read_meta(study / b.run_id)  # the window on the aligned timeline holds the records
+        assert meta.window_start_ns <= min(r.sent_ns for r in recs if not r.warmup)
+
+
+def _two_deployment_study(urls: list[str]) -> dict:
+    return {"name": "par", "deployments": [{"name": f"ep{i}", "engine": {"kind": "external", "url": u}}
+                                           for i, u in enumerate(urls)],
+            "workload": {"source": {"kind": "synthetic", "input_tokens": 16, "prompts": 500}, "max_tokens": 8},
+            "load": {"concurrency": [2, 4], "duration_s": 1.0, "warmup_requests": 1, "request_timeout_s": 10}}
+
+
+@pytest.mark.required
+def test_parallel_deployments_land_in_one_folder_and_resume(tmp_path, cluster):
+    with scripted_server(ttft_ms=20, itl_ms=5) as u0, scripted_server(ttft_ms=20, itl_ms=5) as u1:
+        st = validate_study(_two_deployment_study([u0, u1]))
+        study_dir, cells, failures = api.run_study(st, tmp_path, parallel_deployments=2,
+                                                   cluster=cluster.scheduler_address)
+        assert not failures and sorted(s.run_id for s in cells) == ["ep0__c2", "ep0__c4", "ep1__c2", "ep1__c4"]
+        seen = (received(u0), received(u1))
+        again_dir, again, failures = api.run_study(st, tmp_path, parallel_deployments=2,
+                                                   cluster=cluster.scheduler_address)
+        assert (received(u0), received(u1)) == seen and not failures  # resumed: nothing measured again
+        assert sorted(s.run_id for s in again) == sorted(s.run_id for s in cells)
+    assert sorted(p.name for p in study_dir.iterdir() if p.is_dir()) == ["ep0__c2", "ep0__c4", "ep1__c2", "ep1__c4"]
+    metas = {d.name: storage.read_meta(d) for d in storage.run_dirs(study_dir)}
+    assert all(m.status == "complete" for m in metas.values())
+    for d in metas:
+        recs = storage.read_records(study_dir / d)
+        assert recs and len(recs) == next(s.requests for s in cells if s.run_id == d) + 1  # + the warm-up
+    # the two deployments were measured at the same time (one host here: one clock)
+    a, b = metas["ep0__c4"], metas["ep1__c4"]
+    assert min(a.window_end_ns, b.window_end_ns) > max(a.window_start_ns, b.window_start_ns), (a, b)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
+import psutil
 import pytest
 from pydantic import ValidationError
 
@@ -72,3 +73,26 @@ def test_workers_and_cluster_settings_are_checked():
     assert workers.worker_count(auto, [2, 3], local_server=True) == 2  # the cores the server leaves free
     assert workers.worker_count(auto, None, local_server=True) == 1  # sharing the server's cores: one
     assert workers.worker_count(LoadConfig(workers=3), None, local_server=True) == 3
+
+
+def test_contention_guard_counts_load_workers_as_the_client():
+    import subprocess
+
+    from deploybench.sweep.contention import CpuWatch
+
+    server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(10)"])
+    # a load worker: burns 0.4 s of CPU, then idles until killed
+    busy = subprocess.Popen([sys.executable, "-c", "import time\nt = time.process_time()\n"
+                             "while time.process_time() - t < 0.4: pass\ntime.sleep(30)"])
+    try:
+        with_pids = CpuWatch(server.pid, None, True, client_pids=[busy.pid])
+        without = CpuWatch(server.pid, None, True)
+        while sum(psutil.Process(busy.pid).cpu_times()[:2]) < 0.4:
+            time.sleep(0.02)
+        a, b = with_pids.result(), without.result()
+    finally:
+        for p in (server, busy):
+            p.kill()
+            p.wait()
+    assert a["client_cpu_s"] >= 0.3 and b["client_cpu_s"] < 0.2, (a, b)
+    assert b["foreign_share"] - a["foreign_share"] > 0.3 / (a["elapsed_s"] * len(a["cores"])) * 0.7, (a, b)

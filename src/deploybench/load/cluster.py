@@ -75,16 +75,19 @@ class DaskPool(Pool):
     def __init__(self, endpoint: Endpoint, cluster, workers: int | str = "auto") -> None:
         super().__init__(endpoint)
         self.client, self._owned = connect(cluster)
-        self.addrs = sorted(self.client.scheduler_info()["workers"])
+        self.futures: dict[int, object] = {}
+        info = self.client.scheduler_info()["workers"]
+        self.addrs = sorted(info)
         if not self.addrs:
             self.close()
             raise ConfigError(f"load.cluster: the Dask cluster at {cluster} has no workers", "start some (dask worker)")
-        self.workers = len(self.addrs) if workers in ("auto", 1) else int(workers)
+        # every load worker must run at once (they start together): at most one per Dask worker thread
+        threads = sum(int(w.get("nthreads", 1)) for w in info.values())
+        self.workers = len(self.addrs) if workers in ("auto", 1) else min(int(workers), threads)
         self.offsets, self.errors = {}, {}
         for a in self.addrs:
             self.offsets[a], self.errors[a] = clock_offset(self.client, a)
         self.tag = uuid.uuid4().hex[:8]
-        self.futures: dict[int, object] = {}
         self._made = -1
 
     def addr(self, w: int) -> str:

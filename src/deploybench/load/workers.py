@@ -44,6 +44,8 @@ from . import COORDINATED, Deadline, faults, LevelResult, Progress, chat_session
 FLUSH_S = 0.05  # a worker sends its records at least this often
 GO_LEAD_NS = 100_000_000  # the common start is this far after the last worker said ready
 POLL_S = 0.005
+STOP_LEAD_NS = 50_000_000  # an adaptive level's stop instant is this far after the coordinator decides
+READY_S = 60.0  # a worker's start-up (a process, a Dask task) plus its warm-up's request timeouts
 
 
 @dataclass
@@ -242,6 +244,7 @@ class Pool:
         self._dispatch(jobs)
         seen: list[RequestRecord] = []
         watcher: asyncio.Task | None = None
+        ready_by = time.monotonic() + READY_S + 2 * cfg.request_timeout_s  # started, warmed up
         give_up = time.monotonic() + hard_limit_s(cfg, cfg.requests, max(users, 1)) + cfg.request_timeout_s + 60
         try:
             while len(lv.done) < len(jobs):
@@ -249,6 +252,9 @@ class Pool:
                     self._handle(msg, lv, sink, progress, seen)
                 if time.monotonic() > give_up and not lv.failed:
                     lv.failed = "load workers did not finish within the level's hard limit"
+                if lv.deadline is None and time.monotonic() > ready_by and not lv.failed:
+                    lv.failed = f"load workers not ready after {READY_S + 2 * cfg.request_timeout_s:g} s " \
+                                f"({len(lv.ready)} of {len(jobs)})"
                 lv.failed = lv.failed or self._dead(lv) or _server_gone()
                 if lv.failed:  # stop every worker now; keep taking what the living ones still send
                     if watcher is not None:
@@ -278,7 +284,8 @@ class Pool:
         if not adaptive:
             return
         await deadline.watch(seen, users=users)
-        if deadline.met:
+        if deadline.met:  # a stop instant just ahead, so every worker has read it before it comes
+            deadline.at = max(deadline.at or 0, time.monotonic_ns() + STOP_LEAD_NS)
             self._control(go=deadline.start, stop=deadline.at, met=1)
 
     def _handle(self, msg: list, lv: _Level, sink, progress, seen: list[RequestRecord]) -> None:
@@ -353,13 +360,24 @@ def _process_main(w: int, jobs: "mp.Queue", out: "mp.Queue", control) -> None:
         run_async(run_job(job, _Link(job, out.put, read)))
 
 
+def _context():
+    """Worker processes forked from a fork server that has this module loaded: a clean process (nothing of
+    the parent's event loop or threads, unlike fork) that starts in milliseconds (unlike spawn, which
+    imports everything again for each worker)."""
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
+    return ctx
+
+
 class LocalPool(Pool):
     """N worker processes on this host (spawned once per deployment, one job per level each)."""
 
     def __init__(self, endpoint: Endpoint, workers: int, cores: list[int] | None = None) -> None:
         super().__init__(endpoint, cores)
         self.workers = workers
-        ctx = mp.get_context("spawn")  # a fresh interpreter: nothing of the parent's event loop or threads
+        ctx = _context()
         self._out = ctx.Queue()
         self._ctl = ctx.Array("q", 3)
         self._jobs = [ctx.Queue() for _ in range(workers)]
@@ -367,6 +385,11 @@ class LocalPool(Pool):
                                   name=f"deploybench-worker-{w}", daemon=True) for w in range(workers)]
         for p in self.procs:
             p.start()
+
+    @property
+    def pids(self) -> list[int]:
+        """The worker processes (the contention guard counts their CPU time as the client's)."""
+        return [p.pid for p in self.procs]
 
     def _dispatch(self, jobs: list[Job]) -> None:
         for j in jobs:

@@ -119,9 +119,16 @@ class _Snap:
     own: float
 
 
-def _snap(server_pid: int | None) -> _Snap:
-    own = psutil.Process().cpu_times()
-    return _Snap(time.monotonic(), psutil.cpu_times(percpu=True), _tree_cpu(server_pid), own.user + own.system)
+def _snap(server_pid: int | None, client_pids: Sequence[int] = ()) -> _Snap:
+    """``own``: deploybench's CPU time, its load worker processes (``load.workers``) included."""
+    own = 0.0
+    for pid in (None, *client_pids):
+        try:
+            t = psutil.Process(pid).cpu_times()
+            own += t.user + t.system
+        except psutil.Error:
+            continue
+    return _Snap(time.monotonic(), psutil.cpu_times(percpu=True), _tree_cpu(server_pid), own)
 
 
 def _core_delta(a, b, fields: Sequence[str]) -> float:
@@ -131,14 +138,15 @@ def _core_delta(a, b, fields: Sequence[str]) -> float:
 class CpuWatch:
     """Snapshots around one level; :meth:`result` turns them into shares of the server's cores."""
 
-    def __init__(self, server_pid: int | None, server_cores: Sequence[int] | None, client_shares: bool) -> None:
-        self.pid = server_pid
+    def __init__(self, server_pid: int | None, server_cores: Sequence[int] | None, client_shares: bool,
+                 client_pids: Sequence[int] = ()) -> None:
+        self.pid, self.client_pids = server_pid, list(client_pids)
         self.cores = list(server_cores) if server_cores else all_cores()
         self.client_shares = client_shares
-        self.first = _snap(server_pid)
+        self.first = _snap(server_pid, self.client_pids)
 
     def result(self) -> dict:
-        last = _snap(self.pid)
+        last = _snap(self.pid, self.client_pids)
         elapsed = max(1e-9, last.t - self.first.t)
         pairs = [(self.first.cores[c], last.cores[c]) for c in self.cores if c < len(last.cores)]
         busy = sum(_core_delta(a, b, BUSY) for a, b in pairs)

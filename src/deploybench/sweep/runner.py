@@ -115,6 +115,10 @@ def run_deployment(cfg: RunConfig, prompts: Sequence[Prompt], study_dir: Path, *
     """
     reporter = reporter or NullReporter()
     dep = cfg.deployment
+    if cfg.load.cluster:  # before any engine starts: without Dask, one line saying how to get it
+        from ..load.cluster import distributed_module
+
+        distributed_module()
     todo, done = [], []
     for trial in range(1, cfg.load.trials + 1):
         for level in cfg.load.all_levels:
@@ -227,7 +231,7 @@ async def _measure_level(ctx: _Ctx, level, trial: int, prompts) -> tuple[RunSumm
     ctx.reporter.cell_started(run_id, concurrency, cfg)
     status = "interrupted"
     scraper = _start_scraper(ctx.scrape, cfg.load.scrape_interval_s, run_dir)
-    watch = contention.CpuWatch(ctx.server_pid, server_cores, shares)
+    watch = contention.CpuWatch(ctx.server_pid, server_cores, shares, getattr(ctx.pool, "pids", ()))
     # a server that dies mid-level stops the level at once; the cell is stored as failed (resume measures it again)
     gone = faults.SERVER_WATCH.set(faults.ServerWatch(faults.process_alive(ctx.server_pid)))
     try:
