@@ -1,4 +1,10 @@
-"""The Python API: the same operations as the CLI, on the same pydantic models."""
+"""The Python API: the same operations as the CLI, on the same pydantic models.
+
+Everything ``deploybench`` does from the command line is a function here (the CLI only parses
+options and prints what these return); ``import deploybench`` re-exports ``__all__``. Bad input
+raises :class:`ConfigError` (one line: ``exc.line()``), a server or cloud failure
+:class:`EngineError`; both are :class:`DeploybenchError`.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,32 @@ import time
 from pathlib import Path
 
 from . import storage, workloads
-from .schemas import DeploybenchError, RunConfig, RunSummary
+from .catalog import DEFAULT_REGION, Catalog
+from .engines import ExternalEngine, LlamaCppEngine
+from .metrics import Constraint, ttft_ms
+from .metrics import slo as slo_mod
+from .predict.study import MODEL_FILE as PREDICT_MODEL_FILE
+from .recommend import DEFAULT_LATENCY, TIE_REL, ParetoPoint, Pick
+from .schemas import ConfigError, DeploybenchError, EngineError, RunConfig, RunSummary, Study
 from .storage.cells import load_cell, summarize_cell
 from .sweep import Reporter, run_deployment
 
-__all__ = ["run", "summarize", "load_summaries"]
+# Names never equal a subpackage's (``deploybench.report`` is the package, ``write_report`` the function).
+__all__ = [
+    # running
+    "run", "run_study", "default_study", "load_study", "validate_study", "plan", "estimate", "check_installed",
+    "prune_result", "doctor", "doctor_figures", "preflight", "planned_peak",
+    # stored data
+    "summarize", "load_summaries", "stored_runs", "write_report", "compare", "recommend_picks", "pareto", "import_seed",
+    "load_external", "load_catalog",
+    # quality, predict, cloud
+    "quality_ladder", "quality_gate", "predict_fit", "predict_validate", "predict_cells", "host_bandwidth",
+    "capacity", "cloud_leftovers", "delete_cloud_leftovers",
+    # vocabulary: models, errors, helpers the results are made of
+    "RunConfig", "RunSummary", "Study", "ExternalEngine", "LlamaCppEngine", "Catalog", "Pick", "ParetoPoint",
+    "Constraint", "Reporter", "DeploybenchError", "ConfigError", "EngineError", "parse_slo", "ttft_ms",
+    "DEFAULT_LATENCY", "DEFAULT_REGION", "PREDICT_MODEL_FILE", "TIE_REL",
+]
 
 
 def run(cfg: RunConfig, out: Path | str = "runs", name: str | None = None,
@@ -56,15 +83,20 @@ def default_study(quick: bool = False):
 
 def _check_installed(planned, est) -> None:
     """Every package the deployments still to measure need, in one line, before anything starts."""
-    from .engines import needs
-
     todo = {c.deployment for c in est.cells if not c.done}
-    needs.check(p.deployment for p in planned if p.name in todo)
+    check_installed(p.deployment for p in planned if p.name in todo)
 
 
 def run_study(study, out: Path | str = "runs", reporter: Reporter | None = None, resume: bool = True,
-              fresh: bool = False, max_cost: float | None = None):
-    """Plan, cost-check and run a study; returns (folder, summaries, failures)."""
+              fresh: bool = False, max_cost: float | None = None, prune: bool | None = None,
+              prune_margin: float | None = None, parallel_deployments: int = 1, cluster=None):
+    """Plan, cost-check and run a study; returns (folder, summaries, failures).
+
+    ``prune`` (or ``prune:`` in the study): predict every cell and measure only those that can
+    matter for a pick (:mod:`deploybench.sweep.prune`); :func:`prune_result` reads what it saved.
+    ``parallel_deployments`` N > 1: N deployments at once, each on a host of the Dask cluster ``cluster``
+    (an address or a ``distributed.Client``; default ``load.cluster``); only this process writes the folder.
+    """
     from .sweep import check_cost, estimate, plan, run_study as _run
 
     planned = plan(study)
@@ -77,10 +109,295 @@ def run_study(study, out: Path | str = "runs", reporter: Reporter | None = None,
     from .quality.study import check as check_quality, measure as measure_quality
 
     check_quality(study, planned)
-    summaries, failures = _run(study, planned, study_dir, reporter=reporter, resume=resume)
+    pruning = _pruning(study, prune, prune_margin)
+    if pruning is not None:
+        from .sweep.prune import run_pruned
+
+        summaries, failures, _ = run_pruned(study, planned, study_dir, reporter, pruning.margin, pruning.calibration)
+    else:
+        summaries, failures = _run(study, planned, study_dir, reporter=reporter, resume=resume,
+                                   parallel=parallel_deployments, cluster=cluster)
     if study.quality is not None:
         try:
             measure_quality(study, planned, study_dir)
         except DeploybenchError as exc:  # the measured cells stay; quality can be measured on a re-run
             failures.append(f"quality: {exc.line()}")
     return study_dir, summaries, failures
+
+
+def _pruning(study, prune: bool | None, margin: float | None):
+    """The study's prune settings, with ``--prune`` / ``--prune-margin`` applied (None: measure every cell)."""
+    from .schemas.study import PruneConfig
+
+    if prune is False or (prune is None and study.prune is None and margin is None):
+        return None
+    base = study.prune or PruneConfig()
+    return base if margin is None else PruneConfig(**{**base.model_dump(), "margin": margin})
+
+
+def prune_result(study_dir: Path | str):
+    """What ``--prune`` decided for a study folder (every cell, predicted or measured; savings), or None."""
+    from .sweep.prune import read_result
+
+    return read_result(study_dir)
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def load_study(path: Path | str) -> Study:
+    """A study YAML file, validated (a bad field is one ConfigError line)."""
+    from .sweep import load_study as _load
+
+    return _load(Path(path))
+
+
+def validate_study(data: dict, where: str = "study") -> Study:
+    """A study from a dict (a parsed YAML, or a dumped study with overrides), validated."""
+    from .sweep import validate_study as _validate
+
+    return _validate(data, where)
+
+
+def plan(study: Study, where: str | None = None):
+    """The study's deployments, expanded from its grid and checked against the hardware (``Planned``)."""
+    from .sweep import plan as _plan
+
+    return _plan(study, where) if where is not None else _plan(study)
+
+
+def estimate(study: Study, planned=None, out: Path | str = "runs"):
+    """Time and cloud cost of what a run would still measure under ``out/<study name>`` (``Estimate``)."""
+    from .sweep import estimate as _estimate
+
+    return _estimate(study, planned if planned is not None else plan(study), Path(out) / study.name)
+
+
+def check_installed(deployments) -> None:
+    """ConfigError naming every package these deployments need that is not installed here."""
+    from .engines import needs
+
+    needs.check(deployments)
+
+
+def parse_slo(text: str | None) -> list[Constraint]:
+    """``"p90_ttft_ms<=500,p50_tpot_ms<=40"`` -> constraints (ConfigError on a bad term); None -> []."""
+    return slo_mod.parse(text)
+
+
+# --------------------------------------------------------------------------- stored data
+
+
+def stored_runs(path: Path | str) -> list[Path]:
+    """Cell folders under ``path`` (a single run or a study), in name order."""
+    return storage.run_dirs(Path(path))
+
+
+def write_report(path: Path | str, formats: str | list[str] | None = None, out: Path | str | None = None,
+           slo: str | list[Constraint] | None = None, basis: str = "deploybench") -> list[Path]:
+    """Write the report (md, csv, xlsx, html, json) of the runs under ``path``; returns the files."""
+    from .report import build_report
+
+    constraints = parse_slo(slo) if slo is None or isinstance(slo, str) else list(slo)
+    return build_report(path, formats, out, slo=constraints, basis=basis)
+
+
+def compare(a: Path | str, b: Path | str, confidence: float = 0.95):
+    """Two runs or studies cell by cell, each change judged against run-to-run noise (``Comparison``)."""
+    from .report import compare as _compare
+
+    if not 0.5 <= confidence < 1:
+        raise ConfigError(f"--confidence {confidence} is out of range", "use e.g. 0.95")
+    return _compare(a, b, confidence=confidence)
+
+
+def _summaries(data: Path | str | list[RunSummary]) -> list[RunSummary]:
+    return data if isinstance(data, list) else load_summaries(data)
+
+
+def recommend_picks(data: Path | str | list[RunSummary], scenario: str, slo: str | list[Constraint] | None = None,
+              basis: str = "deploybench", external: dict | None = None, tie_threshold: float | None = None,
+              max_error_rate: float = 0.01) -> list[Pick]:
+    """The best deployment per model for a scenario (cost | latency | throughput | capacity), with its
+    rule and margin. ``data``: a study folder (its imported figures are read too) or summaries."""
+    from .recommend import recommend as _recommend
+
+    if not 0 <= max_error_rate <= 1:
+        raise ConfigError(f"--max-error-rate: {max_error_rate} is out of range", "use a fraction, e.g. 0.01 for 1%")
+    if external is None and not isinstance(data, list):
+        external = load_external(data)
+    constraints = parse_slo(slo) if slo is None or isinstance(slo, str) else list(slo)
+    return _recommend(_summaries(data), scenario, slo=constraints or None, basis=basis, external=external,
+                      tie_threshold=TIE_REL if tie_threshold is None else tie_threshold, max_error_rate=max_error_rate)
+
+
+def pareto(data: Path | str | list[RunSummary], latency: str | None = None, per_concurrency: bool = True,
+           basis: str = "deploybench", external: dict | None = None) -> list[ParetoPoint]:
+    """Cells on the cost vs latency Pareto front, per model (and per concurrency level)."""
+    from .recommend import pareto as _pareto
+
+    if external is None and not isinstance(data, list):
+        external = load_external(data)
+    return _pareto(_summaries(data), latency=latency or DEFAULT_LATENCY, per_concurrency=per_concurrency,
+                   basis=basis, external=external)
+
+
+def import_seed(seed_dir: Path | str | None = None, out: Path | str = "runs", include_superseded: bool = False,
+                catalog: Path | str | None = None, region: str | None = None) -> Path:
+    """Import the 2023 Llama 2 SageMaker study's results (default: the copy shipped with deploybench)."""
+    from .seed import import_seed as _import
+
+    return _import(seed_dir, out, include_superseded=include_superseded, catalog=load_catalog(catalog),
+                   region=region or DEFAULT_REGION)
+
+
+def load_external(path: Path | str) -> dict:
+    """Figures an imported study published itself, per run id (empty for measured studies)."""
+    from .seed import load_external as _load
+
+    return _load(path) if Path(path).is_dir() else {}
+
+
+def load_catalog(path: Path | str | None = None) -> Catalog:
+    """The hardware catalog (GPUs, memory, bandwidth, dated prices), with ``path`` merged over it."""
+    from .catalog import load_catalog as _load
+
+    return _load(Path(path) if path is not None else None)
+
+
+# --------------------------------------------------------------------------- quality
+
+
+def quality_ladder(model: str, quantizations: str, method: str = "kld", ctx: int = 256, chunks: int = 8,
+                   threads: int | None = None, text: Path | str | None = None, fresh: bool = False):
+    """What each quantization of ``model`` costs in quality against its least-quantized form (cached)."""
+    from .quality import measure_ladder
+    from .quality.ladder import LADDER_METHODS
+
+    if method not in LADDER_METHODS:
+        raise ConfigError(f"--method: '{method}' is not a model-file method",
+                          "use kld or perplexity (agreement compares deployments: set quality: in a study)")
+    return measure_ladder(model, quantizations, method, ctx=ctx, chunks=chunks, threads=threads,
+                          text=Path(text) if text is not None else None, fresh=fresh)
+
+
+def quality_gate(path: Path | str, summaries: list[RunSummary], spec: str | None, external: dict | None = None):
+    """``--max-quality-loss``: (kept summaries, exclusions, limits, the study's quality table or None)."""
+    from .quality import gate_folder, read_table
+
+    kept, excluded, limits = gate_folder(Path(path), summaries, spec, external)
+    return kept, excluded, limits, (read_table(Path(path)) if limits else None)
+
+
+# --------------------------------------------------------------------------- predict
+
+
+def predict_fit(path: Path | str, out: Path | str | None = None):
+    """Calibrate the predict model on a study; returns (model, file written)."""
+    from .predict.study import fit_study
+
+    return fit_study(path, out)
+
+
+def predict_validate(path: Path | str, holdout: str = "model", train: list[str] | None = None):
+    """Fit on all but one model size (or instance type), predict it: MAPE and picks agreement.
+    ``train``: fit only on these, predict each of the others."""
+    from .predict.cells import load_cells
+    from .predict.validate import HOLDOUTS, validate
+
+    if holdout not in HOLDOUTS:
+        raise ConfigError(f"--holdout: unknown '{holdout}'", f"use one of: {', '.join(HOLDOUTS)}")
+    if not Path(path).exists():
+        raise ConfigError(f"path {path} does not exist",
+                          "give a folder written by `deploybench run` or `deploybench import-seed`")
+    return validate(load_cells(path), holdout, train)
+
+
+def predict_cells(path: Path | str, model_file: Path | str | None = None) -> list[dict]:
+    """Every cell of a study predicted beside its measurement."""
+    from .predict.study import predicted_cells
+
+    return predicted_cells(path, model_file)
+
+
+def host_bandwidth() -> dict:
+    """This host's memory bandwidth and float32 FLOP/s (about a second)."""
+    from .predict.features import measure_cpu_bandwidth
+
+    return measure_cpu_bandwidth()
+
+
+def capacity(path: Path | str, target_rate: float, slo: str | None = None, hours_per_day: float = 24.0,
+             min_replicas: int = 0, startup_s: float | None = None, model_file: Path | str | None = None):
+    """Replicas and fleet cost per deployment for a target request rate within an SLO (predicted);
+    returns (rows cheapest first, constraints, lifecycle)."""
+    from .predict.capacity import Lifecycle
+    from .predict.study import capacity_plan
+
+    if not 0 < hours_per_day <= 24:
+        raise ConfigError(f"--hours-per-day: {hours_per_day} is not in (0, 24]", "give hours a day, e.g. 12")
+    if min_replicas < 0 or (startup_s is not None and startup_s < 0):
+        raise ConfigError("--min-replicas / --startup-s must be >= 0", "give 0 or more")
+    constraints = parse_slo(slo)
+    life = Lifecycle(hours_per_day=hours_per_day, min_replicas=min_replicas, startup_s=startup_s)
+    return capacity_plan(path, target_rate, constraints, life, model_file), constraints, life
+
+
+# --------------------------------------------------------------------------- cloud
+
+
+def cloud_leftovers(region: str, study: str | None = None, older_than_hours: float | None = None):
+    """SageMaker endpoints, configs and models tagged ``deploybench:managed=true`` (``Leftover`` list)."""
+    from .engines.cleanup import aws_error, find_leftovers
+    from .engines.sagemaker import sagemaker_client
+
+    try:
+        return find_leftovers(sagemaker_client(region), study=study, older_than_hours=older_than_hours)
+    except DeploybenchError:
+        raise
+    except Exception as exc:  # noqa: BLE001 (one line for the user)
+        raise aws_error(exc, region) from None
+
+
+def delete_cloud_leftovers(region: str, leftovers, report=None) -> list:
+    """Delete what :func:`cloud_leftovers` found; ``report(leftover, error_or_None)`` after each;
+    returns ``(leftover, error or None)`` per item."""
+    from .engines.cleanup import aws_error, delete_leftovers
+    from .engines.sagemaker import sagemaker_client
+
+    try:
+        return delete_leftovers(sagemaker_client(region), leftovers, report or (lambda lo, error: None))
+    except DeploybenchError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise aws_error(exc, region) from None
+
+
+def doctor(streams: int = 256, seconds: float = 3.0, workers: int | str = 1):
+    """Drive ``streams`` streams at the bundled scripted server (loopback) for ``seconds``: what this client
+    keeps up here (:class:`deploybench.sweep.doctor.Check`: tok/s, lag, TTFT added, ceiling)."""
+    from .sweep import doctor as doc
+
+    return doc.check(streams, seconds, workers)
+
+
+def doctor_figures(check) -> dict:
+    """A :func:`doctor` check as plain figures (JSON)."""
+    from dataclasses import asdict
+
+    return {**asdict(check), "share": check.share, "client_ttft_ms": check.client_ttft_ms, "holds": check.holds,
+            "ceiling_streams": check.ceiling_streams}
+
+
+def planned_peak(load) -> int | None:
+    """The most streams a study's levels keep in flight (None when no level says)."""
+    from .sweep.doctor import planned_peak as peak
+
+    return peak(load)
+
+
+def preflight(load, seconds: float = 3.0):
+    """``run``'s pre-flight: ``(check or None, warnings)``; skipped when the planned peak is <= 64 streams."""
+    from .sweep.doctor import preflight as pre
+
+    return pre(load, seconds)

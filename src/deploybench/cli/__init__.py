@@ -15,7 +15,7 @@ from typer.exceptions import Abort, Exit, TyperException
 from rich.console import Console
 
 from .. import api
-from ..engines import ExternalEngine, LlamaCppEngine
+from ..api import ExternalEngine, LlamaCppEngine
 from ..schemas import (
     ConfigError, Deployment, DeploybenchError, LoadConfig, RunConfig, SyntheticWorkload, JsonlWorkload, Workload,
 )
@@ -73,6 +73,8 @@ def run(
     max_cost: Optional[float] = typer.Option(None, "--max-cost", help="refuse studies whose cloud cost estimate is above this ($)"),
     as_json: bool = typer.Option(False, "--json", help="print run summaries as JSON on stdout"),
     no_report: bool = typer.Option(False, "--no-report", help="skip writing the report (DIR/report/) at the end"),
+    no_preflight: bool = typer.Option(False, "--no-preflight", help="skip the client self-check that runs before "
+                                      "a study whose peak is over 64 streams (deploybench doctor)"),
     trials: Optional[int] = typer.Option(None, "--trials", help="repeat each cell N times (stored as <cell>__t2, ...)"),
     restart_server: bool = typer.Option(False, "--restart-server", help="start the engine afresh for each trial"),
     rate: Optional[str] = typer.Option(None, "--rate", help="open-loop levels in requests/s, e.g. 2,4,8"),
@@ -84,6 +86,15 @@ def run(
     trace: Optional[Path] = typer.Option(None, "--trace", help="replay a trace's arrivals and lengths (JSONL/CSV)"),
     time_scale: float = typer.Option(1.0, "--time-scale", help="stretch the trace's time by this factor"),
     slo: Optional[str] = typer.Option(None, "--slo", help='e.g. "p90_ttft_ms<=500": goodput, a sweep\'s knee'),
+    prune: bool = typer.Option(False, "--prune", help="study: predict every cell, measure only those that can win a pick"),
+    prune_margin: Optional[float] = typer.Option(None, "--prune-margin", help="with --prune: measure cells predicted "
+                                                 "within this fraction of a pick's best (default 0.25)"),
+    workers: Optional[str] = typer.Option(None, "--workers", help="client processes sharing each level's load: "
+                                          "auto (one per core the server leaves free) or N"),
+    cluster: Optional[str] = typer.Option(None, "--cluster", help="run the load on a Dask cluster, "
+                                          "e.g. tcp://HOST:8786 (pip install 'deploybench[dask]')"),
+    parallel_deployments: int = typer.Option(1, "--parallel-deployments", min=1, help="study: measure N deployments "
+                                             "at once, each on a host of --cluster"),
 ) -> None:
     """Run a benchmark: the embedded default study, a study file, one --model, or an existing --endpoint."""
     from .levels import cli_levels
@@ -91,14 +102,13 @@ def run(
     if trials is not None and not 1 <= trials <= 20:
         raise ConfigError(f"--trials: {trials} is out of range", "use 1 to 20, e.g. --trials 3")
     if slo:
-        from ..metrics import slo as slo_mod
-
-        slo_mod.parse(slo)
+        api.parse_slo(slo)
     levels = cli_levels(rate, arrival, burstiness, max_in_flight, sweep, sweep_rates, trace, time_scale, slo)
     load_over = dict(concurrency=_levels(concurrency) if concurrency else ([] if levels else None),
                      levels=levels or None, slo=slo, requests=requests,
                      duration_s=duration, warmup_requests=warmup, trials=trials,
-                     restart_server=restart_server or None)
+                     restart_server=restart_server or None, cluster=cluster,
+                     workers=int(workers) if workers and workers.isdigit() else workers)
     single_server = any(v is not None for v in (model, threads, parallel, ctx_size, port))
     if endpoint or single_server:
         if study is not None:
@@ -121,20 +131,22 @@ def run(
             err.print(f"would measure {cfg.deployment.name} at levels "
                       f"{', '.join(lv.key for lv in cfg.load.all_levels)}", highlight=False)
             return
+        from .doctor import preflight
+
+        preflight(cfg.load, no_preflight)
         with RunProgress(total_cells=len(cfg.load.all_levels) * cfg.load.trials) as progress:
             study_dir, summaries = api.run(cfg, out_dir, name=name, reporter=progress)
         _print_summaries(summaries, study_dir, as_json)
         _report_after_run(study_dir, as_json, no_report)
         return
-    _run_study(study, quick, name, load_over, max_tokens, out_dir, dry_run, fresh, max_cost, as_json, no_report)
+    _run_study(study, quick, name, load_over, max_tokens, out_dir, dry_run, fresh, max_cost, as_json, no_report,
+               (True if prune else None, prune_margin), parallel_deployments, no_preflight)
 
 
 def _note_missing(planned) -> None:
     """A dry run starts nothing, but says what a real run would first need installed here."""
-    from ..engines import needs
-
     try:
-        needs.check(p.deployment for p in planned)
+        api.check_installed(p.deployment for p in planned)
     except ConfigError as exc:
         err.print(f"before a real run: {exc.line()}", highlight=False, markup=False)
 
@@ -147,10 +159,8 @@ def _report_after_run(study_dir: Path, as_json: bool, no_report: bool) -> None:
 
 
 def _run_study(path, quick, name, load_over, max_tokens, out_dir, dry_run, fresh, max_cost, as_json,
-               no_report=False) -> None:
-    from ..sweep import estimate, load_study, plan, validate_study
-
-    st = load_study(path) if path is not None else api.default_study(quick)
+               no_report=False, prune=(None, None), parallel: int = 1, no_preflight: bool = False) -> None:
+    st = api.load_study(path) if path is not None else api.default_study(quick)
     overrides = {k: v for k, v in load_over.items() if v is not None}
     if overrides or name or max_tokens:
         data = st.model_dump(mode="json")
@@ -163,22 +173,30 @@ def _run_study(path, quick, name, load_over, max_tokens, out_dir, dry_run, fresh
             data["name"] = name
         if max_tokens:
             data["workload"]["max_tokens"] = max_tokens
-        st = validate_study(data, str(path or "default study"))
-    planned = plan(st, str(path or "default study"))
+        st = api.validate_study(data, str(path or "default study"))
+    planned = api.plan(st, str(path or "default study"))
     if dry_run:
         from .studyview import print_plan
 
-        print_plan(st, planned, estimate(st, planned, out_dir / st.name), out)
+        print_plan(st, planned, api.estimate(st, planned, out_dir), out)
         _note_missing(planned)
         return
+    from .doctor import preflight
+
+    preflight(st.load, no_preflight)
     with RunProgress(total_cells=len(planned) * len(st.load.all_levels) * st.load.trials) as progress:
         study_dir, summaries, failures = api.run_study(st, out_dir, reporter=progress, fresh=fresh,
-                                                       max_cost=max_cost)
+                                                       max_cost=max_cost, prune=prune[0], prune_margin=prune[1],
+                                                       parallel_deployments=parallel)
     _print_summaries(summaries, study_dir, as_json)
     if not as_json:
         from .studyview import print_picks
 
         print_picks(summaries, out)
+        from .predict import print_pruning, print_roofline
+
+        print_pruning(api.prune_result(study_dir), out)
+        print_roofline(api.roofline(study_dir), out)
     for line in failures:
         err.print(f"error: {line}", highlight=False, markup=False)
     _report_after_run(study_dir, as_json, no_report)
@@ -191,6 +209,8 @@ def _print_summaries(summaries, study_dir: Path, as_json: bool) -> None:
         sys.stdout.write(json.dumps([s.model_dump(mode="json") for s in summaries], indent=2) + "\n")
     else:
         out.print(summary_table(summaries, title=f"deploybench — {study_dir}"))
+        if (split := ttft_split_table(summaries)) is not None:
+            out.print(split)
     err.print(f"results: {study_dir}", highlight=False)
 
 
@@ -198,8 +218,6 @@ def _print_summaries(summaries, study_dir: Path, as_json: bool) -> None:
 def summarize(
     path: Path = typer.Argument(..., help="a run or study folder"),
     slo: Optional[str] = typer.Option(None, "--slo", help='goodput SLO, e.g. "ttft_ms<=500,tpot_ms<=40"'),
-        if (split := ttft_split_table(summaries)) is not None:
-            out.print(split)
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Recompute summaries from stored raw records (no re-run)."""
@@ -275,7 +293,7 @@ def _register_subcommands() -> None:
     """Commands that live in their own modules register themselves on ``app``."""
     import importlib
 
-    for mod in ("analysis", "reporting", "cloud", "quality", "predict"):
+    for mod in ("analysis", "reporting", "cloud", "quality", "predict", "doctor"):
         try:
             module = importlib.import_module(f".{mod}", __name__)
         except ModuleNotFoundError as exc:

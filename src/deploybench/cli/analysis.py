@@ -17,11 +17,8 @@ from rich.console import Console
 from rich.table import Table
 
 from .. import api
-from ..catalog import DEFAULT_REGION, Catalog, load_catalog
-from ..metrics import slo as slo_mod
-from ..recommend import DEFAULT_LATENCY, TIE_REL, ParetoPoint, Pick, pareto, recommend
+from ..api import DEFAULT_LATENCY, DEFAULT_REGION, TIE_REL, Catalog, ParetoPoint, Pick
 from ..schemas import ConfigError, RunSummary
-from ..seed import import_seed, load_external
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -169,8 +166,8 @@ def import_seed_cmd(
     as_json: bool = typer.Option(False, "--json", help="print the study folder and run count as JSON"),
 ) -> None:
     """Import the 2023 Llama 2 SageMaker study's results into the run store."""
-    study_dir = import_seed(seed_dir, out_dir, include_superseded=include_superseded,
-                            catalog=load_catalog(catalog), region=region)
+    study_dir = api.import_seed(seed_dir, out_dir, include_superseded=include_superseded, catalog=catalog,
+                                region=region)
     n = len(api.load_summaries(study_dir))
     if as_json:
         _json({"study_dir": str(study_dir), "runs": n})
@@ -192,13 +189,11 @@ def recommend_cmd(
     """Pick the best deployment per model for a scenario, with the rule and the margin."""
     from .quality import Gated
 
-    constraints = slo_mod.parse(slo)
-    external = load_external(path) if path.is_dir() else None
+    constraints = api.parse_slo(slo)
+    external = api.load_external(path)
     gated = Gated(path, _summaries(path), max_quality_loss, external)
-    if not 0 <= max_error_rate <= 1:
-        raise ConfigError(f"--max-error-rate: {max_error_rate} is out of range", "use a fraction, e.g. 0.01 for 1%")
-    picks = recommend(gated.kept, scenario, slo=constraints or None, basis=basis, external=external, tie_threshold=tie,
-                      max_error_rate=max_error_rate)
+    picks = api.recommend_picks(gated.kept, scenario, slo=constraints, basis=basis, external=external, tie_threshold=tie,
+                                max_error_rate=max_error_rate)
     if as_json:
         _json(gated.json([p.model_dump(mode="json") for p in picks]))
         return
@@ -226,8 +221,8 @@ def pareto_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Cells on the cost vs latency Pareto front, per model (and per concurrency level)."""
-    points = pareto(_summaries(path), latency=latency, per_concurrency=not all_levels, basis=basis,
-                    external=load_external(path))
+    points = api.pareto(_summaries(path), latency=latency, per_concurrency=not all_levels, basis=basis,
+                        external=api.load_external(path))
     if as_json:
         _json([p.model_dump(mode="json") for p in points])
         return
@@ -240,7 +235,7 @@ def catalog_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """List hardware (GPU, memory, bandwidth) and dated on-demand prices."""
-    cat = load_catalog(catalog)
+    cat = api.load_catalog(catalog)
     if region and region not in cat.regions():
         raise ConfigError(f"--region: no prices for region '{region}'",
                           f"use one of: {', '.join(cat.regions())}, or add prices to a catalog file")

@@ -15,15 +15,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from ..metrics import slo as slo_mod
-from ..schemas import ConfigError
-from ..predict import capacity as cap
-from ..predict.cells import load_cells, measured_figures
-from ..predict.features import measure_cpu_bandwidth
-from ..predict.fit import FittedModel, fit, predict, roofline_fraction
-from ..predict.validate import HOLDOUTS, validate
-
-MODEL_FILE = "predict-model.json"
+from .. import api
+from ..api import PREDICT_MODEL_FILE as MODEL_FILE
 predict_app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                           help="Predict cells from a calibrated roofline model; fit, validate, inspect.")
 out = Console(width=None if sys.stdout.isatty() else 200)
@@ -31,21 +24,6 @@ out = Console(width=None if sys.stdout.isatty() else 200)
 
 def _json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
-
-
-def _study(path: Path) -> Path:
-    if not path.exists():
-        raise ConfigError(f"path {path} does not exist",
-                          "give a folder written by `deploybench run` or `deploybench import-seed`")
-    return path
-
-
-def _model(path: Path, model_file: Path | None):
-    cells = load_cells(_study(path))
-    if model_file is not None:
-        return cells, FittedModel.load(model_file)
-    stored = path / MODEL_FILE
-    return cells, FittedModel.load(stored) if stored.is_file() else fit(cells, source=str(path))
 
 
 def _f(v: float | None, fmt: str = "{:.1f}") -> str:
@@ -57,9 +35,7 @@ def fit_cmd(path: Path = typer.Argument(..., help="study folder"),
             out_file: Optional[Path] = typer.Option(None, "--out", help=f"model file (default: DIR/{MODEL_FILE})"),
             as_json: bool = typer.Option(False, "--json")) -> None:
     """Calibrate the model on every complete cell of a study (per engine x hardware family); write it."""
-    cells = load_cells(_study(path))
-    model = fit(cells, source=str(path))
-    dest = model.save(out_file or path / MODEL_FILE)
+    model, dest = api.predict_fit(path, out_file)
     if as_json:
         _json({"file": str(dest), **model.model_dump()})
         return
@@ -76,11 +52,11 @@ def fit_cmd(path: Path = typer.Argument(..., help="study folder"),
 @predict_app.command("validate")
 def validate_cmd(path: Path = typer.Argument(..., help="study folder"),
                  holdout: str = typer.Option("model", "--holdout", help="model | hardware"),
+                 train: Optional[str] = typer.Option(None, "--train", help="fit only on these models (or instance "
+                                                     "types), comma-separated; predict each of the others"),
                  as_json: bool = typer.Option(False, "--json")) -> None:
     """Fit on all but one model size (or instance type), predict it; MAPE per figure and picks agreement."""
-    if holdout not in HOLDOUTS:
-        raise ConfigError(f"--holdout: unknown '{holdout}'", f"use one of: {', '.join(HOLDOUTS)}")
-    v = validate(load_cells(_study(path)), holdout)
+    v = api.predict_validate(path, holdout, [t.strip() for t in train.split(",") if t.strip()] if train else None)
     if as_json:
         _json(v.model_dump())
         return
@@ -108,13 +84,7 @@ def cells_cmd(path: Path = typer.Argument(..., help="study folder"),
               model_file: Optional[Path] = typer.Option(None, "--model", help=f"model file (default: DIR/{MODEL_FILE} or a fit)"),
               as_json: bool = typer.Option(False, "--json")) -> None:
     """Every cell predicted (± 1 sigma) beside its measurement, and the share of its roofline bound it reaches."""
-    cells, model = _model(path, model_file)
-    rows = []
-    for c in cells:
-        p = predict(model, c.features)
-        m = measured_figures(c.summary) if c.summary else {}
-        rows.append({"run_id": c.features.run_id, "prediction": p.model_dump(), "measured": m,
-                     "roofline_fraction": roofline_fraction(c.features, m.get("ms_per_token"), m.get("tpot_ms"))})
+    rows = api.predict_cells(path, model_file)
     if as_json:
         _json(rows)
         return
@@ -133,7 +103,7 @@ def cells_cmd(path: Path = typer.Argument(..., help="study folder"),
 @predict_app.command("host")
 def host_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
     """Measure this host's memory bandwidth (numpy copy) and float32 FLOP/s (about a second)."""
-    m = measure_cpu_bandwidth()
+    m = api.host_bandwidth()
     if as_json:
         _json(m)
         return
@@ -148,23 +118,9 @@ def capacity_cmd(path: Path = typer.Argument(..., help="study folder"),
                  startup_s: Optional[float] = typer.Option(None, "--startup-s", help="billed start-up per replica (default by engine)"),
                  model_file: Optional[Path] = typer.Option(None, "--model", help=f"model file (default: DIR/{MODEL_FILE} or a fit)"),
                  as_json: bool = typer.Option(False, "--json")) -> None:
-    """Replicas and fleet cost per deployment for a target request rate within an SLO (predicted), cheapest first."""
-    if not 0 < hours_per_day <= 24:
-        raise ConfigError(f"--hours-per-day: {hours_per_day} is not in (0, 24]", "give hours a day, e.g. 12")
-    if min_replicas < 0 or (startup_s is not None and startup_s < 0):
-        raise ConfigError("--min-replicas / --startup-s must be >= 0", "give 0 or more")
-    constraints = slo_mod.parse(slo)
-    cap.check_slo(constraints)
-    cells, model = _model(path, model_file)
-    kinds = {c.features.deployment: (c.meta.engine.kind if c.meta and c.meta.engine else "") for c in cells}
-    life = cap.Lifecycle(hours_per_day=hours_per_day, min_replicas=min_replicas, startup_s=startup_s)
-    errs: dict[str, list[float]] = {}
-    for c in cells:
-        if "ms_per_token" in c.measured:
-            p = predict(model, c.features)
-            errs.setdefault(c.features.deployment, []).append(p.ms_per_token / c.measured["ms_per_token"] - 1)
-    fit_err = {d: 100 * sum(v) / len(v) for d, v in errs.items()}
-    rows = cap.plan([c.features for c in cells], model, constraints, target_rate, life, kinds, fit_err)
+    """Replicas and fleet cost per deployment for a target request rate within an SLO (measured rate sweeps, else
+    predicted), cheapest first."""
+    rows, constraints, life = api.capacity(path, target_rate, slo, hours_per_day, min_replicas, startup_s, model_file)
     if as_json:
         _json({"target_rate_rps": target_rate, "slo": [str(c) for c in constraints], "lifecycle": life.model_dump(),
                "rows": [r.model_dump() for r in rows]})
@@ -174,7 +130,8 @@ def capacity_cmd(path: Path = typer.Argument(..., help="study folder"),
 
 def _capacity_table(rows, target_rate: float, constraints, life) -> None:
     title = (f"{target_rate:g} req/s within {', '.join(map(str, constraints)) or 'no SLO'}; "
-             f"{life.hours_per_day:g} h/day, {life.min_replicas} replica(s) otherwise — all figures predicted")
+             f"{life.hours_per_day:g} h/day, {life.min_replicas} replica(s) otherwise — max req/s measured where a rate sweep was, "
+             "predicted otherwise (source column)")
     title += "; fit err = the model's mean ms/token error on the deployment's measured closed-loop cells"
     t = Table(title=title, box=box.SIMPLE_HEAD)
     for c in ("deployment", "max req/s per replica", "replicas", "$/h fleet", "$/day", "$/1M tok", "start-up s",
@@ -191,3 +148,25 @@ def _capacity_table(rows, target_rate: float, constraints, life) -> None:
 def register(app: typer.Typer) -> None:
     app.add_typer(predict_app, name="predict")
     app.command("capacity")(capacity_cmd)
+
+
+def print_pruning(result, console: Console) -> None:
+    """After ``run --prune``: every cell, measured or skipped (skipped ones PREDICTED), and what pruning saved."""
+    if result is None:
+        return
+    t = Table(title=f"--prune (margin {result.margin:.0%}): predicted vs measured; skipped cells show predictions only",
+              box=box.SIMPLE_HEAD)
+    for c in ("cell", "status", "why", "ms/tok predicted", "measured", "tok/s predicted", "measured",
+              "$/1M predicted"):
+        t.add_column(c, justify="left" if c in ("cell", "status", "why") else "right")
+    for c in result.cells:
+        pred, meas = c.predicted_before or c.predicted, c.measured or {}
+        t.add_row(c.run_id, c.status if c.status != "skipped" else "skipped (PREDICTED)", ", ".join(c.why) or "—",
+                  _f(pred.get("ms_per_token"), "{:.2f}"), _f(meas.get("ms_per_token"), "{:.2f}"),
+                  _f(pred.get("tok_s")), _f(meas.get("tok_s")), _f(pred.get("cost_per_1m"), "{:.3f}"))
+    console.print(t)
+    console.print(f"pruning measured {result.measured_cells} of {len(result.cells)} cells "
+                  f"({result.skipped_cells} skipped, {result.engine_starts} engine starts, {result.rounds} rounds): "
+                  f"saved ~{result.saved_wall_s:.0f} s of wall time and ${result.saved_usd:.4f} by the plan's "
+                  f"estimate (full grid ~{result.full_wall_s:.0f} s, measured ~{result.pruned_wall_s:.0f} s); "
+                  f"this run took {result.actual_wall_s:.0f} s", highlight=False)

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
-from ..metrics import ttft_ms
+from ..api import ttft_ms
 from ..schemas import RequestRecord, RunConfig, RunSummary
 
 

@@ -15,6 +15,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from .. import api
 from ..schemas import ConfigError
 from ..schemas.quality import QualityResult
 
@@ -67,12 +68,6 @@ def quality_cmd(
     as_json: bool = typer.Option(False, "--json", help="print the figures as JSON"),
 ) -> None:
     """Measure what each quantization of MODEL costs in quality against its least-quantized form (cached)."""
-    from ..quality import measure_ladder
-    from ..quality.ladder import LADDER_METHODS
-
-    if method not in LADDER_METHODS:
-        raise ConfigError(f"--method: '{method}' is not a model-file method",
-                          "use kld or perplexity (agreement compares deployments: set quality: in a study)")
     if not 32 <= ctx <= 8192:
         raise ConfigError(f"--ctx: {ctx} is out of range", "use 32..8192, e.g. --ctx 256")
     if chunks < 1:
@@ -82,8 +77,8 @@ def quality_cmd(
     if text is not None and not text.is_file():
         raise ConfigError(f"--text: file not found: {text}", "give an existing UTF-8 text file, or omit it for the "
                           "bundled held-out text")
-    results = measure_ladder(model, quantizations, method, ctx=ctx, chunks=chunks, threads=threads,
-                             text=text, fresh=fresh)
+    results = api.quality_ladder(model, quantizations, method, ctx=ctx, chunks=chunks, threads=threads,
+                                 text=text, fresh=fresh)
     if as_json:
         sys.stdout.write(json.dumps(ladder_json(model, method, results), indent=2) + "\n")
         return
@@ -101,12 +96,9 @@ class Gated:
     """``recommend --max-quality-loss``: what the limits kept and excluded, for the CLI to print."""
 
     def __init__(self, path: Path, summaries: list, spec: str | None, external: dict | None) -> None:
-        from ..quality import gate_folder, read_table
-
         self.spec = spec
         self.all = summaries
-        self.kept, self.excluded, self.limits = gate_folder(path, summaries, spec, external)
-        self.table = read_table(path) if self.limits else None
+        self.kept, self.excluded, self.limits, self.table = api.quality_gate(path, summaries, spec, external)
 
     def json(self, picks: list[dict]) -> Any:
         if not self.limits:

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .. import api
 from ..schemas import ConfigError, DeploybenchError
 
 out = Console()
@@ -29,10 +30,7 @@ def report(
                                    "for imported data)"),
 ) -> None:
     """Write the report: recommendations, every cell, per-request data, and an offline HTML page with charts."""
-    from ..metrics import slo as slo_mod
-    from ..report import build_report
-
-    written = build_report(path, formats, out_dir, slo=slo_mod.parse(slo), basis=basis)
+    written = api.write_report(path, formats, out_dir, slo=slo, basis=basis)
     for p in written:
         out.print(str(p), highlight=False, soft_wrap=True)
     html = next((p for p in written if p.suffix == ".html"), None)
@@ -43,14 +41,11 @@ def report(
 def write_after_run(study_dir: Path, as_json: bool) -> Path | None:
     """The report of what a run measured (as `deploybench report DIR` writes it); prints the HTML's path
     last (on stderr with --json, so stdout stays JSON). A report that cannot be written costs one line."""
-    from .. import storage
-    from ..report import build_report
-
-    if not storage.run_dirs(study_dir):
+    if not api.stored_runs(study_dir):
         err.print("report: not written: nothing was measured", highlight=False, markup=False)
         return None
     try:
-        written = build_report(study_dir)
+        written = api.write_report(study_dir)
     except DeploybenchError as exc:
         err.print(f"report: not written: {exc.line()}", highlight=False, markup=False)
         return None
@@ -71,11 +66,7 @@ def compare(
     confidence: float = typer.Option(0.95, "--confidence", help="confidence level of the between-trial interval"),
 ) -> None:
     """Compare two runs or studies cell by cell; each change is judged against run-to-run noise."""
-    from ..report import compare as do_compare
-
-    if not 0.5 <= confidence < 1:
-        raise ConfigError(f"--confidence {confidence} is out of range", "use e.g. 0.95")
-    result = do_compare(a, b, confidence=confidence)
+    result = api.compare(a, b, confidence=confidence)
     if not result.cells:
         raise ConfigError(f"no common cells between {a} and {b} (matched by {result.matched_by})",
                           "compare runs of the same deployments and concurrency levels")

@@ -42,10 +42,10 @@ def print_plan(study, planned, est, console: Console) -> None:
 
 def print_picks(summaries: Sequence[RunSummary], console: Console) -> None:
     """The three recommendations, one table per scenario titled with the rule that chose them."""
-    from ..recommend import recommend
+    from .. import api
 
     for scenario in ("cost", "latency", "throughput"):
-        picks = recommend(list(summaries), scenario)
+        picks = api.recommend_picks(list(summaries), scenario)
         if not picks:
             continue
         t = Table(title=f"{scenario}: {picks[0].rule}", title_justify="left")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from ..schemas import ConfigError, EngineError
 from .sagemaker import CREATED_TAG, MANAGED_TAG, STUDY_TAG, _error_code, _is_gone
 
 # (kind, list operation, result key, name field, arn field, delete operation, delete argument)
@@ -109,3 +110,16 @@ def delete_leftovers(client: Any, leftovers: list[Leftover],
         if on_result:
             on_result(lo, error)
     return results
+
+
+def aws_error(exc: BaseException, region: str) -> ConfigError | EngineError:
+    """An AWS client failure as one line: missing credentials, unreachable region, or the service's own error."""
+    name = type(exc).__name__
+    if name in ("NoCredentialsError", "PartialCredentialsError"):
+        return ConfigError("no AWS credentials found", "set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY")
+    if name in ("NoRegionError", "EndpointConnectionError"):
+        return ConfigError(f"cannot reach SageMaker in region {region}: {exc}", "check --region and your network")
+    resp = getattr(exc, "response", None) or {}
+    err = resp.get("Error", {}) if isinstance(resp, dict) else {}
+    return EngineError(f"SageMaker: {err.get('Code', name)}: {err.get('Message', exc)}"[:300],
+                       "check your AWS credentials, region and IAM permissions")
