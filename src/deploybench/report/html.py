@@ -22,7 +22,7 @@ from plotly.offline import get_plotlyjs
 from . import charts as charts_mod
 from . import slo as slo_mod
 from .context import ReportContext
-from .html_assets import CSS, ERROR_CATCHER, RENDER_CHARTS, SLO_FILTER
+from ._html_assets import CSS, ERROR_CATCHER, RENDER_CHARTS, SLO_FILTER
 from .markdown import DEFINITIONS
 from .picks import Recommendation, cost_reader
 from .tables import CELL_COLUMNS, STUDY_COLUMNS, TTFT_SPLIT_COLUMNS, TTFT_SPLIT_NOTE, Column, split_cells

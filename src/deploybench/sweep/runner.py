@@ -21,9 +21,9 @@ from ..load.scrape import scrape_loop
 from ..protocols.base import GenParams, Prompt
 from ..schemas import Endpoint, EngineInfo, RequestRecord, RunConfig, RunMeta, RunSummary, engine_plugin
 from ..storage.cells import summarize_cell
-from .hostinfo import host_info
+from ._hostinfo import host_info
 from . import contention, levels, ratesweep
-from .probe import probe_openai
+from ._probe import probe_openai
 
 
 class Engine(Protocol):
