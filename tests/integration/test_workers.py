@@ -14,6 +14,7 @@ import pytest
 
 from deploybench import api, storage
 from deploybench.engines import ExternalEngine
+from deploybench.engines.process import free_port
 from deploybench.schemas import Deployment, LoadConfig, RunConfig, SyntheticWorkload, Workload
 from deploybench.sweep import validate_study
 from deploybench.testing.servers import received, scripted_server
@@ -170,23 +171,24 @@ def test_dask_workers_store_aligned_records_that_summarize_like_one_process(tmp_
 
 def _two_deployment_study(urls: list[str]) -> dict:
     return {"name": "par", "deployments": [{"name": f"ep{i}", "engine": {"kind": "external", "url": u}}
-                                           for i, u in enumerate(urls)],
+                                           for i, u in enumerate(urls)]
+            + [{"name": "gone", "engine": {"kind": "external", "url": f"http://127.0.0.1:{free_port()}"}}],
             "workload": {"source": {"kind": "synthetic", "input_tokens": 16, "prompts": 500}, "max_tokens": 8},
             "load": {"concurrency": [2, 4], "duration_s": 1.0, "warmup_requests": 1, "request_timeout_s": 10}}
 
 
 @pytest.mark.required
-def test_parallel_deployments_land_in_one_folder_and_resume(tmp_path, cluster):
-    with scripted_server(ttft_ms=20, itl_ms=5) as u0, scripted_server(ttft_ms=20, itl_ms=5) as u1:
-        st = validate_study(_two_deployment_study([u0, u1]))
-        study_dir, cells, failures = api.run_study(st, tmp_path, parallel_deployments=2,
-                                                   cluster=cluster.scheduler_address)
-        assert not failures and sorted(s.run_id for s in cells) == ["ep0__c2", "ep0__c4", "ep1__c2", "ep1__c4"]
-        seen = (received(u0), received(u1))
-        again_dir, again, failures = api.run_study(st, tmp_path, parallel_deployments=2,
-                                                   cluster=cluster.scheduler_address)
-        assert (received(u0), received(u1)) == seen and not failures  # resumed: nothing measured again
-        assert sorted(s.run_id for s in again) == sorted(s.run_id for s in cells)
+def test_parallel_deployments_land_in_one_folder_and_resume(tmp_path, server, cluster):
+    # two cheap deployments: two endpoints (one scripted server behind both) and one that is not there
+    st = validate_study(_two_deployment_study([server, server]))
+    study_dir, cells, failures = api.run_study(st, tmp_path, parallel_deployments=2, cluster=cluster.scheduler_address)
+    assert sorted(s.run_id for s in cells) == ["ep0__c2", "ep0__c4", "ep1__c2", "ep1__c4"]
+    # a deployment that fails is one line; the others are measured and stored all the same
+    assert len(failures) == 1 and failures[0].startswith("gone: ") and "\n" not in failures[0], failures
+    seen = received(server)
+    _, again, failures = api.run_study(st, tmp_path, parallel_deployments=2, cluster=cluster.scheduler_address)
+    assert received(server) == seen and len(failures) == 1  # resumed: nothing measured again
+    assert sorted(s.run_id for s in again) == sorted(s.run_id for s in cells)
     assert sorted(p.name for p in study_dir.iterdir() if p.is_dir()) == ["ep0__c2", "ep0__c4", "ep1__c2", "ep1__c4"]
     metas = {d.name: storage.read_meta(d) for d in storage.run_dirs(study_dir)}
     assert all(m.status == "complete" for m in metas.values())

@@ -191,6 +191,7 @@ class _Level:
     done: dict[int, dict] = field(default_factory=dict)
     failed: str | None = None
     deadline: Deadline | None = None
+    stopped: bool = False  # told every worker to stop now
 
 
 class Pool:
@@ -259,8 +260,7 @@ class Pool:
                 if lv.failed:  # stop every worker now; keep taking what the living ones still send
                     if watcher is not None:
                         watcher.cancel()
-                    now = time.monotonic_ns()
-                    self._control(go=lv.deadline.start if lv.deadline else now, stop=now)
+                    self._stop_now(lv)
                     if not self._running(lv):
                         break
                 elif lv.deadline is None and len(lv.ready) == len(jobs):
@@ -273,7 +273,15 @@ class Pool:
         finally:
             if watcher is not None:
                 watcher.cancel()
+            if len(lv.done) < len(jobs):  # failed, or interrupted (Ctrl-C): no worker goes on alone
+                self._stop_now(lv)
         return self._merged(lv)
+
+    def _stop_now(self, lv: _Level) -> None:
+        if not lv.stopped:
+            lv.stopped = True
+            now = time.monotonic_ns()
+            self._control(go=lv.deadline.start if lv.deadline else now, stop=now)
 
     def _running(self, lv: _Level) -> bool:
         """Any worker without its ``done`` still running."""
