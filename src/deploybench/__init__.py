@@ -13,10 +13,12 @@ from ._version import __version__
 
 
 def __getattr__(name: str):
-    if name.startswith("__") and name != "__all__":
-        raise AttributeError(name)
     import importlib
+    import importlib.util
 
+    if (name.startswith("__") and name != "__all__") or importlib.util.find_spec(f"{__name__}.{name}"):
+        # dunders, and subpackages (``from deploybench import storage`` asks here first): not the API's
+        raise AttributeError(f"module 'deploybench' has no attribute '{name}'")
     api = importlib.import_module("deploybench.api")
     if name == "__all__":
         return ["__version__", *api.__all__]

@@ -68,3 +68,16 @@ def test_stored_data_through_the_api(tmp_path):
         deploybench.recommend_picks(study, "cost", max_error_rate=2)
     with pytest.raises(deploybench.ConfigError, match="--slo"):
         deploybench.recommend_picks(study, "cost", slo="p90_nonsense<=1")
+
+
+@pytest.mark.parametrize("first", ["deploybench.sweep.runner"])
+def test_a_subpackage_imported_first_does_not_drag_in_the_api(first):
+    """``from deploybench import storage`` asks the package's lazy __getattr__ first: it must not load
+    deploybench.api (a circular import when a module below api is the first one imported)."""
+    import subprocess
+    import sys
+
+    code = f"import sys, {first}; import deploybench.schemas; print('deploybench.api' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "False"

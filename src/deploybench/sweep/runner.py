@@ -48,16 +48,6 @@ class NullReporter:
     def cell_skipped(self, summary) -> None: ...
 
 
-def run_async(coro):
-    """Run the measurement loop on uvloop where installed (a faster event loop: less client overhead)."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coro)
-
-
 _QUANT_RE = re.compile(r"(?i)(?:^|[._-])((?:I?Q\d(?:_[A-Z0-9]+)*)|F16|BF16|F32)(?:$|[._-])")
 
 
@@ -155,8 +145,8 @@ def _with_engine(cfg, prompts, cells, study_dir, study, reporter, labels, client
         if client_cores is None and proc is not None:  # client and server share cores: the client goes first
             contention.yield_to_client(proc.pid)
         with contention.Pinned(client_cores):
-            return run_async(_measure(cfg, endpoint, info, cells, prompts, study_dir, study, reporter, labels,
-                                      getattr(proc, "pid", None), client_cores))
+            return workers.run_async(_measure(cfg, endpoint, info, cells, prompts, study_dir, study, reporter,
+                                              labels, getattr(proc, "pid", None), client_cores))
     finally:
         engine.stop()
 
