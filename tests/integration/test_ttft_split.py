@@ -41,24 +41,24 @@ def test_ttft_split_places_server_ttft_and_connection_setup():
         recs = asyncio.run(_records(url))
         server = first_token_timings(url)
     assert all(r.error is None for r in recs), [r.error for r in recs]
-    # the server's own account (one request at a time, so in order): each first token read by the
-    # client after the server wrote it, and written on time by the server (it spins to its deadlines; a busy host delays it a few ms)
-    assert len(server) == REQUESTS
-    for r, (read, due, written) in zip(recs, server):
-        assert due == read + int(TTFT * 1e6) and 0 <= written - due < 8e6, (read, due, written)
-        assert r.sent_ns <= read and written <= r.chunk_ns[0] < written + 5e6
-    # one user: a new connection first, then mostly the pooled one (a stream left at its [DONE] before
-    # the body's last bytes were read closes its connection, so the next request may connect anew)
+    # one user: a new connection first, then mostly a pooled one (a response left at its [DONE] goes back
+    # to the pool only once its body's last bytes are read, so the next request may connect anew)
     reused = [r.reused for r in recs]
     assert reused[0] is False and sum(reused) >= 2, reused
-    for r in recs:
+    # the server's own account (one request at a time, so in order): it wrote each first token at or
+    # after its due time (read + TTFT; a busy host delays it), and the client read it after that
+    assert len(server) == REQUESTS
+    for r, (read, due, written) in zip(recs, server):
+        assert due == read + int(TTFT * 1e6) and 0 <= written - due < 30e6, (read, due, written)
+        assert r.sent_ns <= read and written <= r.chunk_ns[0] < written + 5e6
         parts = ttft_split.parts_ms(r)
         assert parts is not None and all(v >= 0 for v in parts.values()), parts
         # the parts tile the path exactly: schedule lag + TTFT
         total = (r.sent_ns - r.scheduled_ns + r.chunk_ns[0] - r.sent_ns) / 1e6
         assert abs(sum(parts.values()) - total) < 1e-6
-        assert abs(parts["first_token"] - TTFT) <= 8.0, parts  # the server's scripted TTFT
-        assert parts["headers"] < 15.0, parts  # the head comes back as soon as the request is read
+        # the server's TTFT (as it actually kept it) is the first-token part: it answers its head at once
+        assert abs(parts["first_token"] - (written - read) / 1e6) <= 5.0, (parts, (written - read) / 1e6)
+        assert parts["headers"] < 15.0, parts
         if r.reused:
             assert parts["connect"] < 5.0, parts
         else:
@@ -69,7 +69,7 @@ def test_ttft_split_places_server_ttft_and_connection_setup():
     assert s.connections == {"new": REQUESTS - pooled, "pooled": pooled}
     assert s.ttft_split_ms["connect_new"].n == REQUESTS - pooled and s.ttft_split_ms["connect_pooled"].n == pooled
     assert s.ttft_split_ms["connect_new"].p50 >= SLOW_CONNECT_S * 1e3 > s.ttft_split_ms["connect_pooled"].p50
-    assert abs(s.ttft_split_ms["first_token"].p50 - TTFT) <= 8.0
+    assert TTFT <= s.ttft_split_ms["first_token"].p50 <= TTFT + 30
 
 
 def test_records_without_split_stamps_still_read_and_summarize():
@@ -90,3 +90,25 @@ def test_scripted_server_without_spinning_reports_its_own_lateness():
     assert len(server) == REQUESTS and all(r.error is None for r in recs)
     late_ms = [(written - due) / 1e6 for _, due, written in server]
     assert all(0 <= x < 10 for x in late_ms), late_ms
+
+
+def test_a_stream_left_at_its_end_event_goes_back_to_the_pool():
+    """The server holds each stream open 30 ms after [DONE] before its body's last bytes: the client stops
+    reading at [DONE] (done_ns is stamped there), and the connection is pooled once those bytes arrive,
+    not closed, so the next request (sent after they have) reuses it."""
+
+    async def go(url: str) -> list[RequestRecord]:
+        async with protocols.new_session() as session:
+            client = protocols.create(Endpoint(url=url, protocol="openai-chat", model="scripted"), session)
+            out = []
+            for i in range(4):
+                out.append(await one_request(client, Prompt(f"p{i}", "a b c"), GenParams(max_tokens=N), 10, i, 0,
+                                             time.monotonic_ns(), False))
+                await asyncio.sleep(0.1)
+            return out
+
+    with scripted_server(ttft_ms=5, itl_ms=1, tail_ms=30) as url:
+        recs = asyncio.run(go(url))
+    assert all(r.error is None for r in recs)
+    assert all((r.done_ns - r.chunk_ns[-1]) < 20e6 for r in recs)  # done at [DONE], not at the body's end
+    assert [r.reused for r in recs] == [False, True, True, True]

@@ -68,11 +68,8 @@ class Job:
 
 
 def new_session(**kw) -> aiohttp.ClientSession:
-    """The client's HTTP session (the same in one process and in every worker)."""
-    # servers drop idle keep-alive connections (llama-server after 5 s); drop ours first
-    connector = aiohttp.TCPConnector(limit=0, force_close=False, keepalive_timeout=2.0)
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
-    return aiohttp.ClientSession(connector=connector, timeout=timeout, trace_configs=[protocols.send_trace()], **kw)
+    """The client's HTTP session (the same in one process and in every worker): ``protocols.new_session``."""
+    return protocols.new_session(**kw)
 
 
 def share(n: int, workers: int, w: int) -> int:

@@ -7,9 +7,9 @@ import aiohttp
 from ..schemas import ConfigError, Endpoint
 from .base import Draft, GenParams, Prompt
 from .openai import OpenAIClient
-from .sse import send_trace
+from .sse import new_session, send_trace
 
-__all__ = ["Draft", "GenParams", "OpenAIClient", "Prompt", "create", "send_trace"]
+__all__ = ["Draft", "GenParams", "OpenAIClient", "Prompt", "create", "new_session", "send_trace"]
 
 
 def create(endpoint: Endpoint, session: aiohttp.ClientSession):

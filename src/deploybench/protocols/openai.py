@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import aiohttp
+from multidict import CIMultiDict
+from yarl import URL
 
 from ..schemas import Endpoint
 from .base import Draft, GenParams, Prompt
@@ -12,6 +14,7 @@ from .sse import events, timed_post
 
 
 OTHER_OUTPUT = ("reasoning_content", "reasoning", "tool_calls", "function_call")
+PLAIN_DELTA = frozenset(("content", "role"))  # a delta with only these keys carries no other output
 
 
 def _as_text(value) -> str:
@@ -53,6 +56,10 @@ class OpenAIClient:
         self.session = session
         self.chat = chat
         self.path = "/v1/chat/completions" if chat else "/v1/completions"
+        # built once: aiohttp takes a URL and a CIMultiDict as they are (no parsing or merging per request)
+        self.url = URL(endpoint.url + self.path)
+        self.headers = CIMultiDict({"Content-Type": "application/json", "Accept": "text/event-stream",
+                                    **endpoint.headers})
 
     def body(self, prompt: Prompt, params: GenParams) -> dict:
         body: dict = {
@@ -74,8 +81,7 @@ class OpenAIClient:
 
     async def send(self, prompt: Prompt, params: GenParams, draft: Draft) -> None:
         body = json.dumps(self.body(prompt, params)).encode()
-        headers = {"Content-Type": "application/json", "Accept": "text/event-stream", **self.endpoint.headers}
-        async with timed_post(self.session, self.endpoint.url + self.path, draft, data=body, headers=headers) as resp:
+        async with timed_post(self.session, self.url, draft, data=body, headers=self.headers) as resp:
             if resp.status != 200:
                 text = (await resp.text())[:200].replace("\n", " ")
                 draft.error = f"HTTP {resp.status}: {text}"
@@ -125,7 +131,8 @@ class OpenAIClient:
         cumulative = _count(usage, "completion_tokens")
         if output:
             draft.chunk_ns.append(ts)
-            draft.chunk_tokens.append(_tokens(cumulative, sum(draft.chunk_tokens), hinted))
+            so_far = sum(draft.chunk_tokens) if cumulative is not None else 0  # (a sum per event: long streams)
+            draft.chunk_tokens.append(_tokens(cumulative, so_far, hinted))
             if content:
                 draft.text_parts.append(content)
                 if draft.first_content_ns is None:
@@ -150,7 +157,7 @@ class OpenAIClient:
             if not isinstance(delta, dict):
                 return None
             text = delta.get("content")
-            other = "".join(_as_text(delta.get(key)) for key in OTHER_OUTPUT)
+            other = "" if delta.keys() <= PLAIN_DELTA else "".join(_as_text(delta.get(key)) for key in OTHER_OUTPUT)
         else:
             text, other = choice.get("text"), ""
         if text is not None and not isinstance(text, str):

@@ -2,10 +2,12 @@
 
 Reads whatever bytes have arrived (``iter_any``) and splits them into lines itself: one await per
 network read instead of one per line, and every event in a read gets that read's arrival time.
+Also the session every load maker uses (:func:`new_session`) and the timing hooks on it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -14,31 +16,56 @@ from collections.abc import AsyncIterator
 import aiohttp
 
 
-async def lines(resp: aiohttp.ClientResponse) -> AsyncIterator[tuple[int, bytes]]:
-    """Yield ``(monotonic_ns, line)`` for each complete line as it arrives."""
+async def events(resp: aiohttp.ClientResponse) -> AsyncIterator[tuple[int, str]]:
+    """Yield ``(monotonic_ns, data)`` for each ``data:`` line (``error:`` lines become JSON errors).
+
+    One generator, one await per network read: every event in a read gets that read's arrival time.
+    """
     buf = b""
     async for data in resp.content.iter_any():
         now = time.monotonic_ns()
-        buf += data
         if b"\n" not in data:
+            buf += data
             continue
-        *complete, buf = buf.split(b"\n")
-        for line in complete:
-            yield now, line
-    if buf:
-        yield time.monotonic_ns(), buf
+        *complete, buf = (buf + data).split(b"\n") if buf else data.split(b"\n")
+        for raw in complete:
+            if raw[:5] == b"data:":  # the common line, without a call
+                yield now, raw[5:].strip().decode("utf-8", errors="replace")
+            elif raw and raw != b"\r" and (event := _event(raw)) is not None:
+                yield now, event
+    if buf and (event := _event(buf)) is not None:
+        yield time.monotonic_ns(), event
 
 
-async def events(resp: aiohttp.ClientResponse) -> AsyncIterator[tuple[int, str]]:
-    """Yield ``(monotonic_ns, data)`` for each ``data:`` line (``error:`` lines become JSON errors)."""
-    async for now, raw in lines(resp):
-        line = raw.strip()
-        if not line or line.startswith(b":"):
-            continue
-        if line.startswith(b"data:"):
-            yield now, line[5:].strip().decode("utf-8", errors="replace")
-        elif line.startswith(b"error:"):
-            yield now, json.dumps({"error": line[6:].strip().decode("utf-8", errors="replace")})
+def _event(raw: bytes) -> str | None:
+    """The payload of one SSE line: ``data:`` lines as text, ``error:`` lines as a JSON error, else None."""
+    if raw.startswith(b"data:"):
+        return raw[5:].strip().decode("utf-8", errors="replace")
+    line = raw.strip()
+    if line.startswith(b"data:"):
+        return line[5:].strip().decode("utf-8", errors="replace")
+    if line.startswith(b"error:"):
+        return json.dumps({"error": line[6:].strip().decode("utf-8", errors="replace")})
+    return None
+
+
+READ_BUFSIZE = 1 << 18  # per-response read buffer: a long stream's bytes queue up without pausing the socket
+DRAIN_S = 1.0  # how long a response left at its end event may take to finish its body before it is closed
+_DRAINING: set[asyncio.Task] = set()
+
+
+def new_session(**kw) -> aiohttp.ClientSession:
+    """The client's HTTP session, the same wherever load is made (one process or a load worker).
+
+    Tuned for many long streams (#10 item 4, figures in benchmarks/client_capacity.py): no pool limit,
+    keep-alive connections dropped after 2 s idle (servers drop theirs, llama-server after 5 s: ours
+    go first), no cookie jar (a benchmark's users share nothing, and a load balancer's sticky cookie
+    would pin them all to one backend), a large read buffer, and :func:`send_trace`'s stamps.
+    """
+    connector = aiohttp.TCPConnector(limit=0, force_close=False, keepalive_timeout=2.0)
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
+    return aiohttp.ClientSession(connector=connector, timeout=timeout, trace_configs=[send_trace()],
+                                 cookie_jar=aiohttp.DummyCookieJar(), read_bufsize=READ_BUFSIZE, **kw)
 
 
 def send_trace() -> aiohttp.TraceConfig:
@@ -79,12 +106,41 @@ async def timed_post(session: aiohttp.ClientSession, url: str, draft, *, data, h
     stamps of the TTFT split stay 0). ``http_status``
     and ``retry_after_s`` come from the response head. The protocol stamps ``done_ns`` itself, with
     the arrival time of its end-of-stream event (``[DONE]``, TGI's final token event).
+
+    The connection goes back to the pool when the protocol is done: at once when the body has been
+    read to its end, else once its last bytes arrive (a protocol stops reading at its end event, and
+    the chunked body's terminator may still be on its way: closing the connection then would cost the
+    next request a new one); a failure closes it.
     """
     draft.sent_ns = time.monotonic_ns()
-    async with session.post(url, data=data, headers=headers, trace_request_ctx=draft) as resp:
+    resp = await session.post(url, data=data, headers=headers, trace_request_ctx=draft)
+    try:
         draft.http_status = resp.status
         draft.retry_after_s = retry_after(resp.headers.get("Retry-After"))
         yield resp
+    except BaseException:
+        resp.close()
+        raise
+    if resp.content.is_eof():
+        resp.release()
+    else:
+        task = asyncio.get_running_loop().create_task(_drain(resp))
+        _DRAINING.add(task)
+        task.add_done_callback(_DRAINING.discard)
+
+
+async def _drain(resp: aiohttp.ClientResponse) -> None:
+    """Read what is left of a response's body (at most ``DRAIN_S``), then pool its connection."""
+    done = False
+    try:
+        async with asyncio.timeout(DRAIN_S):
+            while await resp.content.readany():
+                pass
+        done = True
+    except Exception:  # noqa: BLE001  (timed out, reset: the connection is closed below)
+        pass
+    finally:
+        resp.release() if done else resp.close()
 
 
 def retry_after(value: str | None) -> float | None:
