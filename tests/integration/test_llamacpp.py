@@ -33,6 +33,9 @@ def test_exact_tokens_and_throughput_from_counts(tmp_path, protocol):
         assert meta.status == "complete" and s.errors == 0 and len(recs) == 6
         assert all(r.output_tokens == 16 and r.token_source == "usage" for r in recs)
         assert all(len(r.chunk_ns) == 16 for r in recs)  # llama-server streams one token per chunk
+        # llama-server closes the connection after each streamed answer (advertising keep-alive), so a
+        # pooled one would race that close; every request asks for its own connection
+        assert all(r.reused is False for r in recs), [r.reused for r in recs]
         assert all(r.input_tokens and r.input_tokens > 10 for r in recs)
         assert s.output_tokens == 16 * 6
         # independent of the window: c closed-loop users, each busy back to back, make c x 16 tokens
