@@ -26,7 +26,7 @@ from .sweep import Reporter, run_deployment
 __all__ = [
     # running
     "run", "run_study", "default_study", "load_study", "validate_study", "plan", "estimate", "check_installed",
-    "prune_result", "doctor", "doctor_figures", "preflight", "planned_peak",
+    "prune_result", "roofline", "doctor", "doctor_figures", "preflight", "planned_peak",
     # stored data
     "summarize", "load_summaries", "stored_runs", "write_report", "compare", "recommend_picks", "pareto", "import_seed",
     "load_external", "load_catalog",
@@ -401,3 +401,18 @@ def preflight(load, seconds: float = 3.0):
     from .sweep.doctor import preflight as pre
 
     return pre(load, seconds)
+
+
+def roofline(path: Path | str) -> dict:
+    """run id -> :class:`deploybench.report.roofline.Roofline` (share of its roofline bound) for every
+    measured cell under ``path`` that has the features to compute it."""
+    from .report.roofline import cell_roofline
+    from .storage.cells import load_cell
+
+    out = {}
+    for d in storage.run_dirs(Path(path)):
+        c = load_cell(d)
+        rf = cell_roofline(c.meta, c.summary)
+        if rf is not None:
+            out[c.summary.run_id] = rf
+    return out

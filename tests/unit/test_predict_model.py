@@ -239,8 +239,11 @@ def test_arch_and_bits_from_gguf(tmp_path):
     assert (a.layers, a.hidden, a.heads, a.kv_heads, a.ffn, a.vocab, a.context) == (2, 64, 4, 2, 128, 30, 256)
     assert a.tied_embeddings and bits == 16.0  # f16 matrices; no output.weight: tied
     assert a.linear_params_per_layer == 2 * 64 * 64 + 2 * 64 * 32 + 3 * 64 * 128
-    with pytest.raises(ConfigError, match="not a readable GGUF"):
+    with pytest.raises(ConfigError, match="model file not found"):
         feat.arch_from_gguf(tmp_path / "missing.gguf")
+    (tmp_path / "junk.gguf").write_bytes(b"not gguf at all")
+    with pytest.raises(ConfigError, match="not a GGUF file"):
+        feat.arch_from_gguf(tmp_path / "junk.gguf")
 
 
 def test_local_cpu_cell_features_use_measured_bandwidth(tmp_path, monkeypatch):

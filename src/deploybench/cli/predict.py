@@ -169,4 +169,18 @@ def print_pruning(result, console: Console) -> None:
                   f"({result.skipped_cells} skipped, {result.engine_starts} engine starts, {result.rounds} rounds): "
                   f"saved ~{result.saved_wall_s:.0f} s of wall time and ${result.saved_usd:.4f} by the plan's "
                   f"estimate (full grid ~{result.full_wall_s:.0f} s, measured ~{result.pruned_wall_s:.0f} s); "
+                  f"the skipped cells' predicted duration ~{result.skipped_predicted_s or 0:.0f} s; "
                   f"this run took {result.actual_wall_s:.0f} s", highlight=False)
+
+
+def print_roofline(rows: dict, console: Console) -> None:
+    """Console summary: the share of its roofline bound each measured cell reaches (docs/predict.md)."""
+    if not rows:
+        return
+    t = Table(title="% of roofline: the hardware's bound on a decode step (peak memory bandwidth or FLOP/s) "
+              "over the measured step (TPOT p50)", box=box.SIMPLE_HEAD)
+    for c in ("cell", "% of roofline", "limited by"):
+        t.add_column(c, justify="right" if c == "% of roofline" else "left")
+    for run_id, rf in rows.items():
+        t.add_row(run_id, f"{rf.pct:.0f} %", rf.bound)
+    console.print(t)

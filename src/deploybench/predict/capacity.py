@@ -7,8 +7,8 @@ b solve Little's law ``b = r x S(b)``, where ``S(b)`` is a request's server time
 steps). Once b reaches the batch limit c (KV capacity or engine slots), requests wait for a slot:
 Erlang C with c servers of mean service time S(c). TTFT at quantile q = slot wait at q + prefill
 of the q-quantile prompt + half a decode step; TPOT = decode step + the others' prefills spread
-over the output. Every figure is *predicted* (marked so); measured rate sweeps take over when
-they exist (see the rate-sweep work).
+over the output. These figures are *predicted* (marked so); a deployment whose rate sweep was
+measured uses its highest swept rate within the SLO instead (:func:`measured_rates`, marked measured).
 
 Lifecycle: the fleet serves the target rate ``hours_per_day`` hours a day and scales down to
 ``min_replicas`` otherwise; every scale-up pays ``startup_s`` per replica of billed time that
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 from pydantic import BaseModel, Field
 
@@ -28,7 +29,7 @@ from .features import CellFeatures, Workload
 from .fit import FittedModel
 from .model import Params, decode_step_ms, max_batch, prefill_ms
 
-__all__ = ["Lifecycle", "PlanRow", "RatePoint", "check_slo", "erlang_c", "max_rate", "plan",
+__all__ = ["Lifecycle", "PlanRow", "RatePoint", "check_slo", "erlang_c", "max_rate", "measured_rates", "plan",
            "prompt_quantile", "rate_point"]
 
 PREDICTABLE = {"ttft_ms", "tpot_ms", "e2e_ms", "ms_per_token"}
@@ -165,12 +166,49 @@ def max_rate(f: CellFeatures, p: Params, slo: Sequence[Constraint], tol: float =
     return lo
 
 
-def _row(f: CellFeatures, model: FittedModel, slo, target: float, life: Lifecycle, engine_kind: str) -> PlanRow:
+def measured_rates(study_dir: Path | str, slo: Sequence[Constraint]) -> dict[str, tuple[float, str]]:
+    """deployment -> (highest measured rate within ``slo``, how) for every deployment with a completed rate
+    sweep (``<dep>__sweep.json``, :mod:`deploybench.sweep.ratesweep`).
+
+    The rate is :func:`deploybench.metrics.capacity.max_rate_within_slo` over the sweep's rate cells,
+    judged on *this* SLO (not necessarily the sweep's own), leaving out the point where the sweep saw
+    the server over-saturated; with several trials, the lowest. A sweep none of whose rates meets the
+    SLO gives 0 (measured: no swept rate met it).
+    """
+    from ..metrics.capacity import max_rate_within_slo, nominal_rps
+    from ..storage.cells import load_cell
+    from ..sweep.ratesweep import read_sweeps  # the sweep file's one reader
+
+    out: dict[str, tuple[float, str]] = {}
+    for sw in read_sweeps(Path(study_dir)):
+        if sw.get("status") != "complete":
+            continue
+        cells = [load_cell(Path(study_dir) / rid).summary for rid in sw.get("cells", [])
+                 if (Path(study_dir) / rid).is_dir()]
+        points = [c for c in cells if c.level_kind == "rate"]
+        if not points:
+            continue
+        dep = points[0].deployment
+        over = {sw["points"][-1]["run_id"]} if sw.get("stopped_early") and sw.get("points") else set()
+        best = max_rate_within_slo(points, slo, over).get(dep)
+        rate = nominal_rps(best) if best is not None else 0.0
+        how = (f"measured: highest of {len(points)} swept rates within the SLO" if best is not None
+               else f"measured: none of {len(points)} swept rates meets the SLO")
+        if dep not in out or rate < out[dep][0]:
+            out[dep] = (rate, how)
+    return out
+
+
+def _row(f: CellFeatures, model: FittedModel, slo, target: float, life: Lifecycle, engine_kind: str,
+         measured: tuple[float, str] | None = None) -> PlanRow:
     p, calibrated = model.params_for(f)
-    r = max_rate(f, p, slo)
+    if measured is not None:
+        r, source = measured
+    else:
+        r, source = max_rate(f, p, slo), "predicted" + ("" if calibrated else ", uncalibrated family")
     startup = life.startup_s if life.startup_s is not None else _startup_s(engine_kind)
     row = PlanRow(deployment=f.deployment, model=f.model, hardware=f.hardware.name, quantization=f.quantization,
-                  max_rate_rps=r, startup_s=startup, source="predicted" + ("" if calibrated else ", uncalibrated family"))
+                  max_rate_rps=r, startup_s=startup, source=source)
     price = f.hardware.price_per_hour
     if r <= 0:
         row.note = "no rate meets the SLO"
@@ -190,15 +228,21 @@ def _row(f: CellFeatures, model: FittedModel, slo, target: float, life: Lifecycl
 
 def plan(features: Sequence[CellFeatures], model: FittedModel, slo: Sequence[Constraint], target_rate: float,
          lifecycle: Lifecycle | None = None, engine_kinds: dict[str, str] | None = None,
-         fit_errors: dict[str, float] | None = None) -> list[PlanRow]:
-    """One row per deployment, cheapest fleet ($/1M tokens) first; rows that cannot serve last."""
+         fit_errors: dict[str, float] | None = None,
+         measured: dict[str, tuple[float, str]] | None = None) -> list[PlanRow]:
+    """One row per deployment, cheapest fleet ($/1M tokens) first; rows that cannot serve last.
+
+    ``measured`` (:func:`measured_rates`): deployments whose rate sweep was measured use that rate
+    (``source`` says "measured: ..."); the others use the model's prediction (``source`` "predicted").
+    """
     if target_rate <= 0:
         raise ConfigError(f"--target-rate: {target_rate} is not a rate", "give requests per second > 0, e.g. 50")
     life = lifecycle or Lifecycle()
     one = {}
     for f in features:  # one feature set per deployment (the level does not matter here)
         one.setdefault(f.deployment, f)
-    rows = [_row(f, model, slo, target_rate, life, (engine_kinds or {}).get(d, "")) for d, f in one.items()]
+    rows = [_row(f, model, slo, target_rate, life, (engine_kinds or {}).get(d, ""), (measured or {}).get(d))
+            for d, f in one.items()]
     for r in rows:
         r.fit_error_pct = (fit_errors or {}).get(r.deployment)
     return sorted(rows, key=lambda r: (r.usd_per_1m_tokens is None, r.usd_per_1m_tokens or 0.0, r.deployment))

@@ -121,44 +121,38 @@ def arch_from_hf_config(config: dict[str, Any] | Path | str, name: str | None = 
         tied_embeddings=bool(config.get("tie_word_embeddings", False)), source=f"{label} (Hugging Face config)")
 
 
-def _field(reader: Any, key: str) -> Any:
-    """A GGUF header value (arrays: their length), or None."""
-    f = reader.fields.get(key)
-    if f is None or not f.data:
-        return None
-    if f.types and f.types[0].name == "ARRAY":
-        return len(f.data)
-    if hasattr(f, "contents"):
-        return f.contents()
-    part = f.parts[f.data[0]]
-    return bytes(part).decode() if f.types and f.types[0].name == "STRING" else part.tolist()[0]
-
-
 def arch_from_gguf(path: Path | str) -> tuple[Architecture, float]:
-    """(architecture, bits per weight of its matrices) from a GGUF file's header and tensor table."""
+    """(architecture, bits per weight of its matrices) from a GGUF file's header and tensor table.
+
+    Reads the header with :func:`deploybench.engines.modelgen._gguf.model_header` (array contents
+    skipped: milliseconds, where a full tokenizer decode takes seconds); a tensor's bytes from the
+    ``gguf`` package's block sizes.
+    """
+    from ..engines.modelgen._gguf import model_header
+
     try:
-        from gguf import GGUFReader
+        from gguf import GGML_QUANT_SIZES
     except ImportError:
-        raise ConfigError("reading GGUF metadata needs the 'gguf' package", "pip install gguf") from None
+        raise ConfigError("reading GGUF tensor sizes needs the 'gguf' package", "pip install gguf") from None
     path = Path(path)
-    try:
-        r = GGUFReader(str(path))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path}: not a readable GGUF file ({exc})", "give a .gguf model file") from None
-    arch = _field(r, "general.architecture") or "llama"
-    get = lambda k: _field(r, f"{arch}.{k}")  # noqa: E731
-    heads = get("attention.head_count")
-    if get("block_count") is None or get("embedding_length") is None or heads is None:
+    hdr = model_header(path, "model architecture")
+    arch = hdr.get("general.architecture") or "llama"
+    get = lambda k: hdr.get(f"{arch}.{k}")  # noqa: E731
+    heads, hidden = get("attention.head_count"), get("embedding_length")
+    if get("block_count") is None or hidden is None or heads is None:
         raise ConfigError(f"{path}: GGUF header lacks {arch}.block_count/embedding_length/attention.head_count",
                           "give a transformer GGUF written by llama.cpp or the gguf package")
-    names = {t.name for t in r.tensors}
-    mats = [t for t in r.tensors if t.name.startswith("blk.") and len(t.shape) == 2]
-    bits = 8 * sum(int(t.n_bytes) for t in mats) / max(1, sum(int(t.n_elements) for t in mats))
-    a = Architecture(name=path.stem, layers=int(get("block_count")), hidden=int(get("embedding_length")),
-                     heads=int(heads), kv_heads=int(get("attention.head_count_kv") or heads),
-                     ffn=int(get("feed_forward_length") or 4 * int(get("embedding_length"))),
-                     vocab=int(_field(r, "tokenizer.ggml.tokens") or get("vocab_size") or 32000),
-                     context=int(get("context_length") or 0), tied_embeddings="output.weight" not in names,
+    first = lambda v: v[0] if isinstance(v, list) else v  # noqa: E731 - per-layer arrays: the first layer
+    mats = [t for t in hdr.tensors if t.name.startswith("blk.") and len(t.shape) == 2]
+    nbytes = sum(t.n_elements * GGML_QUANT_SIZES[t.ggml_type][1] / GGML_QUANT_SIZES[t.ggml_type][0] for t in mats)
+    bits = 8 * nbytes / max(1, sum(t.n_elements for t in mats))
+    tokens = hdr.kv.get("tokenizer.ggml.tokens")
+    ffn = first(get("feed_forward_length")) or 4 * int(hidden)
+    a = Architecture(name=path.stem, layers=int(get("block_count")), hidden=int(hidden), heads=int(first(heads)),
+                     kv_heads=int(first(get("attention.head_count_kv")) or first(heads)), ffn=int(ffn),
+                     vocab=int(get("vocab_size") or (tokens.count if tokens else 0) or 32000),
+                     context=int(get("context_length") or 0),
+                     tied_embeddings="output.weight" not in {t.name for t in hdr.tensors},
                      source=f"GGUF header of {path.name}")
     return a, bits
 
@@ -214,8 +208,8 @@ def hardware_features(name: str, tp: int | None = None, catalog: Catalog | None 
 def measure_cpu_bandwidth(mib: int = 128, repeats: int = 5) -> dict[str, float]:
     """This host's memory bandwidth (GB/s): best of ``repeats`` numpy copies of ``mib`` MiB.
 
-    A copy reads and writes each byte once, so bytes moved = 2 x size. Also a short float32 matmul
-    for peak FLOP/s. Takes about a second.
+    A copy reads and writes each byte once, so bytes moved = 2 x size. Also float32 matmuls (numpy's
+    BLAS, all cores) for peak FLOP/s. Takes about a second.
     """
     import numpy as np
 
@@ -226,13 +220,14 @@ def measure_cpu_bandwidth(mib: int = 128, repeats: int = 5) -> dict[str, float]:
         t0 = time.perf_counter()
         np.copyto(b, a)
         best = min(best, time.perf_counter() - t0)
-    m = np.ones((512, 512), dtype=np.float32)
-    t0 = time.perf_counter()
-    for _ in range(8):
+    m = np.ones((1024, 1024), dtype=np.float32)
+    fastest = float("inf")
+    for _ in range(repeats):  # best of: a busy host slows some tries, never speeds one up
+        t0 = time.perf_counter()
         m @ m
-    flops = 8 * 2 * 512**3 / (time.perf_counter() - t0)
-    return {"bandwidth_gbs": 2 * a.nbytes / best / 1e9, "tflops": flops / 1e12,
-            "source": f"measured: numpy copy of {mib} MiB (best of {repeats}), float32 512x512 matmul"}
+        fastest = min(fastest, time.perf_counter() - t0)
+    return {"bandwidth_gbs": 2 * a.nbytes / best / 1e9, "tflops": 2 * 1024**3 / fastest / 1e12,
+            "source": f"measured: numpy copy of {mib} MiB, float32 1024x1024 matmul (best of {repeats} each)"}
 
 
 class Workload(_M):

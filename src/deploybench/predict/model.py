@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .features import CellFeatures
 
 __all__ = ["FIGURES", "Params", "Prediction", "StepTimes", "comm_ms", "decode_step_ms", "figures", "max_batch",
-           "predict_cell", "prefill_ms", "roofline_decode_ms", "step_times"]
+           "predict_cell", "prefill_ms", "roofline_decode", "roofline_decode_ms", "step_times"]
 
 FIGURES = ("ms_per_token", "tok_s", "ttft_ms", "tpot_ms", "e2e_ms", "cost_per_1m")
 
@@ -140,12 +140,18 @@ def max_batch(f: CellFeatures, p: Params) -> int:
     return min(fit, f.max_batch) if f.max_batch else fit
 
 
-def roofline_decode_ms(f: CellFeatures, batch: int | None = None) -> float:
-    """The hardware's bound for one decode step: bytes at peak bandwidth vs FLOPs at peak (no overheads)."""
+def roofline_decode(f: CellFeatures, batch: int | None = None) -> tuple[float, str]:
+    """(ms, "memory-bandwidth" | "compute"): the hardware's bound for one decode step, bytes at peak
+    bandwidth vs FLOPs at peak (no overheads, no communication), and which of the two it is."""
     ideal = Params(e_mem=1.0, e_dec=1.0, e_pre=1.0, o_step=0, o_layer=0, alpha=0, e_link=1.0)
     b = batch or f.concurrency
     _, mem, cmp_ = decode_step_ms(f, b, f.workload.input_mean + f.workload.output_tokens / 2, ideal)
-    return max(mem, cmp_)
+    return (mem, "memory-bandwidth") if mem >= cmp_ else (cmp_, "compute")
+
+
+def roofline_decode_ms(f: CellFeatures, batch: int | None = None) -> float:
+    """The hardware's bound for one decode step (:func:`roofline_decode`), in ms."""
+    return roofline_decode(f, batch)[0]
 
 
 def step_times(f: CellFeatures, p: Params) -> StepTimes:

@@ -133,8 +133,9 @@ def _compare_picks(fold: str, models: list[str], measured: list[RunSummary], mix
     return out
 
 
-def _fold(cells: list[Cell], holdout: str, key: str, basis: str, **fit_kw) -> tuple[Fold, list[CellCheck], list[PickCheck]]:
-    train = [c for c in cells if _key(c, holdout) != key]
+def _fold(cells: list[Cell], holdout: str, key: str, basis: str, train_keys: Sequence[str] | None = None,
+          **fit_kw) -> tuple[Fold, list[CellCheck], list[PickCheck]]:
+    train = [c for c in cells if _key(c, holdout) != key and (train_keys is None or _key(c, holdout) in train_keys)]
     test = [c for c in cells if _key(c, holdout) == key]
     model: FittedModel = fit(train, source=f"holdout {holdout}={key}", **fit_kw)
     preds = {c.features.run_id: predict(model, c.features) for c in test}
@@ -151,12 +152,26 @@ def _fold(cells: list[Cell], holdout: str, key: str, basis: str, **fit_kw) -> tu
     return fold, checks, _compare_picks(key, models, measured, mixed, basis)
 
 
-def validate(cells: Sequence[Cell], holdout: str = "model", **fit_kw) -> Validation:
-    """Hold out each model size (or instance type) in turn; see the module docstring."""
+def validate(cells: Sequence[Cell], holdout: str = "model", train: Sequence[str] | None = None,
+             **fit_kw) -> Validation:
+    """Hold out each model size (or instance type) in turn; see the module docstring.
+
+    ``train``: fit only on these models (or instance types) and hold out each of the others, e.g.
+    fit on generated 30M/50M/100M models and predict SmolLM2 and Gemma 3.
+    """
     if holdout not in HOLDOUTS:
         raise ConfigError(f"--holdout: unknown '{holdout}'", f"use one of: {', '.join(HOLDOUTS)}")
     cells = list(cells)
     keys = sorted({_key(c, holdout) for c in cells}, key=rfig.group_order)
+    if train:
+        unknown = [k for k in train if k not in keys]
+        if unknown:
+            raise ConfigError(f"--train: no {holdout} '{unknown[0]}' in the study",
+                              f"use some of: {', '.join(keys)}")
+        keys = [k for k in keys if k not in train]
+        if not keys:
+            raise ConfigError(f"--train lists every {holdout}: nothing is left to predict",
+                              f"leave at least one {holdout} out of --train")
     if len(keys) < 2:
         raise ConfigError(f"--holdout {holdout}: the study has only one {holdout} ({', '.join(keys)})",
                           f"validate on a study with two or more {holdout}s, or use the other holdout")
@@ -164,7 +179,7 @@ def validate(cells: Sequence[Cell], holdout: str = "model", **fit_kw) -> Validat
                            for c in cells) else "deploybench"
     folds, checks, picks = [], [], []
     for key in keys:
-        f, c, p = _fold(cells, holdout, key, basis, **fit_kw)
+        f, c, p = _fold(cells, holdout, key, basis, train, **fit_kw)
         folds.append(f)
         checks += c
         picks += p

@@ -61,6 +61,9 @@ def build_context(path_or_store, slo: Sequence[Constraint] | None = None, basis:
     mixed = [c for c in store.cells if c.summary.errors_by_kind]
     if mixed:
         ctx.notes.append(error_mix_note(mixed))
+    roof = roofline_note(ctx)
+    if roof:
+        ctx.notes.append(roof)
     if any(c.summary.intervals for c in store.cells):
         ctx.notes.append("± figures and ties use 95 % intervals: batch means for rates, a block bootstrap for "
                          "percentiles, the spread between trials where a cell was repeated (docs/metrics.md)")
@@ -73,3 +76,23 @@ def error_mix_note(cells) -> str:
              for c in cells[:8]]
     more = f"; and {len(cells) - 8} more cells" if len(cells) > 8 else ""
     return f"failed requests by kind ({len(cells)} cells with errors): " + "; ".join(parts) + more
+
+
+def roofline_note(ctx: ReportContext) -> str | None:
+    """One line: how close each picked cell comes to its hardware's roofline (docs/predict.md)."""
+    from .roofline import of_cell
+
+    seen, parts = set(), []
+    for rec in ctx.recommendations:
+        for row in rec.rows:
+            cell = getattr(row, "cell", None)
+            if cell is None or id(cell) in seen:
+                continue
+            seen.add(id(cell))
+            rf = of_cell(cell)
+            if rf is not None:
+                parts.append(f"{cell.deployment} @ c={cell.concurrency} {rf.text}")
+    if not parts:
+        return None
+    return ("roofline (decode step bound by peak memory bandwidth or FLOP/s vs the measured step; docs/predict.md): "
+            + "; ".join(parts))

@@ -14,6 +14,7 @@ from .. import metrics
 from ..schemas import RequestRecord
 from .data import Cell
 from .quality import cell_columns as quality_columns
+from .roofline import of_cell
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,8 @@ CELL_COLUMNS: list[Column] = [
     *[Column(f"{m}_{p}", f"{t} {p}", _d(f"{m}_ms", p), "{:.1f}")
       for m, t in (("ttft", "TTFT"), ("tpot", "TPOT"), ("e2e", "E2E")) for p in ("p50", "p90", "p99")],
     Column("ms_per_token_p50", "ms/token p50", _d("ms_per_token", "p50"), "{:.2f}"),
+    Column("roofline_pct", "% of roofline", lambda c: getattr(of_cell(c), "pct", None), "{:.0f}"),
+    Column("roofline_bound", "roofline bound", lambda c: getattr(of_cell(c), "bound", None)),
     Column("output_tok_s", "output tok/s", _s("output_throughput_tok_s"), "{:.1f}"),
     Column("request_rps", "req/s", _s("request_throughput_rps"), "{:.3f}"),
     Column("goodput_rps", "goodput req/s", _s("goodput_rps"), "{:.3f}"),

@@ -73,6 +73,15 @@ class Rule(_Strict):
         return True
 
 
+class PruneConfig(_Strict):
+    """``run --prune``: predict every cell, measure only the cells that can matter for a pick (docs/predict.md)."""
+
+    margin: float = Field(0.25, ge=0, le=10, description="measure cells predicted within this fraction of the best "
+                                                         "of some model's cost, latency or throughput pick")
+    calibration: int = Field(2, ge=0, le=20, description="cells measured first, spread over the predicted range, "
+                                                         "to calibrate the model")
+
+
 class Study(_Strict):
     model_config = ConfigDict(extra="forbid", defer_build=True)  # engine configs come from the registry
 
@@ -90,6 +99,8 @@ class Study(_Strict):
     load: LoadConfig = Field(default_factory=LoadConfig)
     max_cost: float = Field(5.0, ge=0, description="refuse a study whose estimated cloud cost is above this ($)")
     quality: QualityConfig | None = Field(None, description="measure output quality: {method: kld|perplexity|agreement}")
+    prune: PruneConfig | None = Field(None, description="predict every cell, measure only those that can matter "
+                                                      "(same as --prune)")
 
     @field_validator("name")
     @classmethod

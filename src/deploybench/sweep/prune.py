@@ -29,7 +29,7 @@ from ..schemas import ConfigError, DeploybenchError, EngineError, RunConfig, Run
 from .plan import Planned
 from ..storage import run_id_for
 from .runner import NullReporter, Reporter, completed_summary, run_deployment
-from .study import STARTUP_S, _cell_seconds
+from .study import estimate
 
 __all__ = ["PRUNE_FILE", "PruneResult", "PrunedCell", "read_result", "run_pruned"]
 
@@ -61,9 +61,11 @@ class PruneResult(BaseModel):
     measured_cells: int
     skipped_cells: int
     full_wall_s: float = Field(description="plan estimate of measuring every cell")
-    pruned_wall_s: float = Field(description="plan estimate of the cells measured (engine starts as made)")
+    pruned_wall_s: float = Field(description="plan estimate of the cells this run measured, one engine start per round")
     saved_wall_s: float
-    saved_usd: float = Field(description="price x the wall time of the skipped cells (plan estimate)")
+    saved_usd: float = Field(description="plan estimate: cost of the full grid - cost of what was measured")
+    skipped_predicted_s: float | None = Field(None, description="the skipped cells' own predicted duration "
+                                              "(request-bounded levels: requests x predicted E2E / users)")
     actual_wall_s: float = Field(description="wall time this pruned run took (prediction, measurement, fits)")
     fitted: FittedModel
 
@@ -138,7 +140,7 @@ class _State:
         self.before: dict[str, dict[str, float]] = {}
         self.why: dict[str, list[str]] = {}
         self.model = _fit([])
-        self.starts, self.start_s, self.start_usd = 0, 0.0, 0.0
+        self.starts: list[tuple[Planned, list[int]]] = []  # each engine start: the levels it measured
         for rid in grid:
             c = _measured_cell(study_dir, rid)
             if c is not None:
@@ -161,11 +163,21 @@ class _State:
         return out
 
 
-def _measure(state: _State, study: Study, rids: list[str], prompts, reporter, failures: list[str], why: str) -> None:
-    """Measure ``rids`` grouped by deployment (one engine start each), then refit."""
+def _while_up(state: _State, feats, rids: list[str], margin: float) -> list[str]:
+    """Cells of the deployments about to start that come within twice the margin: measured in the same
+    engine start (one cell costs less than starting that engine again for it in a later round)."""
+    deps = {state.grid[r][0].name for r in rids}
+    near = can_matter(feats, state.values(state.predictions()), 2 * margin)
+    return [r for r in near if state.grid[r][0].name in deps and r not in rids and r not in state.cells]
+
+
+def _measure(state: _State, study: Study, rids: list[str], prompts, reporter, failures: list[str], why: str,
+             extra: list[str] = ()) -> None:
+    """Measure ``rids`` (+ ``extra``, "while the engine is up") grouped by deployment, one engine start each;
+    then refit."""
     preds = state.predictions()
     by_dep: dict[str, list[str]] = {}
-    for rid in rids:
+    for rid in [*rids, *extra]:
         by_dep.setdefault(state.grid[rid][0].name, []).append(rid)
     for dep, todo in by_dep.items():
         p = state.grid[todo[0]][0]
@@ -173,11 +185,8 @@ def _measure(state: _State, study: Study, rids: list[str], prompts, reporter, fa
         load = study.load.model_copy(update={"concurrency": sorted(users), "levels": []})
         for r in todo:
             state.before[r] = _figures(preds[r])
-            state.why[r] = [*state.why.get(r, []), why]
-        state.starts += 1
-        start = STARTUP_S.get(p.deployment.engine.kind, 5.0)
-        state.start_s += start
-        state.start_usd += (p.deployment.hardware.price_per_hour or 0.0) * start / 3600
+            state.why[r] = [*state.why.get(r, []), why if r in rids else "while the engine is up"]
+        state.starts.append((p, users))
         try:
             run_deployment(RunConfig(deployment=p.deployment, workload=study.workload, load=load), prompts,
                            state.study_dir, study=study.name, reporter=reporter)
@@ -212,7 +221,8 @@ def run_pruned(study: Study, planned: Sequence[Planned], study_dir: Path, report
              if r not in state.cells]
     rounds = 0
     if calib:
-        _measure(state, study, calib, prompts, reporter, failures, "calibration")
+        _measure(state, study, calib, prompts, reporter, failures, "calibration",
+                 _while_up(state, feats, calib, margin))
         rounds += 1
     for _ in range(len(state.grid)):  # each round measures at least one new cell
         matter = can_matter(feats, state.values(state.predictions()), margin)
@@ -223,8 +233,8 @@ def run_pruned(study: Study, planned: Sequence[Planned], study_dir: Path, report
         if not todo:
             break
         first_dep = state.grid[todo[0]][0].name
-        _measure(state, study, [r for r in todo if state.grid[r][0].name == first_dep], prompts, reporter,
-                 failures, "can matter")
+        now = [r for r in todo if state.grid[r][0].name == first_dep]
+        _measure(state, study, now, prompts, reporter, failures, "can matter", _while_up(state, feats, now, margin))
         rounds += 1
     result = _result(state, study, margin, calibration, rounds, time.monotonic() - t0)
     storage.atomic_write(study_dir / PRUNE_FILE, result.model_dump_json(indent=2))
@@ -232,15 +242,15 @@ def run_pruned(study: Study, planned: Sequence[Planned], study_dir: Path, report
     return summaries, failures, result
 
 
+def _only(study: Study, users: list[int]) -> Study:
+    return study.model_copy(update={"load": study.load.model_copy(update={"concurrency": sorted(users), "levels": []})})
+
+
 def _result(state: _State, study: Study, margin: float, calibration: int, rounds: int, wall: float) -> PruneResult:
-    """Every cell with its prediction; the plan's estimate of the full grid against what was measured."""
+    """Every cell with its prediction; the plan's estimate (:func:`estimate`) of the full grid against the
+    engine starts and cells this run measured."""
     preds = state.predictions()
-    per_cell = _cell_seconds(study)
-    rows, full_s, full_usd, done_s, done_usd = [], 0.0, 0.0, state.start_s, state.start_usd
-    for p in {p.name: p for p, _, _ in state.grid.values()}.values():
-        start = STARTUP_S.get(p.deployment.engine.kind, 5.0)
-        full_s += start
-        full_usd += (p.deployment.hardware.price_per_hour or 0.0) * start / 3600
+    rows = []
     for rid, (p, level, f) in state.grid.items():
         c = state.cells.get(rid)
         status = "measured" if c is not None else "failed" if rid in state.failed else "skipped"
@@ -248,14 +258,19 @@ def _result(state: _State, study: Study, margin: float, calibration: int, rounds
         rows.append(PrunedCell(run_id=rid, deployment=p.name, model=f.model, concurrency=level.users, status=status,
                                why=state.why.get(rid, []), predicted=_figures(pr), uncertainty=pr.uncertainty,
                                predicted_before=state.before.get(rid), measured=c.measured if c else None))
-        price = p.deployment.hardware.price_per_hour or 0.0
-        full_s += per_cell
-        full_usd += price * per_cell / 3600
-        if status != "skipped":
-            done_s += per_cell
-            done_usd += price * per_cell / 3600
-    return PruneResult(margin=margin, calibration=calibration, rounds=rounds, engine_starts=state.starts, cells=rows,
-                       measured_cells=sum(r.status == "measured" for r in rows),
-                       skipped_cells=sum(r.status == "skipped" for r in rows), full_wall_s=full_s,
-                       pruned_wall_s=done_s, saved_wall_s=full_s - done_s, saved_usd=full_usd - done_usd,
-                       actual_wall_s=wall, fitted=state.model)
+    load = study.load
+    if load.duration_s or load.adaptive:
+        per = {r: (load.duration_s or load.max_duration_s or 0.0) for r in state.grid}
+    else:
+        n = (load.requests or 0) + load.warmup_requests
+        per = {r: n * preds[r].e2e_ms / 1e3 / max(1, lv.users) for r, (_, lv, _) in state.grid.items()}
+    skipped_s = sum(per[r.run_id] for r in rows if r.status == "skipped")
+    planned = list({p.name: p for p, _, _ in state.grid.values()}.values())
+    full = estimate(study, planned)
+    done = [estimate(_only(study, users), [p]) for p, users in state.starts]
+    done_s, done_usd = sum(e.wall_s for e in done), sum(e.cost_usd for e in done)
+    return PruneResult(margin=margin, calibration=calibration, rounds=rounds, engine_starts=len(state.starts),
+                       cells=rows, measured_cells=sum(r.status == "measured" for r in rows),
+                       skipped_cells=sum(r.status == "skipped" for r in rows), full_wall_s=full.wall_s,
+                       pruned_wall_s=done_s, saved_wall_s=full.wall_s - done_s, saved_usd=full.cost_usd - done_usd,
+                       actual_wall_s=wall, skipped_predicted_s=skipped_s, fitted=state.model)

@@ -1,0 +1,72 @@
+"""Share of its roofline bound each measured cell reaches ("reaches 71 % of its memory-bandwidth limit").
+
+The bound of one decode step is the hardware's: weights + the batch's KV cache read at peak memory
+bandwidth, or the step's FLOPs at peak FLOP/s, whichever is longer
+(:func:`deploybench.predict.model.roofline_decode`); the share is that bound over the measured
+step (TPOT p50, else the median ms/token). Definition: ``docs/predict.md`` ("% of roofline").
+
+Features come from the cell's ``meta.json`` (stored at run time, with this host's measured memory
+bandwidth) or, for imported cells on catalog GPUs, from the catalog and the published
+architecture. A cell with neither (older local runs) has no figure: it is never guessed from the
+host reading the report.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+from ..schemas import RunMeta, RunSummary
+
+__all__ = ["Roofline", "cell_roofline", "of_cell"]
+
+
+@dataclass(frozen=True)
+class Roofline:
+    fraction: float
+    bound: str  # "memory-bandwidth" | "compute"
+
+    @property
+    def pct(self) -> float:
+        return 100.0 * self.fraction
+
+    @property
+    def text(self) -> str:
+        return f"reaches {self.pct:.0f} % of its {self.bound} limit"
+
+
+def _catalog_gpu(meta: RunMeta) -> bool:
+    from ..catalog import load_catalog
+
+    name = meta.labels.get("hardware") or ""
+    cat = load_catalog()
+    return name in cat and cat.get(name).gpu_count > 0
+
+
+def cell_roofline(meta: RunMeta, summary: RunSummary) -> Roofline | None:
+    """The share of the roofline bound a measured cell reaches, or None where it cannot be computed."""
+    from ..predict.cells import cell_features, measured_figures
+    from ..predict.model import Params, roofline_decode, step_times
+
+    if not summary.completed or (not meta.features and not _catalog_gpu(meta)):
+        return None
+    try:
+        f = cell_features(meta, summary)
+    except Exception:  # noqa: BLE001 - a report never fails on a figure it cannot compute
+        return None
+    m = measured_figures(summary)
+    step = m.get("tpot_ms") or m.get("ms_per_token")
+    if not step or step <= 0:
+        return None
+    bound_ms, bound = roofline_decode(f, step_times(f, Params()).batch)
+    return Roofline(bound_ms / step, bound)
+
+
+_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def of_cell(cell) -> Roofline | None:
+    """:func:`cell_roofline` of a report cell, computed once per cell."""
+    if cell not in _CACHE:
+        _CACHE[cell] = cell_roofline(cell.meta, cell.summary)
+    return _CACHE[cell]
