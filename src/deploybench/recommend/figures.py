@@ -18,6 +18,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from pydantic import BaseModel
+
 from ..metrics import cost_per_1m, minutes_per_1m
 from ..schemas import ConfigError, Dist, RunSummary
 
@@ -120,3 +122,19 @@ def group_order(name: str) -> tuple:
     """Natural order of model-size labels: 7B < 13B < 70B, then by name."""
     m = re.match(r"^(\d+(?:\.\d+)?)", name)
     return (0, float(m.group(1)), name) if m else (1, 0.0, name)
+
+
+class CellRef(BaseModel):
+    """Which cell a ranked figure belongs to: its run, deployment, level and the labels that name it."""
+
+    run_id: str
+    deployment: str
+    concurrency: int
+    hardware: str | None = None
+    quantization: str | None = None
+
+
+def cell_ref(s: RunSummary) -> dict[str, Any]:
+    """:class:`CellRef`'s fields of a summary."""
+    return {"run_id": s.run_id, "deployment": s.deployment, "concurrency": s.concurrency,
+            "hardware": s.labels.get("hardware"), "quantization": s.labels.get("quantization")}

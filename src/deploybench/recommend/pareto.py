@@ -4,21 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import BaseModel
-
 from ..schemas import RunSummary
 from . import figures as fig
 
 DEFAULT_LATENCY = "p50_ms_per_token"
 
 
-class ParetoPoint(BaseModel):
-    run_id: str
-    deployment: str
-    concurrency: int
+class ParetoPoint(fig.CellRef):
+    """A cell on the cost vs latency front."""
+
     group: str
-    hardware: str | None = None
-    quantization: str | None = None
     cost_per_1m_tokens: float
     latency: float
     latency_metric: str
@@ -66,6 +61,4 @@ def _point(s: RunSummary, stat: str, field: str, basis: str, external: fig.Exter
     c, lat = fig.cost(s, basis, external), fig.latency(s, stat, field)
     if c is None or lat is None:
         return None
-    return ParetoPoint(run_id=s.run_id, deployment=s.deployment, concurrency=s.concurrency, group=fig.group_of(s),
-                       hardware=s.labels.get("hardware"), quantization=s.labels.get("quantization"),
-                       cost_per_1m_tokens=c, latency=lat, latency_metric=f"{stat}_{field}", basis=basis)
+    return ParetoPoint(**fig.cell_ref(s), group=fig.group_of(s), cost_per_1m_tokens=c, latency=lat, latency_metric=f"{stat}_{field}", basis=basis)

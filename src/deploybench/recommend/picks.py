@@ -53,14 +53,9 @@ RULES: dict[str, Rule] = {
 SCENARIOS = (*RULES, "capacity")
 
 
-class Contender(BaseModel):
+class Contender(fig.CellRef):
     """A cell that competed for a pick, with the figure it was judged on."""
 
-    run_id: str
-    deployment: str
-    concurrency: int
-    hardware: str | None = None
-    quantization: str | None = None
     value: float
 
 
@@ -125,8 +120,7 @@ def _judge(cells: list[RunSummary], value: Callable[[RunSummary], float | None],
 
 
 def _contender(v: float, s: RunSummary) -> Contender:
-    return Contender(run_id=s.run_id, deployment=s.deployment, concurrency=s.concurrency,
-                     hardware=s.labels.get("hardware"), quantization=s.labels.get("quantization"), value=v)
+    return Contender(**fig.cell_ref(s), value=v)
 
 
 def _rel(a: float, b: float) -> float:
