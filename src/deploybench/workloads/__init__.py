@@ -12,7 +12,7 @@ from ..schemas import (ConfigError, JsonlWorkload, MultiTurnWorkload, SamplesWor
                        SyntheticWorkload)
 from .chat import multi_turn, shared_prefix
 from .text import TOKENS_PER_WORD, corpus_text, corpus_words
-from .trace import TraceRow, read_trace, trace_prompts
+from .trace import TraceRow, jsonl_values, read_trace, trace_prompts
 
 __all__ = ["Prompt", "load_prompts", "synthetic", "jsonl", "samples", "lengths", "multi_turn", "shared_prefix",
            "TraceRow", "read_trace", "trace_prompts", "corpus_words", "corpus_text", "TOKENS_PER_WORD"]
@@ -68,14 +68,8 @@ def jsonl(cfg: JsonlWorkload) -> list[Prompt]:
         raise ConfigError(f"workload.source.path: file not found: {cfg.path}", "give a JSONL file of prompts")
     prompts = []
     with open(cfg.path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{cfg.path}:{n}: not valid JSON ({exc.msg})", "one JSON object per line") from None
-            prompts.append(_jsonl_prompt(obj, cfg.field, f"{cfg.path}:{n}", len(prompts)))
+        for where, obj in jsonl_values(f, cfg.path):
+            prompts.append(_jsonl_prompt(obj, cfg.field, where, len(prompts)))
     if not prompts:
         raise ConfigError(f"{cfg.path}: no prompts", f"add lines like {{\"{cfg.field}\": \"...\"}}")
     return prompts

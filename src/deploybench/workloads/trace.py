@@ -23,10 +23,11 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -129,16 +130,22 @@ def _records(path: Path, fmt: str) -> Iterator[tuple[str, dict]]:
             for rec in reader:
                 yield f"{path}:{reader.line_num}", rec
             return
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{path}:{n}: not valid JSON ({exc.msg})", "one JSON object per line") from None
+        for where, rec in jsonl_values(f, path):
             if not isinstance(rec, dict):
-                raise ConfigError(f"{path}:{n}: expected a JSON object", 'write {"timestamp": ..., ...} per line')
-            yield f"{path}:{n}", rec
+                raise ConfigError(f"{where}: expected a JSON object", 'write {"timestamp": ..., ...} per line')
+            yield where, rec
+
+
+def jsonl_values(lines: Iterable[str], path: Path) -> Iterator[tuple[str, Any]]:
+    """(``file:line``, parsed value) for each non-blank line of a JSONL file; a bad line is one ConfigError."""
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}:{n}: not valid JSON ({exc.msg})", "one JSON object per line") from None
+        yield f"{path}:{n}", value
 
 
 def _missing(rec: dict, col: str) -> bool:
