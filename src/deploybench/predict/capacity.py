@@ -177,7 +177,7 @@ def measured_rates(study_dir: Path | str, slo: Sequence[Constraint]) -> dict[str
     """
     from ..metrics.capacity import max_rate_within_slo, nominal_rps
     from ..storage.cells import load_cell
-    from ..sweep.ratesweep import read_sweeps  # the sweep file's one reader
+    from ..storage import read_sweeps  # the sweep file's one reader
 
     out: dict[str, tuple[float, str]] = {}
     for sw in read_sweeps(Path(study_dir)):

@@ -200,6 +200,23 @@ def run_id_for(deployment: str, level, trial: int = 1) -> str:
     return f"{safe_name(deployment)}__{key}" + (f"__t{trial}" if trial > 1 else "")
 
 
+def sweep_file(deployment: str, trial: int = 1) -> str:
+    """``<deployment>__sweep[__t<n>].json``: a rate sweep's result, beside its cells."""
+    return run_id_for(deployment, "sweep", trial) + ".json"
+
+
+def read_sweeps(study_dir: Path) -> list[dict]:
+    """Every stored sweep result under a study folder (``file`` added: the file's name); unreadable ones
+    are skipped."""
+    out = []
+    for p in sorted(Path(study_dir).glob("*__sweep*.json")):
+        try:
+            out.append({"file": p.name, **json.loads(p.read_text(encoding="utf-8"))})
+        except (OSError, ValueError):
+            continue
+    return out
+
+
 SET_ASIDE = re.compile(r"\.(incomplete|contended)-")
 """Folders of tries kept aside (an interrupted try, a try on a busy host): kept, never read as cells."""
 

@@ -26,16 +26,11 @@ from .. import metrics, storage
 from ..metrics.capacity import max_rate_within_slo, nominal_rps
 from ..schemas import ClosedLevel, RateLevel, RunSummary
 
-def sweep_file(deployment: str, trial: int) -> str:
-    """``<deployment>__sweep[__t<n>].json``: the sweep's result beside its cells."""
-    return storage.run_id_for(deployment, "sweep", trial) + ".json"
-
-
 def completed(study_dir: Path, deployment: str, trial: int) -> list[RunSummary] | None:
     """The sweep's cells if it finished before (resume), else None."""
     from .runner import completed_summary
 
-    path = study_dir / sweep_file(deployment, trial)
+    path = study_dir / storage.sweep_file(deployment, trial)
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -116,15 +111,4 @@ def _write(study_dir, dep, trial, level, sync_pair, peak_pair, points, best, sto
             "points": [row(p) for p in points], "stopped_early": stop,
             "knee": row(best) if best else None,
             "cells": [sync.run_id, peak.run_id, *(p.run_id for p in points)]}
-    storage.atomic_write(study_dir / sweep_file(dep, trial), json.dumps(data, indent=2))
-
-
-def read_sweeps(study_dir: Path) -> list[dict]:
-    """Every stored sweep result under a study folder."""
-    out = []
-    for p in sorted(Path(study_dir).glob("*__sweep*.json")):
-        try:
-            out.append({"file": p.name, **json.loads(p.read_text())})
-        except (OSError, ValueError):
-            continue
-    return out
+    storage.atomic_write(study_dir / storage.sweep_file(dep, trial), json.dumps(data, indent=2))
