@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from . import process
 from ..schemas import ConfigError, Endpoint, EngineInfo, EnginePlugin
 
 
@@ -31,7 +32,7 @@ class ExternalEngine(BaseModel):
         return v[:-3] if v.endswith("/v1") else v
 
 
-class ExternalServer:
+class ExternalServer(process.ContextServer):
     kind = "external"
 
     def __init__(self, cfg: ExternalEngine, log_dir: Path | None = None) -> None:
@@ -52,12 +53,6 @@ class ExternalServer:
 
     def info(self) -> EngineInfo:
         return EngineInfo(kind=self.kind, url=self.cfg.url, model=self.cfg.model)
-
-    def __enter__(self) -> Endpoint:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 class ExternalPlugin(EnginePlugin):

@@ -61,7 +61,7 @@ def _describe(path: Path) -> dict:
         return {"error": f"{type(exc).__name__}: {exc}"[:200]}
 
 
-class LlamaCppServer:
+class LlamaCppServer(process.ContextServer):
     """Start/stop one llama-server for a deployment. Use as a context manager."""
 
     kind = "llamacpp"
@@ -119,12 +119,6 @@ class LlamaCppServer:
             model_sha256=sha256_file(self.model_path), model_bytes=self.model_path.stat().st_size,
             extra={"model": _describe(self.model_path)},
         )
-
-    def __enter__(self) -> Endpoint:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 class LlamaCppPlugin(EnginePlugin):

@@ -80,6 +80,16 @@ def stop_all() -> None:
 atexit.register(stop_all)
 
 
+class ContextServer:
+    """``with server as endpoint:`` for an engine's server object: start() on entry, stop() always on exit."""
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
 def check_cpus(threads: int | None, cpu_set: list[int] | None, where: str) -> None:
     """The one CPU check: ``threads`` and pinned cores must exist on this host (ConfigError naming ``where``)."""
     cores = os.cpu_count() or 1

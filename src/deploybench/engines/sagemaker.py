@@ -29,6 +29,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..protocols.sagemaker import runtime_url
+from . import process
 from ..schemas import ConfigError, Endpoint, EngineError, EngineInfo, EnginePlugin, GridPoint
 
 
@@ -178,7 +179,7 @@ def _stop_all() -> None:
 atexit.register(_stop_all)
 
 
-class SageMakerDeployment:
+class SageMakerDeployment(process.ContextServer):
     """Create, wait for, and always delete one SageMaker endpoint. Use as a context manager."""
 
     kind = "sagemaker"
@@ -356,12 +357,6 @@ class SageMakerDeployment:
                    "in_service_s": self.in_service_s, "cost_estimate_usd": self.cost_estimate,
                    "expected_hours": self.expected_hours, "study_tag": self.study},
         )
-
-    def __enter__(self) -> Endpoint:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 class SageMakerPlugin(EnginePlugin):

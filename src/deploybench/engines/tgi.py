@@ -46,7 +46,7 @@ def launcher_path(launcher: str) -> Path:
     return Path(found)
 
 
-class TgiServer:
+class TgiServer(process.ContextServer):
     kind = "tgi"
 
     def __init__(self, cfg: TgiEngine, log_dir: Path, port: int | None = None) -> None:
@@ -92,12 +92,6 @@ class TgiServer:
             version = "unknown"
         return EngineInfo(kind=self.kind, url=self.url, model=self.cfg.model_id, binary=str(self.launcher),
                           binary_version=version, argv=self.argv)
-
-    def __enter__(self) -> Endpoint:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 class TgiPlugin(EnginePlugin):

@@ -133,7 +133,7 @@ def package_version(python: Path) -> str:
         return "unknown"
 
 
-class VllmServer:
+class VllmServer(process.ContextServer):
     """Start/stop one vLLM OpenAI server for a deployment. Use as a context manager."""
 
     kind = "vllm"
@@ -196,12 +196,6 @@ class VllmServer:
             model_sha256=sha256_file(self.gguf) if self.gguf else None,
             model_bytes=self.gguf.stat().st_size if self.gguf else None, extra=extra,
         )
-
-    def __enter__(self) -> Endpoint:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 class VllmPlugin(EnginePlugin):
