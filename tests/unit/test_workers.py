@@ -23,6 +23,8 @@ def test_dealt_prompts_keep_the_one_process_order():
     for i in range(27):
         assert parts[i % n][i // n].id == prompts[(cursor + i) % 30].id
     assert [workers.share(10, 3, w) for w in range(3)] == [4, 3, 3]
+    # a trace: prompt i belongs to arrival i, and arrivals are dealt i mod n
+    assert [p.id for p in workers.dealt(prompts, 0, 3, 1, aligned=True)] == [f"p{i}" for i in range(1, 30, 3)]
 
 
 def test_sessions_go_whole_to_one_worker():
@@ -73,6 +75,9 @@ def test_workers_and_cluster_settings_are_checked():
     assert workers.worker_count(auto, [2, 3], local_server=True) == 2  # the cores the server leaves free
     assert workers.worker_count(auto, None, local_server=True) == 1  # sharing the server's cores: one
     assert workers.worker_count(LoadConfig(workers=3), None, local_server=True) == 3
+    import os
+
+    assert workers.worker_count(auto, None, local_server=False) == len(os.sched_getaffinity(0))  # server elsewhere
 
 
 def test_contention_guard_counts_load_workers_as_the_client():

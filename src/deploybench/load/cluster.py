@@ -72,6 +72,8 @@ class DaskPool(Pool):
     """Load workers as tasks on a Dask cluster: one per Dask worker (``workers: auto``, or the default 1),
     or ``workers: N`` dealt round-robin over them."""
 
+    local = False
+
     def __init__(self, endpoint: Endpoint, cluster, workers: int | str = "auto") -> None:
         super().__init__(endpoint)
         self.client, self._owned = connect(cluster)

@@ -195,6 +195,7 @@ class Pool:
     """Coordinates N workers; a backend says how jobs reach them and messages come back."""
 
     workers: int
+    local = True  # workers on this host (their CPU affinity is this host's)
 
     def __init__(self, endpoint: Endpoint, cores: list[int] | None = None) -> None:
         self.endpoint, self.cores, self.seq = endpoint, cores, 0
@@ -228,7 +229,8 @@ class Pool:
         return await self._coordinate(jobs, cfg, sink, progress, 0)
 
     def _job(self, w: int, n: int, cfg: LoadConfig, params: GenParams, prompts, **kw) -> Job:
-        cores = [self.cores[w % len(self.cores)]] if self.cores else None
+        # a worker runs where the coordinator may (a fork server keeps the affinity it was started with)
+        cores = [self.cores[w % len(self.cores)]] if self.cores else (_affinity() if self.local else None)
         return Job(worker=w, workers=n, seq=self.seq, endpoint=self.endpoint.model_dump(mode="json"),
                    headers=dict(self.endpoint.headers), load=cfg.model_dump(mode="json"),
                    params=dataclasses.asdict(params), prompts=list(prompts), cores=cores, **kw)
@@ -442,6 +444,13 @@ def _drain(q, wait_s: float) -> list:
     return out
 
 
+def _affinity() -> list[int] | None:
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return None
+
+
 def worker_count(cfg: LoadConfig, client_cores: list[int] | None, local_server: bool) -> int:
     """``load.workers`` resolved: ``auto`` is one per client core the server leaves free (every core of
     this host when the server is elsewhere); 1 when the client shares the server's cores."""
@@ -451,10 +460,7 @@ def worker_count(cfg: LoadConfig, client_cores: list[int] | None, local_server: 
         return len(client_cores)
     if local_server:
         return 1
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+    return len(_affinity() or []) or os.cpu_count() or 1
 
 
 @asynccontextmanager
