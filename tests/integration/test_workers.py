@@ -39,7 +39,8 @@ def listening_not_loopback() -> list:
             conns = p.net_connections(kind="inet")
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-        bad += [(p.pid, c.laddr) for c in conns if c.status == psutil.CONN_LISTEN and c.laddr.ip not in ("127.0.0.1", "::1")]
+        bad += [(p.pid, c.laddr) for c in conns
+                if c.status == psutil.CONN_LISTEN and c.laddr.ip not in ("127.0.0.1", "::1")]
     return bad
 
 

@@ -106,7 +106,8 @@ class DaskPool(Pool):
 
         out, ctl = self._names()
         if self._made != self.seq:
-            self._queue, self._var, self._made = Queue(out, client=self.client), Variable(ctl, client=self.client), self.seq
+            self._queue, self._var = Queue(out, client=self.client), Variable(ctl, client=self.client)
+            self._made = self.seq
         self._var.set([go, stop, met])
 
     def _dispatch(self, jobs: list[Job]) -> None:

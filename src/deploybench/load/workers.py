@@ -24,13 +24,16 @@ here) and ``load.cluster.DaskPool`` (Dask workers, anywhere).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import multiprocessing as mp
 import os
 import queue
+import signal
+import sys
 import time
+import types
 from collections.abc import Callable, Sequence
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -39,7 +42,8 @@ from .. import protocols
 from .._clock import sleep_until
 from ..protocols.base import GenParams, Prompt
 from ..schemas import Endpoint, LoadConfig, RequestRecord
-from . import COORDINATED, Deadline, faults, LevelResult, Progress, chat_sessions, hard_limit_s, run_level, run_open_level
+from . import (COORDINATED, Deadline, LevelResult, Progress, chat_sessions, faults, hard_limit_s, run_level,
+               run_open_level)
 
 FLUSH_S = 0.05  # a worker sends its records at least this often
 GO_LEAD_NS = 100_000_000  # the common start is this far after the last worker said ready
@@ -100,6 +104,7 @@ class _Link:
                  offset_ns: int = 0) -> None:
         self.job, self._send, self._control, self.offset = job, send, control, offset_ns
         self.buf: list[dict] = []
+        self.closing = False
 
     async def emit(self, msg: list) -> None:
         await asyncio.to_thread(self._send, msg)
@@ -110,7 +115,9 @@ class _Link:
             await self.emit(["recs", self.job.seq, self.job.worker, batch])
 
     async def flusher(self) -> None:
-        while True:
+        """Sends the records every FLUSH_S; ended by ``closing`` (never cancelled mid-send: the messages
+        of one worker reach the coordinator in order, ``done`` last)."""
+        while not self.closing:
             await asyncio.sleep(FLUSH_S)
             await self.flush()
 
@@ -157,15 +164,15 @@ async def run_job(job: Job, link: _Link) -> None:
             if close is not None and asyncio.iscoroutine(r := close()):
                 await r
     except Exception as exc:  # noqa: BLE001  (told to the coordinator, which fails the level)
-        flusher.cancel()
-        await link.flush()
-        await link.emit(["error", job.seq, job.worker, f"{type(exc).__name__}: {exc}"])
-        return
+        last = ["error", job.seq, job.worker, f"{type(exc).__name__}: {exc}"]
+    else:
+        last = ["done", job.seq, job.worker, dataclasses.asdict(res)]
     finally:
-        flusher.cancel()
+        link.closing = True
+        await flusher
         COORDINATED.reset(token)
     await link.flush()
-    await link.emit(["done", job.seq, job.worker, dataclasses.asdict(res)])
+    await link.emit(last)
 
 
 def run_async(coro):
@@ -215,7 +222,8 @@ class Pool:
         jobs = []
         for w in range(n):
             load = cfg.model_copy(update={"requests": share(cfg.requests, n, w) if cfg.requests else cfg.requests})
-            jobs.append(self._job(w, n, load, params, dealt(prompts, prompt_offset, n, w), users=share(concurrency, n, w)))
+            jobs.append(self._job(w, n, load, params, dealt(prompts, prompt_offset, n, w),
+                                  users=share(concurrency, n, w)))
         return await self._coordinate(jobs, cfg, sink, progress, concurrency)
 
     async def run_open_level(self, client, prompts: Sequence[Prompt], params: GenParams, offsets_s: Sequence[float],
@@ -359,6 +367,7 @@ def aligned_record(d: dict, w: int, workers: int, offset_ns: int) -> RequestReco
 
 
 def _process_main(w: int, jobs: "mp.Queue", out: "mp.Queue", control) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's: it tells the workers to stop
     def read() -> tuple[int, int, int]:
         with control.get_lock():
             return control[0], control[1], control[2]
@@ -378,6 +387,19 @@ def _context():
     return ctx
 
 
+@contextlib.contextmanager
+def _main_left_out():
+    """Start processes without the main script: multiprocessing would run it again in every worker (for
+    the CLI, seconds of imports) though a worker needs only this module. It reads ``sys.modules['__main__']``
+    while starting a process, so a bare module stands in for that moment."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
 class LocalPool(Pool):
     """N worker processes on this host (spawned once per deployment, one job per level each)."""
 
@@ -390,8 +412,9 @@ class LocalPool(Pool):
         self._jobs = [ctx.Queue() for _ in range(workers)]
         self.procs = [ctx.Process(target=_process_main, args=(w, self._jobs[w], self._out, self._ctl),
                                   name=f"deploybench-worker-{w}", daemon=True) for w in range(workers)]
-        for p in self.procs:
-            p.start()
+        with _main_left_out():
+            for p in self.procs:
+                p.start()
 
     @property
     def pids(self) -> list[int]:
@@ -463,7 +486,7 @@ def worker_count(cfg: LoadConfig, client_cores: list[int] | None, local_server: 
     return len(_affinity() or []) or os.cpu_count() or 1
 
 
-@asynccontextmanager
+@contextlib.asynccontextmanager
 async def pool_for(cfg: LoadConfig, endpoint: Endpoint, client_cores: list[int] | None, local_server: bool):
     """The worker pool a deployment's levels use, or None (one process, as before); always closed."""
     if cfg.cluster:
