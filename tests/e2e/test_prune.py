@@ -54,6 +54,14 @@ def test_prune_measures_fewer_cells_same_picks(tmp_path, have_llama):
         assert meta.features["level"] == f"c{meta.concurrency}"
     assert all(c.predicted_before for c in result.cells if c.status == "measured")
 
+    md = next(p for p in api.write_report(study_dir, "md") if p.suffix == ".md").read_text()
+    assert "## Pruned grid: predicted vs measured" in md  # measured cells: predicted beside measured
+    assert md.count("skipped — PREDICTED, not measured") == len(skipped)
+    assert "% of roofline" in md and "of its" in md  # the picks' roofline note
+    print(f"\nprune: measured {result.measured_cells}/{len(result.cells)}, saved ~{result.saved_wall_s:.1f} s "
+          f"of {result.full_wall_s:.1f} s (plan estimate), skipped cells' predicted duration "
+          f"{result.skipped_predicted_s:.1f} s, this run {result.actual_wall_s:.1f} s")
+
     mine, truth = _picks(api.load_summaries(study_dir)), _picks(full)
     assert set(mine) == set(truth)
     for key, t in truth.items():

@@ -17,11 +17,16 @@ The loop that measures and refits lives in :mod:`deploybench.sweep.prune`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from pydantic import BaseModel, Field
 
 from ..recommend import RULES
 from .features import CellFeatures
+from .fit import FittedModel
 
-__all__ = ["SCENARIO_FIGURE", "calibration_cells", "can_matter", "nearest_level", "scenario_cells", "within"]
+__all__ = ["PRUNE_FILE", "PruneResult", "PrunedCell", "SCENARIO_FIGURE", "calibration_cells", "can_matter",
+           "nearest_level", "read_result", "scenario_cells", "within"]
 
 SCENARIO_FIGURE: dict[str, tuple[str, bool]] = {"cost": ("cost_per_1m", True), "latency": ("ms_per_token", True),
                                                 "throughput": ("tok_s", False)}
@@ -85,3 +90,53 @@ def calibration_cells(features: Sequence[CellFeatures], predicted_ms: Mapping[st
         return [f.run_id for f in ranked]
     picks = [round(i * (len(ranked) - 1) / (n - 1)) for i in range(n)] if n > 1 else [0]
     return [ranked[i].run_id for i in dict.fromkeys(picks)]
+
+
+# --------------------------------------------------------------------------- the record a pruned run leaves
+
+PRUNE_FILE = "prune.json"
+FIGS = ("ms_per_token", "tok_s", "ttft_ms", "tpot_ms", "cost_per_1m")
+
+
+class PrunedCell(BaseModel):
+    run_id: str
+    deployment: str
+    model: str
+    concurrency: int
+    status: str = Field(description="measured | skipped | failed")
+    why: list[str] = Field(default_factory=list, description="calibration and/or the model/scenario it can win")
+    predicted: dict[str, float] = Field(description="the final model's prediction (PREDICTED, not measured)")
+    uncertainty: dict[str, float] = Field(default_factory=dict, description="relative 1-sigma of each prediction")
+    predicted_before: dict[str, float] | None = Field(None, description="measured cells: the prediction made just "
+                                                      "before it was measured")
+    measured: dict[str, float] | None = None
+
+
+class PruneResult(BaseModel):
+    kind: str = "deploybench-prune"
+    margin: float
+    calibration: int
+    rounds: int
+    engine_starts: int
+    cells: list[PrunedCell]
+    measured_cells: int
+    skipped_cells: int
+    full_wall_s: float = Field(description="plan estimate of measuring every cell")
+    pruned_wall_s: float = Field(description="plan estimate of the cells this run measured, one engine start per round")
+    saved_wall_s: float
+    saved_usd: float = Field(description="plan estimate: cost of the full grid - cost of what was measured")
+    skipped_predicted_s: float | None = Field(None, description="the skipped cells' own predicted duration "
+                                              "(request-bounded levels: requests x predicted E2E / users)")
+    actual_wall_s: float = Field(description="wall time this pruned run took (prediction, measurement, fits)")
+    fitted: FittedModel
+
+
+def read_result(study_dir: Path | str) -> PruneResult | None:
+    """The pruning record of a study folder (None if it was not pruned)."""
+    path = Path(study_dir) / PRUNE_FILE
+    if not path.is_file():
+        return None
+    try:
+        return PruneResult.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return None

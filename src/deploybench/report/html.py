@@ -27,6 +27,7 @@ from .markdown import DEFINITIONS
 from .picks import Recommendation, cost_reader
 from .tables import CELL_COLUMNS, STUDY_COLUMNS, TTFT_SPLIT_COLUMNS, TTFT_SPLIT_NOTE, Column, split_cells
 from .quality import html_section as quality_section
+from .pruned import html_section as pruned_section
 
 
 def h(text: Any) -> str:
@@ -202,6 +203,7 @@ def render(ctx: ReportContext) -> str:
 {charts_html}
 {quality_section(ctx)}
 {ttft_split_section(ctx)}
+{pruned_section(ctx)}
 {cells_section(ctx)}
 <script type="application/json" id="slo-data">{safe_json(slo_data)}</script>
 <script type="application/json" id="chart-data">{safe_json(figs)}</script>

@@ -65,6 +65,9 @@ def render(ctx: ReportContext) -> str:
     from .quality import markdown_lines as quality_lines
 
     lines += quality_lines(ctx)
+    from .pruned import markdown_lines as pruned_lines
+
+    lines += pruned_lines(ctx)
     if split := split_cells(store.cells):
         lines += ["## Where time to first token goes", "", TTFT_SPLIT_NOTE, ""]
         lines += md_table(TTFT_SPLIT_COLUMNS, split) + [""]

@@ -18,13 +18,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic import BaseModel, Field
-
 from .. import storage, workloads
 from ..predict.cells import Cell, cell_features, measured_figures
 from ..predict.deployed import deployment_features, workload_of
 from ..predict.fit import FittedModel, fit, predict
-from ..predict.prune import calibration_cells, can_matter
+from ..predict.prune import PRUNE_FILE, FIGS, PrunedCell, PruneResult, calibration_cells, can_matter, read_result
 from ..schemas import ConfigError, DeploybenchError, EngineError, RunConfig, RunSummary, Study
 from .plan import Planned
 from ..storage import run_id_for
@@ -32,54 +30,6 @@ from .runner import NullReporter, Reporter, completed_summary, run_deployment
 from .study import estimate
 
 __all__ = ["PRUNE_FILE", "PruneResult", "PrunedCell", "read_result", "run_pruned"]
-
-PRUNE_FILE = "prune.json"
-FIGS = ("ms_per_token", "tok_s", "ttft_ms", "tpot_ms", "cost_per_1m")
-
-
-class PrunedCell(BaseModel):
-    run_id: str
-    deployment: str
-    model: str
-    concurrency: int
-    status: str = Field(description="measured | skipped | failed")
-    why: list[str] = Field(default_factory=list, description="calibration and/or the model/scenario it can win")
-    predicted: dict[str, float] = Field(description="the final model's prediction (PREDICTED, not measured)")
-    uncertainty: dict[str, float] = Field(default_factory=dict, description="relative 1-sigma of each prediction")
-    predicted_before: dict[str, float] | None = Field(None, description="measured cells: the prediction made just "
-                                                      "before it was measured")
-    measured: dict[str, float] | None = None
-
-
-class PruneResult(BaseModel):
-    kind: str = "deploybench-prune"
-    margin: float
-    calibration: int
-    rounds: int
-    engine_starts: int
-    cells: list[PrunedCell]
-    measured_cells: int
-    skipped_cells: int
-    full_wall_s: float = Field(description="plan estimate of measuring every cell")
-    pruned_wall_s: float = Field(description="plan estimate of the cells this run measured, one engine start per round")
-    saved_wall_s: float
-    saved_usd: float = Field(description="plan estimate: cost of the full grid - cost of what was measured")
-    skipped_predicted_s: float | None = Field(None, description="the skipped cells' own predicted duration "
-                                              "(request-bounded levels: requests x predicted E2E / users)")
-    actual_wall_s: float = Field(description="wall time this pruned run took (prediction, measurement, fits)")
-    fitted: FittedModel
-
-
-def read_result(study_dir: Path | str) -> PruneResult | None:
-    """The pruning record of a study folder (None if it was not pruned)."""
-    path = Path(study_dir) / PRUNE_FILE
-    if not path.is_file():
-        return None
-    try:
-        return PruneResult.model_validate_json(path.read_text(encoding="utf-8"))
-    except ValueError:
-        return None
-
 
 def _figures(pred) -> dict[str, float]:
     return {k: v for k in FIGS if (v := getattr(pred, k, None)) is not None}
