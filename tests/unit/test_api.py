@@ -15,7 +15,7 @@ PUBLIC = [
     "__version__",
     # running
     "run", "run_study", "default_study", "load_study", "validate_study", "plan", "estimate", "check_installed",
-    "prune_result", "doctor", "doctor_figures", "preflight", "planned_peak",
+    "prune_result", "roofline", "doctor", "doctor_figures", "preflight", "planned_peak",
     # stored data
     "summarize", "load_summaries", "stored_runs", "write_report", "compare", "recommend_picks", "pareto",
     "import_seed", "load_external", "load_catalog",
