@@ -128,7 +128,8 @@ def cell_features(meta: RunMeta, s: RunSummary, catalog: Catalog | None = None) 
 
 
 def load_cells(path: Path | str, catalog: Catalog | None = None) -> list[Cell]:
-    """Every complete run under ``path`` with its features and measured figures."""
+    """Every complete closed-loop run under ``path`` with its features and measured figures (the model is
+    a closed-loop one; open-loop rate cells feed capacity plans through their sweep instead)."""
     path = Path(path)
     if not path.is_dir():
         raise ConfigError(f"{path} is not a study folder",
@@ -138,7 +139,7 @@ def load_cells(path: Path | str, catalog: Catalog | None = None) -> list[Cell]:
     for d in storage.run_dirs(path):
         stored = load_cell(d)
         meta, s = stored.meta, stored.summary
-        if meta.status != "complete":
+        if meta.status != "complete" or meta.concurrency < 1:  # not complete, or an open-loop level
             continue
         m = measured_figures(s)
         if "ms_per_token" in m or "tok_s" in m:
