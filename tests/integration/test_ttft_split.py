@@ -69,7 +69,8 @@ def test_ttft_split_places_server_ttft_and_connection_setup():
     assert s.connections == {"new": REQUESTS - pooled, "pooled": pooled}
     assert s.ttft_split_ms["connect_new"].n == REQUESTS - pooled and s.ttft_split_ms["connect_pooled"].n == pooled
     assert s.ttft_split_ms["connect_new"].p50 >= SLOW_CONNECT_S * 1e3 > s.ttft_split_ms["connect_pooled"].p50
-    assert TTFT <= s.ttft_split_ms["first_token"].p50 <= TTFT + 30
+    # (a response head read late shortens the first-token part by as much: the per-request check above)
+    assert TTFT - 5 <= s.ttft_split_ms["first_token"].p50 <= TTFT + 30
 
 
 def test_records_without_split_stamps_still_read_and_summarize():
