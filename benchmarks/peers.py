@@ -12,13 +12,18 @@ bounded in requests and in time (a process past its limit is killed and reported
    ``(last token − first token) / (tokens − 1)`` — vLLM's ``median_tpot_ms`` (``(latency − ttft) /
    (output_len − 1)``), deploybench's ``tpot_ms`` and GuideLLM's ``inter_token_latency_ms``.
    GuideLLM's own ``time_per_output_token_ms`` is ``(last token − request start) / tokens``, TTFT
-   included, a different quantity: shown beside it, never compared.
+   included, a different quantity: shown beside it, never compared. Beside them, llama-server's own
+   decode time per token over each tool's run (``/metrics``): the host's speed changes from run to
+   run on a shared machine, and each tool's TPOT over the server's figure in the same run cancels it.
 2. **Accurate capacity.** Against the bundled scripted server (``deploybench.testing``, exact
    TTFT / ITL), each tool drives 1, 2, 4, ... streams (doubling, up to ``--max-streams``), each
    stream ``--per-stream`` requests after one warm-up request per stream. A tool's accurate
    capacity is the most streams at which its TTFT p50 error (its p50 − the scripted TTFT) stays
    within ``--max-error-ms`` with no failed request; a tool leaves the search at its first miss
-   (measured twice when ``--confirm``). Its streamed output tok/s there is printed too.
+   (measured twice when ``--confirm``). Its streamed output tok/s there is printed too. The scripted
+   server's own first-token times for the same requests (``/timings``: read → written, and written −
+   due) are shown beside, so a server made late by a busy host is told from a slow client;
+   ``--criterion client`` measures the error against them instead of the scripted TTFT.
 
 Each tool's figures come from its own output: deploybench's ``RunSummary`` (Python API, in a child
 process), ``vllm bench serve --save-result`` JSON, GuideLLM's ``--output kind=json``. Everything
@@ -246,6 +251,10 @@ def agreement(a, tok: Path, work: Path) -> list[Point]:
     print(f"\n== real llama-server (SmolLM2, -t {a.real_threads} --parallel {a.real_streams}), {a.real_streams} streams,"
           f" {a.real_requests} requests x {a.input_tokens} in / {a.real_output_tokens} out; load {_load()}", flush=True)
     with LlamaCppServer(cfg, work) as ep:
+        # a fresh llama-server is slow on its first requests (TTFT ~5x): one untimed pass first
+        warm = deploybench_point(_job(a, ep.url, ep.model, a.real_streams, 2 * a.real_streams, a.real_output_tokens,
+                                      tok, work, "real-warmup"))
+        print(f"  (server warm-up pass, not counted: TTFT p50 {warm.ttft_p50:.0f} ms {warm.note})", flush=True)
         for r in range(a.rounds):
             for tool in TOOLS:
                 job = _job(a, ep.url, ep.model, a.real_streams, a.real_requests, a.real_output_tokens, tok, work,
