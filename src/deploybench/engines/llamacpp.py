@@ -97,12 +97,10 @@ class LlamaCppServer(process.LocalServer):
         self.proc = process.start_server(self.argv, self.log_path, f"{self.url}/health", self.cfg.startup_timeout_s,
                                          name="llama-server", interval_s=0.1, grace_s=self.grace_s,
                                          fix="check the model file, threads and ctx_size")
-        # This llama-server closes the connection after every streamed answer although it advertises
-        # keep-alive (seen with curl: "Connection died" on reuse); a request sent on such a pooled
-        # connection fails with a clean close that cannot be told from a server that read it. Asking
-        # for "Connection: close" makes each request open its own loopback connection instead.
+        # (llama-server closes connections after each streamed answer: the endpoint probe sees its
+        # Server header and asks for a connection per request, for this engine and --endpoint alike)
         return Endpoint(url=self.url, protocol="openai-chat", model=self.model_path.stem,
-                        metrics_url=f"{self.url}/metrics", headers={"Connection": "close"})
+                        metrics_url=f"{self.url}/metrics")
 
     def info(self) -> EngineInfo:
         return EngineInfo(

@@ -7,12 +7,20 @@ import aiohttp
 from ..schemas import Endpoint, EndpointError
 
 
+CLOSES_AFTER_STREAM = ("llama.cpp",)
+"""``Server`` headers of servers that close the connection after every streamed answer while their
+headers promise keep-alive (llama-server, seen with curl: "Connection 0 seems to be dead" on reuse;
+non-streamed answers keep it). A request written onto such a connection as it closes fails with a
+clean close, which cannot be told from a server that read it, so it would be lost, not resent."""
+
+
 async def probe_openai(endpoint: Endpoint, session: aiohttp.ClientSession) -> Endpoint:
-    """GET /v1/models; fills in the model name when none was given."""
+    """GET /v1/models; fills in the model name when none was given, and asks for a connection per
+    request from a server that closes them after each streamed answer (:data:`CLOSES_AFTER_STREAM`)."""
     url = endpoint.url + "/v1/models"
     try:
         async with session.get(url, headers=endpoint.headers, timeout=aiohttp.ClientTimeout(total=10)) as resp:
-            status = resp.status
+            status, server = resp.status, resp.headers.get("Server", "")
             try:
                 body = await resp.json(content_type=None)
             except ValueError:
@@ -34,4 +42,6 @@ async def probe_openai(endpoint: Endpoint, session: aiohttp.ClientSession) -> En
         if not ids:
             raise EndpointError(f"endpoint {endpoint.url} lists no models", "pass --model NAME")
         endpoint = endpoint.model_copy(update={"model": ids[0]})  # keeps headers (excluded only from dumps)
+    if server.startswith(CLOSES_AFTER_STREAM) and "connection" not in {k.lower() for k in endpoint.headers}:
+        endpoint = endpoint.model_copy(update={"headers": {**endpoint.headers, "Connection": "close"}})
     return endpoint
