@@ -17,9 +17,10 @@ def _picks(study_dir):
             for p in recommend(summaries, scenario)}
 
 
-@pytest.mark.xfail(strict=False, reason="issue 8, open: on a shared 2-core VM the same cell drifts by a median ~12 % "
-                   "(up to 58 %) between consecutive runs, more than within-run intervals can see; "
-                   "only trials (between-trial intervals) capture it")
+@pytest.mark.xfail(strict=False, reason="two runs on a shared VM can still drift apart (a median ~12 % between "
+                   "consecutive runs was measured in session 2); it passed (XPASS) in CI once connections to "
+                   "llama-server stopped being lost and intervals from few blocks were widened, but a noisy "
+                   "neighbour must not fail CI")
 def test_quick_study_twice_same_picks_or_ties(tmp_path):
     runs = []
     for name in ("first", "second"):
@@ -34,6 +35,7 @@ def test_quick_study_twice_same_picks_or_ties(tmp_path):
     assert sum(p.run_id is not None for p in first.values()) >= len(first) - 1, first
     ties = sum(p.tie for p in first.values())
     print(f"ties: {ties} of {len(first)} picks")
+    assert ties <= len(first) // 3, f"{ties} of {len(first)} picks are ties: a tool that calls everything a tie says nothing"
     report = []
     for key in first:
         a, b = first[key], second[key]
