@@ -196,3 +196,14 @@ def test_closed_loop_rate_interval_widens_with_few_cycles():
     many, n_many = rel_width(60.0)
     assert n_few <= 32 < 300 < n_many
     assert few > 4 * many, (few, many)
+
+
+def test_two_waves_never_meet_the_precision_target():
+    """8 users, two requests each, identical timings: the intervals are tight, but 2 blocks are not
+    evidence; the window runs on (with 60 s of the same requests it stops)."""
+    short = closed_loop(8, 0.5, ttft_ms=100, itl_ms=10, tokens=20)
+    ok, _ = precision_met(short, 0, int(0.5e9), 0.5, users=8)
+    assert not ok
+    long = closed_loop(8, 60, ttft_ms=100, itl_ms=10, tokens=20)
+    ok, _ = precision_met(long, 0, int(60e9), 0.05, users=8)
+    assert ok
