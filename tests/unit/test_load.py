@@ -71,3 +71,32 @@ async def test_client_exceptions_become_records():
     await run_level(client, PROMPTS, GenParams(), 2, LoadConfig(requests=6, warmup_requests=0), recs.append)
     assert len(recs) == 6 and sum(1 for r in recs if r.error) == 3
     assert all("malformed response" in r.error for r in recs if r.error)
+
+
+def test_ctrl_c_landing_as_an_answer_ends_stops_the_request():
+    """A cancellation (Ctrl-C, SIGTERM) that arrives in the same loop step as the answer's end propagates.
+
+    ``asyncio.wait_for`` on Python 3.11 returned the finished answer instead and swallowed it: the run
+    went on after Ctrl-C (3 in 25 background runs never stopped)."""
+    from deploybench.load import one_request
+
+    class EndsOnEvent:
+        def __init__(self):
+            self.ev = asyncio.Event()
+
+        async def send(self, prompt, params, draft):
+            draft.sent_ns = time.monotonic_ns()
+            await self.ev.wait()
+
+    async def main():
+        client = EndsOnEvent()
+        seen = []
+        task = asyncio.create_task(one_request(client, PROMPTS[0], GenParams(max_tokens=3), 30, 0, 0,
+                                               time.monotonic_ns(), False, seen.append))
+        await asyncio.sleep(0.01)
+        client.ev.set()  # the answer ends ...
+        task.cancel()  # ... and Ctrl-C lands in the same step
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())

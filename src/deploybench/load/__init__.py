@@ -121,7 +121,8 @@ async def request_draft(client: ProtocolClient, prompt: Prompt, params: GenParam
     try:
         for attempt in range(RESENDS + 1):
             try:
-                await asyncio.wait_for(client.send(prompt, params, draft), timeout_s)
+                async with asyncio.timeout(timeout_s):  # not wait_for: on 3.11 it swallows a Ctrl-C landing
+                    await client.send(prompt, params, draft)  # as the answer ends, and the run went on
                 break
             except (aiohttp.ClientOSError, aiohttp.ClientConnectionResetError, aiohttp.ServerDisconnectedError) as exc:
                 if attempt == RESENDS or not faults.never_reached(exc, draft):

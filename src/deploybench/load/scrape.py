@@ -54,7 +54,8 @@ async def scrape_loop(session: aiohttp.ClientSession, url: str, interval_s: floa
         except (aiohttp.ClientError, asyncio.TimeoutError, UnicodeDecodeError):
             pass
         try:
-            await asyncio.wait_for(stop.wait(), interval_s)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(interval_s):
+                await stop.wait()
+        except TimeoutError:
             continue
     return n
