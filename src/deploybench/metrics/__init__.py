@@ -83,9 +83,10 @@ def summarize(records: Sequence[RequestRecord], meta: RunMeta, slos: Sequence[Co
         stopped_short=stopped_short(recs),
         errors_by_kind=core.errors_by_kind(recs),
         schedule_lag_ms=lag, client_lagged=lagged, flags=flags, trial=meta.trial, contention=dict(meta.contention),
-        intervals=intervals.run_intervals(recs, start, end, price,
-                                          meta.concurrency if meta.level.get("kind", "closed") == "closed" else 0)
-        if recs else {},
+        intervals=intervals.host_allowance(
+            intervals.run_intervals(recs, start, end, price,
+                                    meta.concurrency if meta.level.get("kind", "closed") == "closed" else 0),
+            meta.contention.get("host_slowdown")) if recs else {},
         **_level_figures(recs, meta, start, end, slos),
         token_source="+".join(sources), price_per_hour=price,
         minutes_per_1m_tokens=minutes_per_1m(tput), cost_per_1m_tokens=cost_per_1m(price, tput),

@@ -216,6 +216,31 @@ def run_intervals(records: Sequence[RequestRecord], start_ns: int, end_ns: int,
     return out
 
 
+_RATES = ("output_throughput_tok_s", "request_throughput_rps")
+
+
+def host_allowance(ivs: dict[str, Interval], slowdown: float | None) -> dict[str, Interval]:
+    """Widen intervals towards the figure at the host's typical speed when it ran ``slowdown`` x slower.
+
+    A neighbour outside the machine (see ``sweep.speedprobe``) slowed the host's CPU during the cell
+    (``slowdown`` > 1) or left it faster than usual (< 1). Cells are compared with each other, so
+    each interval is stretched to cover the figure at the study's typical speed: at ``slowdown`` > 1
+    rates' upper ends grow by the factor and latencies' and cost's lower ends shrink by it; at < 1
+    rates' lower ends and latencies' and cost's upper ends move the other way. The measured figures
+    stay as measured. Nothing changes when ``slowdown`` is 1 or unknown.
+    """
+    if not slowdown or slowdown == 1.0:
+        return ivs
+    out = {}
+    for name, iv in ivs.items():
+        faster_is_higher = name in _RATES  # a rate grows on a faster host; latencies and cost shrink
+        side = "hi" if (slowdown > 1) == faster_is_higher else "lo"
+        factor = slowdown if faster_is_higher else 1.0 / slowdown
+        out[name] = iv.model_copy(update={side: getattr(iv, side) * factor,
+                                          "method": f"{iv.method}; host {slowdown:.2f}x its typical time"})
+    return out
+
+
 def half_width(iv: Interval | None, point: float | None) -> float | None:
     """Relative half-width ``(hi - lo) / 2 / |point|``; None when it cannot be said."""
     if iv is None or point is None or point == 0:

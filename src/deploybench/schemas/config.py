@@ -215,6 +215,9 @@ class LoadConfig(_Strict):
     contention_cpu: float = Field(0.10, gt=0, description="flag 'contended' when foreign processes used more "
                                   "than this share of the server's cores")
     contention_steal: float = Field(0.05, gt=0, description="... or steal time above this share")
+    contention_slowdown: float | None = Field(1.3, ge=1.0, description="... or the host's CPU ran this many times "
+                                              "slower than its typical speed in the study (CPU probe: a neighbour "
+                                              "outside the machine)")
     contention_retries: int = Field(2, ge=0, le=5, description="measure a contended cell again at most this often")
     pin_client: bool = Field(True, description="pin the client to cores no server uses, when there are any")
     workers: int | Literal["auto"] = Field(1, description="client processes (one event loop each) sharing a level's "

@@ -139,8 +139,8 @@ class CpuWatch:
     """Snapshots around one level; :meth:`result` turns them into shares of the server's cores."""
 
     def __init__(self, server_pid: int | None, server_cores: Sequence[int] | None, client_shares: bool,
-                 client_pids: Sequence[int] = ()) -> None:
-        self.pid, self.client_pids = server_pid, list(client_pids)
+                 client_pids: Sequence[int] = (), probe=None) -> None:
+        self.pid, self.client_pids, self.probe = server_pid, list(client_pids), probe
         self.cores = list(server_cores) if server_cores else all_cores()
         self.client_shares = client_shares
         self.first = _snap(server_pid, self.client_pids)
@@ -154,6 +154,9 @@ class CpuWatch:
         total = sum(_core_delta(a, b, ALL) for a, b in pairs) or elapsed * len(pairs)
         out = {"cores": self.cores, "elapsed_s": round(elapsed, 3), "steal_share": round(steal / total, 4),
                "client_shares_cores": self.client_shares}
+        slow = self.probe.slowdown(int(self.first.t * 1e9), int(last.t * 1e9)) if self.probe is not None else None
+        if slow is not None:
+            out.update(host_slowdown=round(slow[0], 3), probe_typical_us=round(slow[1] / 1e3, 1), probe_samples=slow[2])
         if self.first.server is None or last.server is None:
             out["foreign_share"] = None  # no server process to account for (external endpoint)
             return out
@@ -164,9 +167,13 @@ class CpuWatch:
         return out
 
 
-def contended(result: dict, cpu_limit: float, steal_limit: float) -> str | None:
+def contended(result: dict, cpu_limit: float, steal_limit: float, slowdown_limit: float | None = None) -> str | None:
     """Why a cell counts as contended (None when it does not)."""
     foreign, steal = result.get("foreign_share"), result.get("steal_share") or 0.0
+    slow = result.get("host_slowdown")
+    if slowdown_limit and slow is not None and slow > slowdown_limit:
+        return (f"the host's CPU ran {slow:.2f}x slower than its typical speed in this study (CPU probe; limit "
+                f"{slowdown_limit:.2f}x): a neighbour outside this machine")
     if foreign is not None and foreign > cpu_limit:
         return f"other processes used {foreign:.0%} of the server's cores (limit {cpu_limit:.0%})"
     if steal > steal_limit:

@@ -22,7 +22,7 @@ from ..protocols.base import GenParams, Prompt
 from ..schemas import Endpoint, EngineInfo, RequestRecord, RunConfig, RunMeta, RunSummary, engine_plugin
 from ..storage.cells import summarize_cell
 from ._hostinfo import host_info
-from . import contention, levels, ratesweep
+from . import contention, levels, ratesweep, speedprobe
 from ._probe import probe_openai
 
 
@@ -137,6 +137,8 @@ def _with_engine(cfg, prompts, cells, study_dir, study, reporter, labels, client
     dep = cfg.deployment
     engine: Engine = engines.create(dep.engine, study_dir / "_servers" / dep.name, dep.hardware.price_per_hour)
     try:
+        if hasattr(engine, "proc"):  # a server on this host: the speed probe learns the host's quiet speed meanwhile
+            speedprobe.shared()
         endpoint = engine.start()
         if dep.protocol in engine_plugin(dep.engine.kind).protocols:  # the deployment picks among them
             endpoint = endpoint.model_copy(update={"protocol": dep.protocol})
@@ -221,7 +223,10 @@ async def _measure_level(ctx: _Ctx, level, trial: int, prompts) -> tuple[RunSumm
     ctx.reporter.cell_started(run_id, concurrency, cfg)
     status = "interrupted"
     scraper = _start_scraper(ctx.scrape, cfg.load.scrape_interval_s, run_dir)
-    watch = contention.CpuWatch(ctx.server_pid, server_cores, shares, getattr(ctx.pool, "pids", ()))
+    probe = speedprobe.shared() if ctx.server_pid is not None else None  # a server on this host: how fast is it?
+    watch = contention.CpuWatch(ctx.server_pid, server_cores, shares,
+                                [*getattr(ctx.pool, "pids", ()), *([probe.proc.pid] if probe and probe.proc else [])],
+                                probe)
     # a server that dies mid-level stops the level at once; the cell is stored as failed (resume measures it again)
     gone = faults.SERVER_WATCH.set(faults.ServerWatch(faults.process_alive(ctx.server_pid)))
     try:
@@ -230,7 +235,8 @@ async def _measure_level(ctx: _Ctx, level, trial: int, prompts) -> tuple[RunSumm
         ctx.cursor[0] += res.prompts_used
         meta.window_start_ns, meta.window_end_ns = res.window_start_ns, res.window_end_ns
         meta.contention = watch.result()
-        why = contention.contended(meta.contention, cfg.load.contention_cpu, cfg.load.contention_steal)
+        why = contention.contended(meta.contention, cfg.load.contention_cpu, cfg.load.contention_steal,
+                                   cfg.load.contention_slowdown)
         meta.contention["contended"] = why
         meta.flags = [f for f, on in (("contended", why), ("imprecise", res.imprecise), ("shared-cpu", shares),
                                       ("truncated", res.truncated), ("failed", res.failed)) if on]
