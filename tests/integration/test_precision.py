@@ -89,6 +89,8 @@ def test_real_llama_server_level_stops_once_its_interval_is_tight(tmp_path):
                                     warmup_requests=1, contention_retries=0))
     _, (s,) = api.run(cfg, tmp_path, name="adaptive")
     assert "imprecise" not in s.flags and s.window_s < 39, (s.window_s, s.intervals)
+    # the host speed probe sampled the cell (a server on this host); its first cell is its own reference
+    assert s.contention["probe_samples"] >= 8 and 0.7 < s.contention["host_slowdown"] < 1.3, s.contention
     for key, point in (("output_throughput_tok_s", s.output_throughput_tok_s), ("ttft_ms.p50", s.ttft_ms.p50),
                        ("ms_per_token.p50", s.ms_per_token.p50)):
         iv = s.intervals[key]

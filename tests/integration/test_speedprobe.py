@@ -24,13 +24,18 @@ def _series(quiet_us: float, slow_us: float, n_quiet: int, n_slow: int) -> np.nd
 def test_slowdown_is_the_window_mean_over_the_typical_time():
     s = _series(500, 700, 60, 20)  # 15 s at the usual speed, then 5 s at 1.4x
     usual = speedprobe.slowdown(s, 0, int(s[59, 0]))
-    slow = speedprobe.slowdown(s, int(s[60, 0]), int(s[-1, 0]))
+    before = [(0, int(s[59, 0]))]  # the cells measured before
+    slow = speedprobe.slowdown(s, int(s[60, 0]), int(s[-1, 0]), before)
     assert usual is not None and slow is not None
     assert 0.97 < usual[0] < 1.03 and usual[1] == pytest.approx(500e3, rel=0.03)
     assert 1.33 < slow[0] < 1.47 and slow[2] == 20
-    fast = speedprobe.slowdown(_series(700, 500, 60, 20), int(s[60, 0]), int(s[-1, 0]))
+    fast = speedprobe.slowdown(_series(700, 500, 60, 20), int(s[60, 0]), int(s[-1, 0]), before)
     assert 0.67 < fast[0] < 0.75  # a cell measured while the host ran faster than usual
-    assert speedprobe.slowdown(s, int(s[60, 0]), int(s[64, 0])) is None  # 5 samples: too few to say
+    assert speedprobe.slowdown(s, int(s[60, 0]), int(s[64, 0]), before) is None  # 5 samples: too few to say
+    idle_fast = _series(300, 500, 40, 40)  # between cells the idle host runs the probe faster: not the reference
+    cell = speedprobe.slowdown(idle_fast, int(idle_fast[60, 0]), int(idle_fast[-1, 0]),
+                               earlier=[(int(idle_fast[40, 0]), int(idle_fast[59, 0]))])
+    assert 0.97 < cell[0] < 1.03
 
 
 def test_a_slow_host_flags_the_cell_only_past_the_limit():

@@ -11,7 +11,7 @@ pure-Python work by the **CPU time** of its thread (``time.thread_time_ns``), so
 core shared with the server does not count, only how fast the core runs the work. It costs about
 0.5 ms of CPU every 0.25 s. :func:`slowdown` turns the samples of one window into the host's
 slowdown against its typical speed in the study: mean sample in the window / median of every
-sample so far. Cells are compared with each other, so what matters is a cell measured while the
+sample in the cells' windows so far. Cells are compared with each other, so what matters is a cell measured while the
 host ran slower (or faster) than it did for the others.
 """
 
@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -57,20 +58,26 @@ def main(interval_s: float = INTERVAL_S) -> None:  # the child: print "monotonic
         time.sleep(interval_s)
 
 
-def slowdown(samples: np.ndarray, start_ns: int, end_ns: int) -> tuple[float, float, int] | None:
+def slowdown(samples: np.ndarray, start_ns: int, end_ns: int,
+             earlier: Sequence[tuple[int, int]] = ()) -> tuple[float, float, int] | None:
     """(slowdown in the window, typical ns per unit, samples in the window) — None with too few.
 
-    ``samples``: rows of (monotonic_ns, cpu_ns). Slowdown = mean sample in the window / median of
-    every sample up to ``end_ns`` (the host's typical speed in this study so far): 1.3 means the
-    cell ran while the host was 30 % slower than usual, 0.9 while it was 10 % faster.
+    ``samples``: rows of (monotonic_ns, cpu_ns); ``earlier``: the study's windows measured before
+    this one. Slowdown = mean sample in the window / median of every sample in this and the earlier
+    windows (the host's typical speed while cells ran — the idle host between cells runs the probe
+    faster, so those samples are left out): 1.3 means the cell ran while the host was 30 % slower
+    than usual, 0.9 while it was 10 % faster.
     """
     if samples.size == 0:
         return None
-    upto = samples[samples[:, 0] <= end_ns]
-    inside = upto[upto[:, 0] >= start_ns]
-    if len(inside) < MIN_SAMPLES or len(upto) < MIN_SAMPLES:
+    t = samples[:, 0]
+    inside = samples[(t >= start_ns) & (t <= end_ns)]
+    measured = np.zeros(len(samples), dtype=bool)
+    for a, b in (*earlier, (start_ns, end_ns)):
+        measured |= (t >= a) & (t <= b)
+    if len(inside) < MIN_SAMPLES:
         return None
-    typical = float(np.median(upto[:, 1]))
+    typical = float(np.median(samples[measured, 1]))
     return float(inside[:, 1].mean() / typical), typical, int(len(inside))
 
 
@@ -83,6 +90,7 @@ class SpeedProbe:
         self._rows: list[tuple[int, int]] = []
         self._lock = threading.Lock()
         self._reader: threading.Thread | None = None
+        self.windows: list[tuple[int, int]] = []  # the cells' windows so far: the typical speed is theirs
 
     def start(self) -> "SpeedProbe":
         if self.proc is None:
@@ -106,7 +114,10 @@ class SpeedProbe:
             return np.array(self._rows, dtype=float).reshape(-1, 2)
 
     def slowdown(self, start_ns: int, end_ns: int) -> tuple[float, float, int] | None:
-        return slowdown(self.samples(), start_ns, end_ns)
+        """The window's slowdown against every window measured so far; the window joins them."""
+        out = slowdown(self.samples(), start_ns, end_ns, self.windows)
+        self.windows.append((start_ns, end_ns))
+        return out
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
