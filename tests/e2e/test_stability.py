@@ -17,10 +17,10 @@ def _picks(study_dir):
             for p in recommend(summaries, scenario)}
 
 
-@pytest.mark.xfail(strict=False, reason="two runs on a shared VM can still drift apart (a median ~12 % between "
-                   "consecutive runs was measured in session 2); it passed (XPASS) in CI once connections to "
-                   "llama-server stopped being lost and intervals from few blocks were widened, but a noisy "
-                   "neighbour must not fail CI")
+@pytest.mark.xfail(strict=False, reason="a report, not a gate: on a shared VM the host's own speed drifts (14 % RMS "
+                   "per cell between two default runs, measured; the speed probe widens intervals for what it "
+                   "sees, not all of it), and a noisy neighbour on the CI host must not fail the build; it "
+                   "passed here and in one of the last three CI runs")
 def test_quick_study_twice_same_picks_or_ties(tmp_path):
     runs = []
     for name in ("first", "second"):
