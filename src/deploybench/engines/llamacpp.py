@@ -125,6 +125,11 @@ class LlamaCppPlugin(EnginePlugin):
     token_counters = ("llamacpp:tokens_predicted_total",)
     quantizations = ("native", *QTYPES)
 
+    def needs(self, cfg: LlamaCppEngine) -> list:
+        from .needs import llama_cpp_needs  # noqa: PLC0415
+
+        return llama_cpp_needs(cfg.binary, cfg.model)
+
     def server(self, cfg: LlamaCppEngine, log_dir: Path, **context) -> LlamaCppServer:
         return LlamaCppServer(cfg, log_dir)
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..schemas import ConfigError, Deployment
+from ..schemas import ConfigError, Deployment, engine_plugin
 
 
 @dataclass(frozen=True)
@@ -79,14 +79,19 @@ def _model_needs(ref: str) -> list[Need]:
     return []
 
 
+def llama_cpp_needs(binary: str | None, model: str) -> list[Need]:
+    """What a llama.cpp deployment needs: llama-server (unless given) and its model's packages."""
+    return ([] if binary or _has_llama_server() else [LLAMA_CPP]) + _model_needs(model)
+
+
 def missing(deployments: Iterable[Deployment]) -> list[Need]:
-    """Packages the local engines of these deployments need and this environment lacks (no duplicates)."""
+    """Packages these deployments' engines need and this environment lacks (no duplicates).
+
+    Each engine's plugin says what it needs (``EnginePlugin.needs``); remote engines need nothing here.
+    """
     found: list[Need] = []
     for dep in deployments:
-        engine = dep.engine
-        if engine.kind != "llamacpp":
-            continue  # remote engines and vLLM/TGI check their own environments
-        wanted = ([] if engine.binary or _has_llama_server() else [LLAMA_CPP]) + _model_needs(engine.model)
+        wanted = engine_plugin(dep.engine.kind).needs(dep.engine)
         found += [n for n in wanted if n not in found]
     return found
 

@@ -91,6 +91,11 @@ class EnginePlugin:
             raise ConfigError(f"{where}: unknown quantization '{quant}' for engine '{self.kind}'",
                               f"use one of: {', '.join(sorted(self.quantizations))}")
 
+    def needs(self, cfg: "BaseModel") -> list[Any]:
+        """Packages this config needs on this machine and it lacks, as ``engines.needs.Need``
+        objects (checked with every other deployment's before anything starts; one install line)."""
+        return []
+
     def budget(self, cfg: "BaseModel") -> tuple[float, float] | None:
         """(expected hours, max USD) when the config sets its own cost limit; None otherwise."""
         return None
