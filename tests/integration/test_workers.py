@@ -199,3 +199,39 @@ def test_parallel_deployments_land_in_one_folder_and_resume(tmp_path, server, cl
     # the two deployments were measured at the same time (one host here: one clock)
     a, b = metas["ep0__c4"], metas["ep1__c4"]
     assert min(a.window_end_ns, b.window_end_ns) > max(a.window_start_ns, b.window_start_ns), (a, b)
+
+
+class KillDaskWorker(KillWorker):
+    """SIGKILLs one Dask worker process (the nanny's child) after some records have streamed."""
+
+    def __init__(self, cluster, after: int = 15) -> None:
+        super().__init__(after)
+        self.cluster = cluster
+
+    def request_done(self, rec) -> None:
+        self.seen += 1
+        if self.victim is None and self.seen >= self.after:
+            nanny = next(iter(self.cluster.workers.values()))
+            self.victim = psutil.Process(nanny.process.pid)
+            os.kill(self.victim.pid, signal.SIGKILL)
+            self.streamed, self.at_ns = self.seen, time.monotonic_ns()
+
+
+@pytest.mark.timeout(180)  # before the fix it never ended: the dead worker's task waited for its old address
+def test_a_killed_dask_worker_fails_the_cell_in_bounded_time(tmp_path, server):
+    """A Dask worker process killed mid-level (its nanny restarts it under a new address, so its task can
+    never finish): the cell is stored failed at once with what was streamed, nothing hangs."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, protocol="tcp://",
+                                  host="127.0.0.1", dashboard_address=None) as lc:
+        killer = KillDaskWorker(lc)
+        t0 = time.monotonic()
+        study, (s,) = api.run(cfg_for(server, concurrency=[8], duration_s=6, cluster=lc.scheduler_address),
+                              tmp_path, name="daskdead", reporter=killer)
+        took = time.monotonic() - t0
+    meta = storage.read_meta(study / s.run_id)
+    recs = storage.read_records(study / s.run_id)
+    assert killer.victim is not None and meta.status == "failed" and "load worker" in (meta.note or ""), meta.note
+    assert len(recs) >= killer.streamed and took < 60, (len(recs), took)
+    print(f"killed Dask worker {killer.victim.pid} after {killer.streamed} records; cell failed in {took:.1f} s: "
+          f"{meta.note}; {len(recs)} records kept")

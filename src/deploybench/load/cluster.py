@@ -123,14 +123,29 @@ class DaskPool(Pool):
             await asyncio.sleep(0.02)
         return got
 
+    def _gone(self) -> set[str]:
+        """Dask workers of this pool no longer in the cluster. A killed worker's nanny restarts it under a
+        new address, so a task pinned to the old one would wait for ever (its future never ends)."""
+        try:
+            alive = set(self.client.scheduler_info()["workers"])  # refreshed by the client every ~2 s
+        except Exception:  # noqa: BLE001 (a scheduler gone too: the futures' status says it)
+            return set()
+        return {a for a in self.addrs if a not in alive}
+
     def _dead(self, lv: _Level) -> str | None:
+        gone = self._gone()
         for w, fut in self.futures.items():
-            if w not in lv.done and fut.status in ("error", "cancelled", "lost"):
+            if w in lv.done:
+                continue
+            if fut.status in ("error", "cancelled", "lost"):
                 return f"load worker {w} on {self.addr(w)} died: {fut.status}"
+            if self.addr(w) in gone:
+                return f"load worker {w} on {self.addr(w)} died: its Dask worker left the cluster"
         return None
 
     def _running(self, lv: _Level) -> bool:
-        return any(not f.done() for w, f in self.futures.items() if w not in lv.done)
+        gone = self._gone()
+        return any(not f.done() and self.addr(w) not in gone for w, f in self.futures.items() if w not in lv.done)
 
     def close(self) -> None:
         for f in self.futures.values():
