@@ -137,7 +137,7 @@ def _with_engine(cfg, prompts, cells, study_dir, study, reporter, labels, client
     dep = cfg.deployment
     engine: Engine = engines.create(dep.engine, study_dir / "_servers" / dep.name, dep.hardware.price_per_hour)
     try:
-        if hasattr(engine, "proc"):  # a server on this host: the speed probe learns the host's quiet speed meanwhile
+        if hasattr(engine, "proc"):  # a server on this host: the speed probe is sampling by its first cell
             speedprobe.shared()
         endpoint = engine.start()
         if dep.protocol in engine_plugin(dep.engine.kind).protocols:  # the deployment picks among them
