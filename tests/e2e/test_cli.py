@@ -147,6 +147,7 @@ def test_signal_stops_a_run_started_in_the_background(tmp_path, sig):
                 proc.kill()
                 proc.communicate()
     assert proc.returncode == 130 and "Traceback" not in err, err
+    assert "interrupted — measurements taken so far are saved" in err, err  # says what happened and how to resume
     assert took < 10
     assert storage.read_meta(run).status == "interrupted"
 

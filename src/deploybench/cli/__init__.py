@@ -244,6 +244,15 @@ def _install_signal_handlers() -> None:
     signal.signal(signal.SIGTERM, _sigterm)
 
 
+INTERRUPTED = 130
+
+
+def _interrupted() -> int:
+    err.print("interrupted — measurements taken so far are saved; run the same command with --name to resume",
+              highlight=False, markup=False)
+    return INTERRUPTED
+
+
 def main(argv: list[str] | None = None) -> int:
     _install_signal_handlers()
     try:
@@ -258,14 +267,14 @@ def main(argv: list[str] | None = None) -> int:
         err.print(f"error: {exc.line()}", highlight=False, markup=False)
         return exc.exit_code
     except (KeyboardInterrupt, Abort):
-        err.print("interrupted — measurements taken so far are saved; run the same command with --name to resume",
-                  highlight=False, markup=False)
-        return 130
+        return _interrupted()
     except Exception as exc:  # a bug: keep the traceback in a file, print one line
         log = _crash_log(exc)
         err.print(f"error: internal error {type(exc).__name__}: {str(exc)[:200]} — please report it with {log}",
                   highlight=False, markup=False)
         return 70
+    if rv == INTERRUPTED:  # typer turns Ctrl-C (and so SIGTERM) into a returned 130 without a word
+        return _interrupted()
     return rv if isinstance(rv, int) else 0
 
 
