@@ -19,7 +19,7 @@ from .metrics import slo as slo_mod
 from .predict.study import MODEL_FILE as PREDICT_MODEL_FILE
 from .recommend import DEFAULT_LATENCY, TIE_REL, ParetoPoint, Pick
 from .schemas import ConfigError, DeploybenchError, EngineError, RunConfig, RunSummary, Study
-from .storage.cells import load_cell, summarize_cell
+from .storage.cells import combined_cells, load_cell, summarize_cell
 from .sweep import Reporter, run_deployment
 
 # Names never equal a subpackage's (``deploybench.report`` is the package, ``write_report`` the function).
@@ -51,8 +51,8 @@ def run(cfg: RunConfig, out: Path | str = "runs", name: str | None = None,
     study_dir.mkdir(parents=True, exist_ok=True)
     storage.atomic_write(study_dir / "study.json", cfg.model_dump_json(indent=2))
     prompts = workloads.load_prompts(cfg.workload.source)
-    summaries = run_deployment(cfg, prompts, study_dir, study=name, reporter=reporter, resume=resume)
-    return study_dir, summaries
+    run_deployment(cfg, prompts, study_dir, study=name, reporter=reporter, resume=resume)
+    return study_dir, load_summaries(study_dir)  # one per cell, its rounds combined
 
 
 def summarize(path: Path | str, slo: str | None = None) -> list[RunSummary]:
@@ -60,9 +60,16 @@ def summarize(path: Path | str, slo: str | None = None) -> list[RunSummary]:
     return [summarize_cell(d, slo=slo) for d in storage.run_dirs(Path(path))]
 
 
-def load_summaries(path: Path | str) -> list[RunSummary]:
-    """Stored summaries (recomputed where missing, with the same figures :func:`summarize` gives)."""
-    return [load_cell(d).summary for d in storage.run_dirs(Path(path))]
+def load_summaries(path: Path | str, rounds: bool = False) -> list[RunSummary]:
+    """One summary per cell, its rounds combined from their raw records (``rounds=True``: each round's own
+    stored summary, recomputed where missing, with the same figures :func:`summarize` gives)."""
+    if rounds:
+        return [load_cell(d).summary for d in storage.run_dirs(Path(path))]
+    return [c.summary for c in combined_cells(Path(path))]
+
+
+QUICK_LOAD = dict(rounds=4, min_duration_s=1.5, max_duration_s=3, target_half_width=0.1, warmup_requests=1)
+"""``run --quick``: the default grid, in shorter rounds (docs/metrics.md, "Rounds")."""
 
 
 def default_study(quick: bool = False):
@@ -76,8 +83,7 @@ def default_study(quick: bool = False):
     data = yaml.safe_load(resources.files("deploybench").joinpath("data/default-study.yaml").read_text())
     if quick:
         data["name"] = "default-quick"
-        data["load"].update(concurrency=[1, 4], min_duration_s=2.5, max_duration_s=6, target_half_width=0.08,
-                            warmup_requests=1)
+        data["load"].update(QUICK_LOAD)
     return validate_study(data, "default study")
 
 
@@ -117,6 +123,8 @@ def run_study(study, out: Path | str = "runs", reporter: Reporter | None = None,
     else:
         summaries, failures = _run(study, planned, study_dir, reporter=reporter, resume=resume,
                                    parallel=parallel_deployments, cluster=cluster)
+    if summaries:  # one per cell, its rounds combined from their records
+        summaries = load_summaries(study_dir)
     if study.quality is not None:
         try:
             measure_quality(study, planned, study_dir)

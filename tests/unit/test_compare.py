@@ -44,7 +44,7 @@ def test_ttft_doubling_is_beyond_noise_tpot_is_not(tmp_path):
         # 20 x 10 ms decode (~300 ms) costs throughput, well beyond the two intervals
         tput = _change(cell, "output_tok_s")
         assert tput.beyond_noise and tput.verdict == "worse" and tput.change < 0 and tput.change_pct < -20
-        assert "no trials" in cell.method
+        assert "one round" in cell.method
     # reversing the runs reverses the verdict
     back = compare(b, a)
     assert all(_change(c, "ttft_p50_ms").verdict == "better" for c in back.cells)
@@ -95,7 +95,7 @@ def test_cli_compare_json_and_errors(tmp_path, capsys):
     assert main(["compare", str(a), str(b), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     ttft = next(ch for ch in data["cells"][0]["changes"] if ch["metric"] == "ttft_p50_ms")
-    assert ttft["beyond_noise"] is True and "no trials" in data["cells"][0]["method"]
+    assert ttft["beyond_noise"] is True and "one round" in data["cells"][0]["method"]
     assert main(["compare", str(a), str(b)]) == 0
     assert "TTFT p50" in capsys.readouterr().out
     c = _one_deployment(tmp_path / "c", "srv", 100, 10, seed=3, levels=(2,), n=10)
@@ -148,7 +148,7 @@ def test_trials_judge_by_between_run_spread(tmp_path):
     a = _trials(tmp_path / "a", "srv", [100, 130, 90], seed=1)
     b = _trials(tmp_path / "b", "srv", [110, 140, 100], seed=2)
     (cell,) = compare(a, b).cells
-    assert cell.trials_a == cell.trials_b == 3 and cell.method.startswith("between trials")
+    assert cell.trials_a == cell.trials_b == 3 and cell.method.startswith("between rounds")
     assert _change(cell, "ttft_p50_ms").verdict == "within noise"
     c = _trials(tmp_path / "c", "srv", [200, 260, 180], seed=3)
     (cell,) = compare(a, c).cells

@@ -11,7 +11,7 @@ from deploybench.metrics import lag_distorts, summarize
 from deploybench.metrics.intervals import (
     batch_count, block_bootstrap, half_width, overlap, precision_met, rate_batches, run_intervals, t_interval,
 )
-from deploybench.metrics.trials import combine
+from deploybench.metrics.rounds import combine_all
 from deploybench.recommend import recommend
 from deploybench.schemas import Interval, RequestRecord, RunMeta
 
@@ -124,22 +124,23 @@ def _summary(run_id, dep, value_tput, iv=None, trial=1, price=1.0, flags=(), err
     return s.model_copy(update=upd)
 
 
-def test_combine_trials_uses_between_trial_spread():
+def test_combine_rounds_uses_between_round_spread():
     t = [_summary(f"a{i}", "a", v, trial=i + 1) for i, v in enumerate([100.0, 110.0, 120.0])]
-    c = combine(t)
-    assert c.trials == 3 and c.output_throughput_tok_s == pytest.approx(110.0)
-    half = 4.302653 * 10.0 / math.sqrt(3)  # t(0.975, 2) x sd / sqrt(n)
+    (c,) = combine_all(t)
+    assert c.trials == 3 and c.output_throughput_tok_s == pytest.approx(110.0)  # equal windows: the mean
+    logs = np.log([100.0, 110.0, 120.0])
+    half = 4.302653 * logs.std(ddof=1) / math.sqrt(3)  # t(0.975, 2) x sd / sqrt(n), on log figures
     iv = c.intervals["output_throughput_tok_s"]
-    assert iv.lo == pytest.approx(110 - half, abs=1e-4) and iv.hi == pytest.approx(110 + half, abs=1e-4)
-    assert iv.method.startswith("between trials")
+    assert iv.lo == pytest.approx(110 * math.exp(-half), rel=1e-5) and iv.hi == pytest.approx(110 * math.exp(half), rel=1e-5)
+    assert "3 rounds" in iv.method
 
 
-def test_tie_by_interval_overlap_and_skips():
+def test_tie_by_comparison_test_and_skips():
     a = _summary("a", "a", 100.0, iv=(95, 105))
     b = _summary("b", "b", 98.0, iv=(93, 103))      # overlaps a: a tie
     c = _summary("c", "c", 80.0, iv=(78, 82))       # clearly worse
     pick = recommend([a, b, c], "throughput")[0]
-    assert pick.run_id == "a" and pick.tie and pick.tied_with == ["b"] and "trials" in pick.note
+    assert pick.run_id == "a" and pick.tie and pick.tied_with == ["b"] and "--rounds" in pick.note
     pick = recommend([a, c], "throughput")[0]
     assert pick.run_id == "a" and not pick.tie
     lagged = _summary("z", "z", 500.0, iv=(490, 510), flags=["client-lag"])

@@ -59,8 +59,8 @@ def test_stopped_short_counts_successful_requests_below_their_max_tokens():
 
 
 def test_trials_add_up_their_stopped_short():
-    from deploybench.metrics.trials import combine
+    from deploybench.metrics.rounds import combine_all
 
     one = metrics.summarize([_rec(0, 3, 16), _rec(1, 16, 16)], RunMeta(run_id="r", concurrency=1))
     two = metrics.summarize([_rec(0, 3, 16), _rec(1, 4, 16)], RunMeta(run_id="r__t2", concurrency=1, trial=2))
-    assert combine([one, two]).stopped_short == 3
+    assert combine_all([one, two])[0].stopped_short == 3

@@ -43,8 +43,9 @@ def test_include_exclude():
 def test_estimate_counts_cells_and_cost():
     st = _study(include=[{"model": "smol", "quantization": "Q8_0", "hardware": "c1"}])
     est = estimate(st, plan(st))
-    assert len(est.cells) == 2 * 2  # 2 settings x 2 levels
-    assert est.wall_s > 2 * 2 * 2 and est.cost_usd == pytest.approx(0.05 * est.wall_s / 3600)
+    rounds = st.load.rounds
+    assert len(est.cells) == 2 * 2 * rounds  # 2 settings x 2 levels x rounds
+    assert est.wall_s > 2 * 2 * 2 * rounds and est.cost_usd == pytest.approx(0.05 * est.wall_s / 3600)
     assert est.cloud_cost_usd == 0
 
 

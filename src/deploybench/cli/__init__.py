@@ -75,8 +75,9 @@ def run(
     no_report: bool = typer.Option(False, "--no-report", help="skip writing the report (DIR/report/) at the end"),
     no_preflight: bool = typer.Option(False, "--no-preflight", help="skip the client self-check that runs before "
                                       "a study whose peak is over 64 streams (deploybench doctor)"),
-    trials: Optional[int] = typer.Option(None, "--trials", help="repeat each cell N times (stored as <cell>__t2, ...)"),
-    restart_server: bool = typer.Option(False, "--restart-server", help="start the engine afresh for each trial"),
+    rounds: Optional[int] = typer.Option(None, "--rounds", "--trials", help="measure every cell N times, interleaved "
+                                         "(each round every cell once, order rotating; stored as <cell>__t2, ...)"),
+    restart_server: bool = typer.Option(False, "--restart-server", help="start the engine afresh for each round"),
     rate: Optional[str] = typer.Option(None, "--rate", help="open-loop levels in requests/s, e.g. 2,4,8"),
     arrival: str = typer.Option("poisson", "--arrival", help="constant | poisson | gamma (open-loop arrivals)"),
     burstiness: Optional[float] = typer.Option(None, "--burstiness", help="gamma arrivals with this CV (1 = Poisson)"),
@@ -99,14 +100,14 @@ def run(
     """Run a benchmark: the embedded default study, a study file, one --model, or an existing --endpoint."""
     from .levels import cli_levels
 
-    if trials is not None and not 1 <= trials <= 20:
-        raise ConfigError(f"--trials: {trials} is out of range", "use 1 to 20, e.g. --trials 3")
+    if rounds is not None and not 1 <= rounds <= 20:
+        raise ConfigError(f"--rounds: {rounds} is out of range", "use 1 to 20, e.g. --rounds 3")
     if slo:
         api.parse_slo(slo)
     levels = cli_levels(rate, arrival, burstiness, max_in_flight, sweep, sweep_rates, trace, time_scale, slo)
     load_over = dict(concurrency=_levels(concurrency) if concurrency else ([] if levels else None),
                      levels=levels or None, slo=slo, requests=requests,
-                     duration_s=duration, warmup_requests=warmup, trials=trials,
+                     duration_s=duration, warmup_requests=warmup, rounds=rounds,
                      restart_server=restart_server or None, cluster=cluster,
                      workers=int(workers) if workers and workers.isdigit() else workers)
     single_server = any(v is not None for v in (model, threads, parallel, ctx_size, port))
@@ -134,7 +135,7 @@ def run(
         from .doctor import preflight
 
         preflight(cfg.load, no_preflight)
-        with RunProgress(total_cells=len(cfg.load.all_levels) * cfg.load.trials) as progress:
+        with RunProgress(total_cells=len(cfg.load.all_levels) * cfg.load.rounds) as progress:
             study_dir, summaries = api.run(cfg, out_dir, name=name, reporter=progress)
         _print_summaries(summaries, study_dir, as_json)
         _report_after_run(study_dir, as_json, no_report)
@@ -184,7 +185,7 @@ def _run_study(path, quick, name, load_over, max_tokens, out_dir, dry_run, fresh
     from .doctor import preflight
 
     preflight(st.load, no_preflight)
-    with RunProgress(total_cells=len(planned) * len(st.load.all_levels) * st.load.trials) as progress:
+    with RunProgress(total_cells=len(planned) * len(st.load.all_levels) * st.load.rounds) as progress:
         study_dir, summaries, failures = api.run_study(st, out_dir, reporter=progress, fresh=fresh,
                                                        max_cost=max_cost, prune=prune[0], prune_margin=prune[1],
                                                        parallel_deployments=parallel)

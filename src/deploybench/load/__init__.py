@@ -77,8 +77,19 @@ class Deadline:
     def passed(self) -> bool:
         return self.at is not None and time.monotonic_ns() >= self.at
 
+    def looks(self) -> list[int]:
+        """When an adaptive window may stop (ns): a fixed schedule, ``min_duration_s`` x 1, 2, 4, ... below
+        ``max_duration_s``. Few looks fixed in advance keep an interval's coverage; a look every second
+        stopped at the first narrow interval, which is more often a too-narrow one."""
+        lo, hi = self.cfg.min_duration_s, self.cfg.max_duration_s
+        out, t = [], lo
+        while t < hi:
+            out.append(self.start + int(t * 1e9))
+            t *= 2
+        return out
+
     async def watch(self, seen: list[RequestRecord], check_s: float = 1.0, users: int = 0) -> None:
-        """Adaptive window: from ``min_duration_s`` on, stop once the headline intervals are tight.
+        """Adaptive window: at each of :meth:`looks`, stop once the headline intervals are tight.
 
         In a load worker, the coordinator decides (on every worker's records) and this waits for its word."""
         if (co := COORDINATED.get()) is not None:
@@ -86,17 +97,17 @@ class Deadline:
         from ..metrics.intervals import precision_met  # scipy: not imported by load workers, which never judge
 
         cfg = self.cfg
-        first = self.start + int(cfg.min_duration_s * 1e9)
-        await asyncio.sleep(max(0.0, (first - time.monotonic_ns()) / 1e9))
-        while not self.passed():
+        for look in self.looks():
+            await asyncio.sleep(max(0.0, (look - time.monotonic_ns()) / 1e9))
+            if self.passed():
+                return
             now = time.monotonic_ns()
             ok, _ = await asyncio.to_thread(precision_met, list(seen), self.start, now,
-                                                 cfg.target_half_width, cfg.precision_figures, users)
+                                            cfg.target_half_width, cfg.precision_figures, users)
             if ok:
                 self.met = True
                 self.at = min(self.at or now, now)
                 return
-            await asyncio.sleep(check_s)
 
 
 async def one_request(client: ProtocolClient, prompt: Prompt, params: GenParams, timeout_s: float,

@@ -82,7 +82,7 @@ def summarize(records: Sequence[RequestRecord], meta: RunMeta, slos: Sequence[Co
         token_mismatch=sum(map(core.token_mismatch, recs)),
         stopped_short=stopped_short(recs),
         errors_by_kind=core.errors_by_kind(recs),
-        schedule_lag_ms=lag, client_lagged=lagged, flags=flags, trial=meta.trial, contention=dict(meta.contention),
+        schedule_lag_ms=lag, client_lagged=lagged, flags=flags, trial=meta.trial, round_design=meta.round_design, contention=dict(meta.contention),
         intervals=intervals.host_allowance(
             intervals.run_intervals(recs, start, end, price,
                                     meta.concurrency if meta.level.get("kind", "closed") == "closed" else 0),

@@ -9,8 +9,7 @@ from pydantic import BaseModel, Field, computed_field
 
 from ..metrics import Constraint
 from ..metrics.capacity import max_rate_within_slo, nominal_rps
-from ..metrics.intervals import overlap
-from ..metrics.trials import combine_all
+from ..metrics.rounds import combine_all, compare_cells
 from ..schemas import ConfigError, Interval, RunSummary
 from . import figures as fig
 
@@ -85,7 +84,8 @@ class Pick(BaseModel):
     margin: float | None = Field(None, description="|runner-up - pick| / |pick|")
     tie: bool = False
     tied_with: list[str] = Field(default_factory=list, description="run_ids that cannot be told apart from the pick")
-    tie_rule: str = Field("", description="how a tie was decided: overlapping 95 % intervals, or the fixed margin")
+    tie_rule: str = Field("", description="how a tie was decided: the comparison test (paired over rounds, or "
+                          "within-run intervals for a single round), or the fixed margin")
     interval: Interval | None = Field(None, description="95 % interval of the pick's figure")
     skipped: list[str] = Field(default_factory=list, description="cells left out, with why (flags, errors)")
     rate_rps: float | None = Field(None, description="capacity: the highest offered rate meeting the SLO")
@@ -129,7 +129,7 @@ def _rel(a: float, b: float) -> float:
 
 def _pick(scenario: str, group: str, basis: str, metric: str, unit: str, rule_text: str,
           ranked: list[tuple[float, RunSummary]], n_cells: int, tie_threshold: float,
-          external: fig.External | None) -> Pick:
+          external: fig.External | None, lower_is_better: bool = True) -> Pick:
     base = dict(scenario=scenario, group=group, basis=basis, metric=metric, unit=unit, rule=rule_text,
                 candidates=len(ranked))
     if not ranked:
@@ -139,14 +139,16 @@ def _pick(scenario: str, group: str, basis: str, metric: str, unit: str, rule_te
     margin = _rel(runner.value, value) if runner else None
     key = INTERVAL_KEY.get(metric) if basis == "deploybench" else None
     iv = s.intervals.get(key) if key else None
-    if iv is not None:  # measured cells: a tie is an overlap of 95 % intervals
-        tied = [r.run_id for v, r in ranked[1:] if overlap(iv, r.intervals.get(key))]
-        how = "95 % intervals overlap"
+    if key and (iv is not None or s.round_values):  # measured cells: a comparison test per contender
+        verdicts = [(r, compare_cells(s, r, key, lower_is_better)) for _, r in ranked[1:]]
+        tied = [r.run_id for r, vd in verdicts if vd is None or not vd.clear]
+        methods = sorted({vd.method for _, vd in verdicts if vd is not None})
+        how = "not better with 95 % confidence: " + ("; ".join(methods) or "no test possible")
     else:  # imported aggregates have no intervals: the fixed margin
         tied = [r.run_id for v, r in ranked[1:] if _rel(v, value) < tie_threshold]
         how = f"within {tie_threshold:.0%} (no intervals: fixed margin)"
-    note = (f"tie: {len(tied)} other cell(s) cannot be told apart ({how}); to separate them measure longer "
-            "(raise load.max_duration_s or lower load.target_half_width) or repeat (--trials 3)") if tied else None
+    note = (f"tie: {len(tied)} other cell(s) cannot be told apart ({how}); to separate them measure more "
+            "rounds (--rounds 5) or longer rounds (raise load.min_duration_s)") if tied else None
     return Pick(**base, note=note, tie_rule=how, interval=iv, run_id=s.run_id, deployment=s.deployment, concurrency=s.concurrency,
                 hardware=s.labels.get("hardware"), quantization=s.labels.get("quantization"),
                 tp=s.labels.get("tp"), value=value, ms_per_token_p50=fig.median_ms_per_token(s),
@@ -191,7 +193,7 @@ def _by_rule(rule: Rule, group: str, cells: list[RunSummary], basis: str, tie_th
         text += f" ({fig.MS_PER_TOKEN_FIGURES[figure]})"
     ranked = _judge(at_level, value, rule.lower_is_better)
     return _pick(rule.scenario, group, basis, metric, rule.unit, text, ranked, len(at_level),
-                 tie_threshold, external)
+                 tie_threshold, external, rule.lower_is_better)
 
 
 def _by_slo(scenario: str, group: str, cells: list[RunSummary], slo: list[Constraint], basis: str,
@@ -255,12 +257,14 @@ def recommend(summaries: Sequence[RunSummary], scenario: str, slo: Sequence[Cons
 
     ``basis="study"`` judges throughput and cost on the study's own throughput figure
     (``external[run_id]["study_throughput_tok_s"]``, or a summary's ``external`` attribute).
-    ``margin`` is the runner-up's relative distance from the pick. ``tie`` is set when a
-    runner-up's 95 % interval overlaps the pick's (cells with intervals), or, for imported cells
-    without intervals, when its margin is below ``tie_threshold`` (see :data:`TIE_REL`). Cells
-    flagged ``client-lag`` or ``contended``, or with an error rate above ``max_error_rate``, never
-    win; each pick lists them in ``skipped``. Trials of a cell are combined first
-    (:func:`deploybench.metrics.trials.combine`).
+    ``margin`` is the runner-up's relative distance from the pick. A cell with intervals is a clear
+    winner only over contenders it beats in a comparison test at 95 % confidence: paired over the
+    rounds both have (per-round log ratios, :func:`deploybench.metrics.rounds.paired`), or with one
+    round a z test on the two within-run intervals; every other contender is ``tied_with`` it. For
+    imported cells without intervals, a margin below ``tie_threshold`` is a tie (see :data:`TIE_REL`).
+    Cells flagged ``client-lag`` or ``contended``, or with an error rate above ``max_error_rate``,
+    never win; each pick lists them in ``skipped``. Rounds of a cell are combined first
+    (:func:`deploybench.metrics.rounds.combine`).
     """
     if scenario not in SCENARIOS:
         raise ConfigError(f"--scenario: unknown scenario '{scenario}'", f"use one of: {', '.join(SCENARIOS)}")
@@ -271,7 +275,7 @@ def recommend(summaries: Sequence[RunSummary], scenario: str, slo: Sequence[Cons
         raise ConfigError(f"tie threshold {tie_threshold} is out of range", "use a fraction, e.g. 0.02 for 2%")
     groups: dict[str, list[RunSummary]] = {}
     skipped: dict[str, list[str]] = {}
-    for s in combine_all(summaries):  # trials of a cell -> one cell with between-trial intervals
+    for s in combine_all(summaries):  # rounds of a cell -> one cell (stored studies arrive combined)
         why = skip_reason(s, max_error_rate)
         if why:
             skipped.setdefault(fig.group_of(s), []).append(f"{s.run_id}: {why}")

@@ -5,13 +5,13 @@ the same server measured before and after a change, under two names) by concurre
 
 A change is *beyond noise* only when the data can say so:
 
-* both sides measured with ``trials >= 2``: the spread **between runs** is known, so the change is
-  judged with a Welch 95 % interval on the difference of the trial means (``method = "between
-  trials"``);
+* both sides measured in ``rounds >= 2``: the spread **between rounds** is known, so the change is
+  judged with a Welch 95 % interval on the difference of the round means (``method = "between
+  rounds"``; rounds of two studies were not measured side by side, so they cannot be paired);
 * otherwise each side has only its **within-run** 95 % intervals (batch means for rates, a block
   bootstrap for percentiles, see docs/metrics.md): the change is beyond noise only when the two
   intervals do not overlap, and the comparison says that run-to-run variation was not measured
-  (``method = "within-run intervals"``; rerun both with ``--trials 3`` to know).
+  (``method = "within-run intervals"``; rerun both with ``--rounds 3`` to know).
 
 Error rate and tail percentiles (p99) are shown as plain changes.
 """
@@ -27,7 +27,7 @@ from typing import Any
 from scipy import stats as sstats
 
 from ..metrics.intervals import overlap
-from ..metrics.trials import combine
+from ..metrics.rounds import combine_all
 from ..schemas import RunSummary
 from .data import Cell, Store, load_store
 
@@ -51,7 +51,7 @@ PLAIN: list[tuple[str, str, Reader, bool]] = [
     # imported cells' TGI time_per_token: its own row, never compared with the client's ms/token
     ("server_ms_per_token_p50", "server ms/token p50 (TGI)", lambda s: s.server_ms_per_token.p50, False),
 ]
-WITHIN = "within-run intervals (no trials: run-to-run variation not measured; rerun both with --trials 3)"
+WITHIN = "within-run intervals (one round: run-to-run variation not measured; rerun both with --rounds 3)"
 
 
 @dataclass
@@ -132,19 +132,18 @@ def _key_text(key: tuple) -> str:
 
 
 def _compare_cells(key: tuple, ca: list[Cell], cb: list[Cell], confidence: float) -> CellComparison:
-    ta, tb = [c.summary for c in ca], [c.summary for c in cb]
-    sa, sb = combine(ta), combine(tb)
-    between = len(ta) >= 2 and len(tb) >= 2
+    (sa,), (sb,) = combine_all([c.summary for c in ca]), combine_all([c.summary for c in cb])
+    between = sa.trials >= 2 and sb.trials >= 2
     out = CellComparison(key=_key_text(key), deployment_a=sa.deployment, deployment_b=sb.deployment,
                          concurrency=sa.concurrency, run_a=sa.run_id, run_b=sb.run_id,
-                         n_a=sum(s.requests for s in ta), n_b=sum(s.requests for s in tb),
-                         trials_a=len(ta), trials_b=len(tb),
-                         method=f"between trials ({len(ta)} vs {len(tb)}, Welch)" if between else WITHIN)
+                         n_a=sa.requests, n_b=sb.requests, trials_a=sa.trials, trials_b=sb.trials,
+                         method=f"between rounds ({sa.trials} vs {sb.trials}, Welch; two studies cannot be "
+                         "paired)" if between else WITHIN)
     for mkey, title, ikey, read, higher in JUDGED:
         ch = _plain(mkey, title, read(sa), read(sb), higher)
         if ch.change is not None:
             if between:
-                _welch(ch, [read(s) for s in ta], [read(s) for s in tb], confidence)
+                _welch(ch, sa.round_values.get(ikey, []), sb.round_values.get(ikey, []), confidence)
             else:
                 _by_overlap(ch, sa.intervals.get(ikey), sb.intervals.get(ikey))
             if ch.beyond_noise is not None:
@@ -159,7 +158,7 @@ def _welch(ch: Change, xa: list, xb: list, confidence: float) -> None:
     """Welch interval on mean(b) - mean(a) from per-trial values."""
     xa, xb = [x for x in xa if x is not None], [x for x in xb if x is not None]
     if len(xa) < 2 or len(xb) < 2:
-        ch.note = "a side lacks the figure in some trials: not judged"
+        ch.note = "a side lacks the figure in some rounds: not judged"
         return
     ma, mb = sum(xa) / len(xa), sum(xb) / len(xb)
     va = sum((x - ma) ** 2 for x in xa) / (len(xa) - 1) / len(xa)

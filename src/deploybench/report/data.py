@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import storage
-from ..storage.cells import load_cell
+from ..storage.cells import combined_cells, load_cell
 from ..schemas import ConfigError, RequestRecord, RunMeta, RunSummary
 
 
@@ -107,21 +107,24 @@ def load_store(path: Path | str) -> Store:
                           "or `deploybench import-seed`")
     if not root.is_dir():
         raise ConfigError(f"{root} is not a folder", "give a run or study folder, not a file")
-    cells = [_cell(d) for d in storage.run_dirs(root)]
+    try:  # one cell per deployment x level: its rounds combined (storage.cells.combined_cells)
+        cells = [Cell(run_dir=c.run_dir, meta=c.meta, summary=c.summary) for c in combined_cells(root)]
+    except ValueError as exc:
+        bad = next((d for d in storage.run_dirs(root) if _unreadable(d)), root)
+        raise ConfigError(f"{bad} cannot be read: its meta.json or summary.json is not valid ({_first_line(exc)})",
+                          f"delete its summary.json and run `deploybench summarize {bad}`, or remove the folder") from None
     if not cells:
         raise ConfigError(f"no runs under {root}", "give a folder written by `deploybench run` or `deploybench import-seed`")
     cells.sort(key=lambda c: (c.deployment, c.concurrency, c.run_id))
     return Store(root=root, cells=cells)
 
 
-def _cell(run_dir: Path) -> Cell:
-    """One stored cell through the one loader (``storage.cells.load_cell``); a corrupt file is one line."""
+def _unreadable(run_dir: Path) -> bool:
     try:
-        stored = load_cell(run_dir)
-    except ValueError as exc:
-        raise ConfigError(f"{run_dir} cannot be read: its meta.json or summary.json is not valid ({_first_line(exc)})",
-                          f"delete its summary.json and run `deploybench summarize {run_dir}`, or remove the folder") from None
-    return Cell(run_dir=run_dir, meta=stored.meta, summary=stored.summary)
+        load_cell(run_dir)
+    except ValueError:
+        return True
+    return False
 
 
 def _first_line(exc: Exception) -> str:

@@ -10,13 +10,17 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import (BaseModel, ConfigDict, Field, GetCoreSchemaHandler, ValidationInfo, field_validator,
+from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, GetCoreSchemaHandler, ValidationInfo, field_validator,
                       model_validator)
 from pydantic_core import core_schema
 
 from .errors import ConfigError
 
 ProtocolKind = Literal["openai-chat", "openai-completions", "tgi", "sagemaker-tgi"]
+
+
+DEFAULT_ROUNDS = 3
+"""Rounds per cell when a study does not say (docs/metrics.md, "Rounds": why 3)."""
 
 
 class _Strict(BaseModel):
@@ -210,8 +214,11 @@ class LoadConfig(_Strict):
                                      "figure's 95 % interval half-width is within this fraction of the figure")
     precision_figures: list[str] = Field(default_factory=lambda: ["output_throughput_tok_s", "ttft_ms.p50",
                                                                   "ms_per_token.p50"])
-    trials: int = Field(1, ge=1, le=20, description="repeat each cell this many times (stored as <cell>__t2, ...)")
-    restart_server: bool = Field(False, description="start the engine afresh for each trial")
+    rounds: int = Field(DEFAULT_ROUNDS, ge=1, le=20, validation_alias=AliasChoices("rounds", "trials"),
+                        description="measure every cell this many times, interleaved: each round measures every "
+                        "deployment x level once, in an order that rotates (stored as <cell>, <cell>__t2, ...); "
+                        "trials is an alias")
+    restart_server: bool = Field(False, description="start the engine afresh for each round")
     contention_cpu: float = Field(0.10, gt=0, description="flag 'contended' when foreign processes used more "
                                   "than this share of the server's cores")
     contention_steal: float = Field(0.05, gt=0, description="... or steal time above this share")
@@ -247,6 +254,11 @@ class LoadConfig(_Strict):
         if v == [] and not info.data.get("levels"):
             raise ValueError("needs at least one level, e.g. [1, 4] (or give load.levels)")
         return v
+
+    @property
+    def trials(self) -> int:
+        """The former name of :attr:`rounds`."""
+        return self.rounds
 
     @property
     def all_levels(self) -> list:

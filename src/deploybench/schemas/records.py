@@ -93,7 +93,8 @@ class RunMeta(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     external: dict[str, Any] = Field(default_factory=dict, description="figures imported from elsewhere")
     flags: list[str] = Field(default_factory=list, description="set while measuring: imprecise, contended, shared-cpu")
-    trial: int = Field(1, ge=1, description="trial number of this cell")
+    trial: int = Field(1, ge=1, description="round number of this cell (load.rounds)")
+    round_design: str = Field("", description="interleaved | back-to-back (see RunSummary.round_design)")
     level: dict[str, Any] = Field(default_factory=dict, description="the load level (kind-tagged); empty = "
                                   "closed loop at `concurrency` users (older runs)")
     contention: dict[str, Any] = Field(default_factory=dict, description="host CPU use sampled during the cell")

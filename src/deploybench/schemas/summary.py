@@ -34,7 +34,7 @@ FLAGS = {
     "contended": "other processes took CPU from the server's cores; skipped by recommend",
     "failed": "the server died or stopped answering mid-level (see the cell's note); the level stopped at once, "
               "and the next run measures the cell again",
-    "imprecise": "the level reached its maximum time before its intervals met the target",
+    "imprecise": "the level reached its maximum time (or the cell its rounds) before its intervals met the target",
     "shared-cpu": "the client ran on the server's cores (no spare core to pin it to)",
     "truncated": "the level was cut off by its safety hard limit; requests in flight are stored as errors "
                  "(cancelled)",
@@ -81,7 +81,13 @@ class RunSummary(BaseModel):
     dropped: int = Field(0, description="open loop: arrivals dropped at max_in_flight (counted in errors)")
     slo_attainment: float | None = Field(None, description="share of measured requests meeting every "
                                          "per-request SLO constraint (errors do not)")
-    trials: int = Field(1, description="trials combined into this summary (>1: figures are trial means)")
+    trials: int = Field(1, description="rounds combined into this summary (>1: figures from all rounds' requests, "
+                        "intervals over rounds)")
+    rounds: list[int] = Field(default_factory=list, description="round numbers combined into this summary")
+    round_values: dict[str, list[float | None]] = Field(default_factory=dict, description="each headline figure "
+                                                        "per round, in the order of `rounds` (paired picks read these)")
+    round_design: str = Field("", description="interleaved (every cell once per round, order rotating) or "
+                              "back-to-back (an engine slow to start: its rounds one after another)")
     contention: dict[str, Any] = Field(default_factory=dict, description="host CPU use during the cell")
     ttft_content_ms: Dist = Field(default_factory=Dist, description="time to the first answer-text token; "
                                   "ttft_ms counts the first output token of any kind (reasoning, tool calls)")

@@ -16,7 +16,7 @@ from typing import Any
 
 from .. import metrics
 from ..schemas import LoadConfig, RunMeta, RunSummary
-from . import read_meta, read_records, read_server_metrics, read_summary
+from . import read_meta, read_records, read_server_metrics, read_summary, run_dirs
 
 IMPORTED = "import-seed"
 """``labels.source`` of imported cells: aggregates only, no raw records to recompute from."""
@@ -58,3 +58,27 @@ def load_cell(run_dir: Path, slo: str | None = None) -> StoredCell:
     meta = read_meta(run_dir)
     stored = None if slo else read_summary(run_dir)
     return StoredCell(run_dir, meta, stored or summarize_cell(run_dir, meta, slo))
+
+
+def combined_cells(root: Path, slo: str | None = None) -> list[StoredCell]:
+    """Every cell under ``root`` once: its rounds (``<cell>``, ``<cell>__t2``, ...) combined from their raw
+    records (:func:`deploybench.metrics.rounds.combine`). Only completed rounds are combined; a cell with
+    none keeps its first stored round (failed, interrupted) as it is. ``run_dir`` and ``meta`` are round 1's."""
+    from ..metrics import rounds as rounds_mod
+
+    groups: dict[tuple[str, str], list[StoredCell]] = {}
+    for d in run_dirs(root):
+        c = load_cell(d, slo)
+        groups.setdefault(rounds_mod.cell_key(c.summary), []).append(c)
+    out = []
+    for cells in groups.values():
+        cells.sort(key=lambda c: c.meta.trial)
+        done = [c for c in cells if c.meta.status == "complete"]
+        if len(done) < 2:
+            out.append(done[0] if done else cells[0])
+            continue
+        pairs = [(c.summary, None if c.meta.labels.get("source") == IMPORTED else read_records(c.run_dir))
+                 for c in done]
+        summary = rounds_mod.combine(pairs)
+        out.append(StoredCell(done[0].run_dir, done[0].meta, summary))
+    return out

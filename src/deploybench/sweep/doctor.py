@@ -84,7 +84,7 @@ def check(streams: int, seconds: float = 3.0, workers: int | str = 1) -> Check:
     from .runner import run_deployment
 
     load = dict(concurrency=[streams], duration_s=seconds, requests=streams * 20, warmup_requests=streams,
-                request_timeout_s=30, scrape_interval_s=0, pin_client=False, contention_retries=0)
+                request_timeout_s=30, scrape_interval_s=0, pin_client=False, contention_retries=0, rounds=1)
     if workers != 1 and "workers" in LoadConfig.model_fields:
         load["workers"] = workers
     with scripted_server(ttft_ms=TTFT_MS, itl_ms=ITL_MS, spin_ms=0) as url, tempfile.TemporaryDirectory() as out:

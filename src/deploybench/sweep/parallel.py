@@ -75,7 +75,8 @@ def _remote_deployment(cfg_json: str, prompts, study: str, seeds: dict[str, byte
             (root / rel).write_bytes(data)
         cfg = RunConfig.model_validate_json(cfg_json)
         fwd = _Forward(root, q.put, cfg.deployment.name)
-        summaries = run_deployment(cfg, prompts, root, study=study, reporter=fwd, resume=True)
+        summaries = run_deployment(cfg, prompts, root, study=study, reporter=fwd, resume=True,
+                                   design="back-to-back" if cfg.load.rounds > 1 else "interleaved")
         return ["ok", [s.model_dump_json() for s in summaries]]
     except DeploybenchError as exc:
         return ["failed", exc.line()]

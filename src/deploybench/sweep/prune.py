@@ -41,8 +41,6 @@ def _grid(study: Study, planned: Sequence[Planned], prompts) -> dict[str, tuple[
     if bad:
         raise ConfigError(f"--prune: level(s) {', '.join(bad)} are not closed-loop; the picks it prunes for "
                           "are judged on closed levels", "drop the rate/sweep/trace levels, or run without --prune")
-    if study.load.trials > 1:
-        raise ConfigError("--prune: trials > 1 are not supported", "use trials: 1 with --prune")
     wl = workload_of(study.workload, prompts)
     out = {}
     for p in planned:
@@ -132,7 +130,7 @@ def _measure(state: _State, study: Study, rids: list[str], prompts, reporter, fa
     for dep, todo in by_dep.items():
         p = state.grid[todo[0]][0]
         users = [state.grid[r][1].users for r in todo]
-        load = study.load.model_copy(update={"concurrency": sorted(users), "levels": []})
+        load = study.load.model_copy(update={"concurrency": sorted(users), "levels": [], "rounds": 1})  # one round
         for r in todo:
             state.before[r] = _figures(preds[r])
             state.why[r] = [*state.why.get(r, []), why if r in rids else "while the engine is up"]

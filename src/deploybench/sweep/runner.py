@@ -93,47 +93,85 @@ class _Ctx:
     server_pid: int | None
     client_cores: list[int] | None
     pool: object = None  # load.workers > 1 or load.cluster: the level's load comes from these workers
+    design: str = "interleaved"  # how this cell's rounds were laid out (RunMeta.round_design)
 
 
-def run_deployment(cfg: RunConfig, prompts: Sequence[Prompt], study_dir: Path, *, study: str | None = None,
-                   reporter: Reporter | None = None, resume: bool = True,
-                   labels: dict[str, str] | None = None, client_cores: list[int] | None | str = AUTO) -> list[RunSummary]:
-    """Start the engine, measure every load level (x trials), always stop the engine.
-
-    Trials repeat the whole sequence of levels (1..N, then again), so slow drift shows up as
-    spread between trials; with ``load.restart_server`` each trial gets a freshly started engine.
-    """
-    reporter = reporter or NullReporter()
-    dep = cfg.deployment
-    if cfg.load.cluster:  # before any engine starts: without Dask, one line saying how to get it
-        from ..load.cluster import distributed_module
-
-        distributed_module()
-    todo, done = [], []
-    for trial in range(1, cfg.load.trials + 1):
-        for level in cfg.load.all_levels:
+def todo_cells(cfg: RunConfig, study_dir: Path, resume: bool, reporter: Reporter) -> tuple[list, list[RunSummary]]:
+    """(round, level) pairs still to measure, round-major, the levels' order rotating by round; and the
+    summaries of those already complete (reported as skipped)."""
+    dep, todo, done = cfg.deployment, [], []
+    all_levels = cfg.load.all_levels
+    for rnd in range(1, cfg.load.rounds + 1):
+        shift = (rnd - 1) % len(all_levels)
+        for level in all_levels[shift:] + all_levels[:shift]:
             if level.kind == "sweep":
-                prior = ratesweep.completed(study_dir, dep.name, trial) if resume else None
+                prior = ratesweep.completed(study_dir, dep.name, rnd) if resume else None
             else:
-                prior = completed_summary(study_dir / run_id_for(dep.name, level, trial)) if resume else None
+                prior = completed_summary(study_dir / run_id_for(dep.name, level, rnd)) if resume else None
             if prior is not None:
                 for s in prior if isinstance(prior, list) else [prior]:
                     reporter.cell_skipped(s)
                     done.append(s)
             else:
-                todo.append((trial, level))
-    if client_cores == AUTO:
-        client_cores = (contention.client_cores([getattr(dep.engine, "cpu_set", None)])
-                        if cfg.load.pin_client else None)
-    groups = ([[x for x in todo if x[0] == t] for t in range(1, cfg.load.trials + 1)]
+                todo.append((rnd, level))
+    return todo, done
+
+
+def auto_client_cores(cfg: RunConfig, client_cores=AUTO):
+    """The cores the client pins itself to (None: none spare), unless given."""
+    if client_cores != AUTO:
+        return client_cores
+    return (contention.client_cores([getattr(cfg.deployment.engine, "cpu_set", None)])
+            if cfg.load.pin_client else None)
+
+
+def run_deployment(cfg: RunConfig, prompts: Sequence[Prompt], study_dir: Path, *, study: str | None = None,
+                   reporter: Reporter | None = None, resume: bool = True,
+                   labels: dict[str, str] | None = None, client_cores: list[int] | None | str = AUTO,
+                   design: str = "interleaved") -> list[RunSummary]:
+    """Start the engine, measure every load level in every round, always stop the engine.
+
+    Rounds repeat the whole sequence of levels (each round in a rotated order), so slow drift shows
+    up as spread between rounds; with ``load.restart_server`` each round gets a freshly started engine.
+    ``design`` names this for the report: ``interleaved`` (one deployment: its levels alternate) or
+    ``back-to-back`` (a study's engine slow to start, measured apart from the others).
+    """
+    reporter = reporter or NullReporter()
+    if cfg.load.cluster:  # before any engine starts: without Dask, one line saying how to get it
+        from ..load.cluster import distributed_module
+
+        distributed_module()
+    todo, done = todo_cells(cfg, study_dir, resume, reporter)
+    client_cores = auto_client_cores(cfg, client_cores)
+    groups = ([[x for x in todo if x[0] == t] for t in range(1, cfg.load.rounds + 1)]
               if cfg.load.restart_server else [todo])
     for group in (g for g in groups if g):
-        done += _with_engine(cfg, prompts, group, study_dir, study, reporter, labels or {}, client_cores)
+        held = start_engine(cfg, study_dir, client_cores)
+        try:
+            done += measure_held(held, cfg, prompts, group, study_dir, study, reporter, labels or {}, design)
+        finally:
+            held.engine.stop()
+    return sort_rounds(cfg, done)
+
+
+def sort_rounds(cfg: RunConfig, done: list[RunSummary]) -> list[RunSummary]:
     order = {lv.key: i for i, lv in enumerate(cfg.load.all_levels)}
     return sorted(done, key=lambda s: (s.trial, order.get(s.level, len(order)), s.offered_rps or 0, s.concurrency))
 
 
-def _with_engine(cfg, prompts, cells, study_dir, study, reporter, labels, client_cores) -> list[RunSummary]:
+@dataclass
+class Held:
+    """A started engine kept up across rounds: its endpoint, and where its prompts have got to."""
+
+    engine: Engine
+    endpoint: Endpoint
+    info: EngineInfo
+    client_cores: list[int] | None
+    cursor: list[int]
+
+
+def start_engine(cfg: RunConfig, study_dir: Path, client_cores) -> Held:
+    """Start the deployment's engine (stopped again if starting fails half-way)."""
     dep = cfg.deployment
     engine: Engine = engines.create(dep.engine, study_dir / "_servers" / dep.name, dep.hardware.price_per_hour)
     try:
@@ -142,29 +180,36 @@ def _with_engine(cfg, prompts, cells, study_dir, study, reporter, labels, client
         endpoint = engine.start()
         if dep.protocol in engine_plugin(dep.engine.kind).protocols:  # the deployment picks among them
             endpoint = endpoint.model_copy(update={"protocol": dep.protocol})
-        info = engine.info()
-        proc = getattr(engine, "proc", None)
-        if client_cores is None and proc is not None:  # client and server share cores: the client goes first
-            contention.yield_to_client(proc.pid)
-        with contention.Pinned(client_cores):
-            return workers.run_async(_measure(cfg, endpoint, info, cells, prompts, study_dir, study, reporter,
-                                              labels, getattr(proc, "pid", None), client_cores))
-    finally:
+        return Held(engine, endpoint, engine.info(), client_cores, [0])
+    except BaseException:
         engine.stop()
+        raise
+
+
+def measure_held(held: Held, cfg: RunConfig, prompts, cells, study_dir, study, reporter, labels,
+                 design: str) -> list[RunSummary]:
+    """Measure ``cells`` ((round, level) pairs) on an engine that is up; prompts go on where they stopped."""
+    proc = getattr(held.engine, "proc", None)
+    if held.client_cores is None and proc is not None:  # client and server share cores: the client goes first
+        contention.yield_to_client(proc.pid)
+    with contention.Pinned(held.client_cores):
+        return workers.run_async(_measure(cfg, held.endpoint, held.info, cells, prompts, study_dir, study, reporter,
+                                          labels, getattr(proc, "pid", None), held.client_cores, held.cursor, design))
 
 
 async def _measure(cfg: RunConfig, endpoint: Endpoint, info: EngineInfo, cells: list[tuple[int, int]],
                    prompts: Sequence[Prompt], study_dir: Path, study: str | None, reporter: Reporter,
-                   labels: dict[str, str], server_pid: int | None, client_cores) -> list[RunSummary]:
+                   labels: dict[str, str], server_pid: int | None, client_cores, cursor: list[int],
+                   design: str) -> list[RunSummary]:
     async with workers.new_session() as session:
         if endpoint.protocol.startswith("openai"):
             endpoint = await probe_openai(endpoint, session)
         info.model = info.model or endpoint.model
         client = protocols.create(endpoint, session)
         scrape = (endpoint.metrics_url, session, endpoint.headers) if endpoint.metrics_url else None
-        # prompts continue across levels: a server must not see a prompt again (prompt caches)
-        ctx = _Ctx(cfg, client, info, host_info(), study_dir, study, reporter, labels, scrape, [0], server_pid,
-                   client_cores)
+        # prompts continue across levels and rounds: a server must not see a prompt again (prompt caches)
+        ctx = _Ctx(cfg, client, info, host_info(), study_dir, study, reporter, labels, scrape, cursor, server_pid,
+                   client_cores, design=design)
         out = []
         pool = workers.pool_for(cfg.load, endpoint, client_cores, server_pid is not None)
         try:
@@ -210,7 +255,7 @@ async def _measure_level(ctx: _Ctx, level, trial: int, prompts) -> tuple[RunSumm
     meta = RunMeta(run_id=run_id, study=ctx.study, deployment=dep.name, deployment_config=dep.model_dump(mode="json"),
                    concurrency=concurrency, config=cfg.model_dump(mode="json"), engine=ctx.info, host=ctx.host,
                    deploybench_version=__version__, started_at=storage.now_iso(),
-                   price_per_hour=dep.hardware.price_per_hour, trial=trial,
+                   price_per_hour=dep.hardware.price_per_hour, trial=trial, round_design=ctx.design,
                    level={**level.model_dump(mode="json"), "key": level.key},
                    labels={**default_labels(dep, ctx.info), **dep.labels, **ctx.labels})
     from ..predict.deployed import features_or_why  # never raises: a run never fails on its features

@@ -1,4 +1,4 @@
-"""Run a whole study: each deployment started once, measured at every level, stopped; resumable."""
+"""Run a whole study: every cell in rounds (interleaved where engines start fast), stopped; resumable."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import storage, workloads
-from ..schemas import ConfigError, EngineError, RunConfig, RunSummary, Study, engine_plugin
+from ..schemas import ConfigError, RunConfig, RunSummary, Study, engine_plugin
 from ..schemas.plugins import check_budget
 from .plan import Planned
 from ..storage import run_id_for
-from .runner import NullReporter, Reporter, completed_summary, run_deployment
+from .interleave import interleavable, run_back_to_back, run_interleaved
+from .runner import NullReporter, Reporter, completed_summary
 
 
 
@@ -41,7 +42,7 @@ def estimate(study: Study, planned: Sequence[Planned], study_dir: Path | None = 
         plugin = engine_plugin(kind)
         price = p.deployment.hardware.price_per_hour
         todo = 0
-        for trial in range(1, study.load.trials + 1):
+        for trial in range(1, study.load.rounds + 1):
             for level in study.load.all_levels:
                 n = level.rates + 2 if level.kind == "sweep" else 1  # a sweep: c1, the max, then its rates
                 done = bool(study_dir and level.kind != "sweep"
@@ -49,7 +50,7 @@ def estimate(study: Study, planned: Sequence[Planned], study_dir: Path | None = 
                 cells.append(CellPlan(p.name, level.key, kind, price, done))
                 todo += 0 if done else n
         if todo:
-            starts = study.load.trials if study.load.restart_server else 1
+            starts = study.load.rounds if study.load.restart_server else 1
             secs = plugin.startup_s * starts + todo * per_cell
             wall += secs
             dollars = (price or 0.0) * secs / 3600
@@ -92,15 +93,11 @@ def run_study(study: Study, planned: Sequence[Planned], study_dir: Path, reporte
                               "give --cluster tcp://HOST:8786 (or load.cluster in the study)")
         return run_parallel(study, planned, study_dir, cluster or study.load.cluster, parallel, reporter, resume)
     prompts = workloads.load_prompts(study.workload.source)
-    summaries: list[RunSummary] = []
-    failures: list[str] = []
-    for p in planned:
-        cfg = RunConfig(deployment=p.deployment, workload=study.workload, load=study.load)
-        try:
-            # deployments run one at a time: the client keeps off the cores of the one being measured
-            summaries += run_deployment(cfg, prompts, study_dir, study=study.name, reporter=reporter, resume=resume)
-        except EngineError as exc:  # one deployment failing does not lose the others
-            failures.append(f"{p.name}: {exc.line()}")
-            if hasattr(reporter, "cell_failed"):
-                reporter.cell_failed(p.name, exc.line())
+    fast = [p for p in planned if interleavable(RunConfig(deployment=p.deployment, workload=study.workload,
+                                                          load=study.load))]
+    slow = [p for p in planned if p not in fast]
+    summaries, failures = run_interleaved(study, fast, prompts, study_dir, reporter, resume) if fast else ([], [])
+    if slow:
+        more, why = run_back_to_back(study, slow, prompts, study_dir, reporter, resume)
+        summaries, failures = summaries + more, failures + why
     return summaries, failures

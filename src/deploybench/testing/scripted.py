@@ -30,7 +30,9 @@ every stream open that long after its final event.
 Other models shape the output: ``reasoning`` (the first half of the tokens stream as
 ``delta.reasoning_content``, chat only), ``batch-unannounced`` (k tokens per event with nothing
 saying so; by default an event with k > 1 tokens carries the running usage count, as vLLM's
-``continuous_usage_stats`` does). Run it as ``python -m deploybench.testing.scripted --port P``.
+``continuous_usage_stats`` does), ``scale-<f>`` (every delay times f: one server, two deployments
+f apart). ``--drift "1.0:3s,0.6:2s"`` makes the host's speed drift (every delay divided by the speed
+at the request's start; the schedule repeats from server start). Run it as ``python -m deploybench.testing.scripted --port P``.
 """
 
 from __future__ import annotations
@@ -93,6 +95,18 @@ def _tgi_line(i: int, n: int, prompt: str) -> bytes:
     return b"data:" + json.dumps(event).encode() + b"\n\n"
 
 
+def parse_drift(text: str) -> list[tuple[float, int]]:
+    """``"1.0:3s,0.6:2s"`` -> [(1.0, 3e9 ns), (0.6, 2e9 ns)]: a host's speed over time (0.6: delays / 0.6)."""
+    out = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        factor, _, secs = part.partition(":")
+        speed, dur = float(factor), float(secs.rstrip("s"))
+        if speed <= 0 or dur <= 0:
+            raise ValueError(f"--drift: '{part}' needs a speed > 0 and a duration > 0, e.g. 0.6:2s")
+        out.append((speed, int(dur * 1e9)))
+    return out
+
+
 def _chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
@@ -110,6 +124,8 @@ class Script:
         self.spin_ns = SPIN_NS  # deadlines: timer sleep, then spinning this long (0: timers alone)
         self.timings: collections.deque = collections.deque(maxlen=TIMINGS_KEPT)  # [read, due, written]
         self._mix = itertools.count()
+        self.drift: list[tuple[float, int]] = []  # (speed, ns) steps, repeating from t_start (parse_drift)
+        self.t_start = time.monotonic_ns()
 
     async def admitted(self, transport: asyncio.Transport, t0: int, body: dict, chat: bool) -> None:
         """Stream once a slot is free (like llama-server's --parallel); queueing time counts toward TTFT."""
@@ -122,16 +138,35 @@ class Script:
         """Wait until ``t_ns`` (monotonic): within ~0.1 ms spinning the last ``spin_ns``, else a timer's ~1 ms."""
         await _clock.sleep_until(t_ns, self.spin_ns)
 
-    def _timing(self) -> tuple[int, int]:
-        """This request's TTFT and ITL: exact, or scaled by a lognormal factor (``noise`` = its sigma)."""
-        if not self.noise:
+    def speed(self, now_ns: int | None = None) -> float:
+        """The host's speed now under ``drift`` (1.0 without): the schedule repeats from server start."""
+        if not self.drift:
+            return 1.0
+        period = sum(ns for _, ns in self.drift)
+        t = ((now_ns or time.monotonic_ns()) - self.t_start) % period
+        for factor, ns in self.drift:
+            if t < ns:
+                return factor
+            t -= ns
+        return self.drift[-1][0]
+
+    def _timing(self, model: str = "") -> tuple[int, int]:
+        """This request's TTFT and ITL: exact, or scaled by a lognormal factor (``noise`` = its sigma), by
+        the model's own scale (``scale-1.15``: 15 % slower) and divided by the drift's speed at its start."""
+        f = self.rng.lognormvariate(0.0, self.noise) if self.noise else 1.0
+        if model.startswith("scale-"):
+            try:
+                f *= float(model[len("scale-"):])
+            except ValueError:
+                pass
+        f /= self.speed()
+        if f == 1.0:
             return self.ttft_ns, self.itl_ns
-        f = self.rng.lognormvariate(0.0, self.noise)
         return int(self.ttft_ns * f), int(self.itl_ns * f)
 
     async def stream(self, transport: asyncio.Transport, t0: int, body: dict, chat: bool) -> None:
         model, n = str(body.get("model", "")), int(body.get("max_tokens") or 16)
-        ttft_ns, itl_ns = self._timing()
+        ttft_ns, itl_ns = self._timing(model)
         if model == "fault-mix":
             model = MIX[next(self._mix) % len(MIX)]
         if model == "fault-hang":
@@ -183,7 +218,7 @@ class Script:
         """TGI's /generate_stream (or SageMaker's event stream of the same lines): one event per token."""
         params = body.get("parameters") or {}
         n, prompt = int(params.get("max_new_tokens") or 20), str(body.get("inputs", ""))
-        ttft_ns, itl_ns = self._timing()
+        ttft_ns, itl_ns = self._timing(str(body.get("model", "")))
         ctype = "application/vnd.amazon.eventstream" if sagemaker else "text/event-stream"
         transport.write(f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nTransfer-Encoding: chunked\r\n\r\n".encode())
         for i in range(n):
@@ -316,6 +351,8 @@ def main() -> None:
                     help="spin this long before each deadline (0: timers alone, leaving the CPU to the client)")
     ap.add_argument("--uvloop", action="store_true", help="run on uvloop (less CPU, less exact timers)")
     ap.add_argument("--tail-ms", type=float, default=0.0, help="hold each stream open this long after its end")
+    ap.add_argument("--drift", default="", help='a host whose speed drifts, e.g. "1.0:3s,0.6:2s" (repeating from '
+                    "server start; every delay is divided by the speed)")
     a = ap.parse_args()
     if a.host not in ("127.0.0.1", "::1", "localhost"):
         ap.error("--host must be a loopback address")
@@ -327,6 +364,11 @@ def main() -> None:
     script = Script(a.ttft_ms, a.itl_ms, a.tokens_per_chunk, a.noise, a.seed)
     script.exit_after, script.drop_reused, script.tail_ns = a.exit_after, a.drop_reused, int(a.tail_ms * 1e6)
     script.spin_ns = int(a.spin_ms * 1e6)
+    try:
+        script.drift = parse_drift(a.drift)
+    except ValueError as exc:
+        ap.error(str(exc))
+    script.t_start = time.monotonic_ns()
     try:
         with asyncio.Runner(loop_factory=factory) as runner:
             runner.run(serve(a.host, a.port, script, a.slots))
