@@ -68,7 +68,7 @@ def load_summaries(path: Path | str, rounds: bool = False) -> list[RunSummary]:
     return [c.summary for c in combined_cells(Path(path))]
 
 
-QUICK_LOAD = dict(rounds=4, min_duration_s=1.5, max_duration_s=3, target_half_width=0.1, warmup_requests=1)
+QUICK_LOAD = dict(rounds=4, min_duration_s=1.5, max_duration_s=2, warmup_requests=1)
 """``run --quick``: the default grid, in shorter rounds (docs/metrics.md, "Rounds")."""
 
 

@@ -1,4 +1,6 @@
-"""The quick default study run twice gives the same picks, or calls the differences ties in both runs."""
+"""The quick default study run twice: no pick changes while either run claims it clear, and at most a third
+of the picks are ties (a tool that calls everything a tie says nothing). Rounds and paired picks make
+this hold on a host that drifts (docs/metrics.md, "Rounds"); it was an expected failure before them."""
 
 import json
 
@@ -17,10 +19,6 @@ def _picks(study_dir):
             for p in recommend(summaries, scenario)}
 
 
-@pytest.mark.xfail(strict=False, reason="a report, not a gate: on a shared VM the host's own speed drifts (14 % RMS "
-                   "per cell between two default runs, measured; the speed probe widens intervals for what it "
-                   "sees, not all of it), and a noisy neighbour on the CI host must not fail the build; it "
-                   "passed here and in one of the last three CI runs")
 def test_quick_study_twice_same_picks_or_ties(tmp_path):
     runs = []
     for name in ("first", "second"):
@@ -31,6 +29,8 @@ def test_quick_study_twice_same_picks_or_ties(tmp_path):
         runs.append(_picks(tmp_path / name))
     first, second = runs
     assert first.keys() == second.keys()
+    ties = sum(p.tie for p in second.values())
+    assert ties <= len(second) // 3, f"second run: {ties} of {len(second)} picks are ties"
     # a pick that every cell was skipped for (contended, lagged) would pass the check below vacuously
     assert sum(p.run_id is not None for p in first.values()) >= len(first) - 1, first
     ties = sum(p.tie for p in first.values())
@@ -40,7 +40,7 @@ def test_quick_study_twice_same_picks_or_ties(tmp_path):
     for key in first:
         a, b = first[key], second[key]
         report.append(f"{key}: {a.deployment} {a.value} {a.interval} | {b.deployment} {b.value} {b.interval}")
-        if a.deployment != b.deployment:
+        if a.deployment != b.deployment:  # a changed pick must have been a tie, naming the other, in both runs
             assert a.tie and b.tie, report[-1]
-            assert b.run_id in a.tied_with or a.run_id in b.tied_with, report[-1]
+            assert b.run_id in a.tied_with and a.run_id in b.tied_with, report[-1]
     print("\n".join(report))

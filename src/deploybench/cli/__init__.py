@@ -118,8 +118,8 @@ def run(
                   if endpoint else
                   _validated(LlamaCppEngine, "engine", model=model or "smollm2", threads=threads or 2,
                              parallel=parallel or 4, ctx_size=ctx_size or 4096, port=port))
-        if requests is None and duration is None:
-            load_over.update(requests=20) if endpoint else load_over.update(duration_s=15.0, requests=500)
+        if requests is None and duration is None and not endpoint:  # an endpoint: the adaptive default window
+            load_over.update(duration_s=15.0, requests=500)
         if load_over["concurrency"] is None:
             load_over["concurrency"] = [1, 2, 4]
         cfg = _validated(lambda: RunConfig(  # every part inside: any bad option is one line naming it

@@ -242,10 +242,23 @@ async def run_level(client: ProtocolClient, prompts: Sequence[Prompt], params: G
                 if cfg.adaptive or COORDINATED.get() else [])
     cut = await _supervise(tasks, helpers, hard_stop, why)
     end = min(deadline.at, last_done[0]) if deadline.at else last_done[0]
+    if deadline.at:  # a closed loop's window ends at its last completion inside the budget (see window_end)
+        end = window_end(seen, start, end)
     used = (next(session_ids) - prompt_offset) if sessions else next(order)
     return LevelResult(start, end, measured=measured[0], warmup=cfg.warmup_requests, stopped_early=cut,
                        prompts_used=used, imprecise=deadline.imprecise,
                        truncated=cut, failed=watch.reason)
+
+
+def window_end(records: Sequence[RequestRecord], start_ns: int, budget_end_ns: int) -> int:
+    """The last successful completion in [start, budget end] (the budget end when there is none).
+
+    Users that move in waves (a batch of prompts prefilled together, then decoded together) would
+    otherwise leave a wave's prefill inside the window without the tokens it leads to: a 3 s window
+    over 2.1 s waves counted 1 wave of tokens in 3 s, identical in every round, whatever the server.
+    """
+    ends = [r.done_ns for r in records if r.error is None and not r.warmup and start_ns < r.done_ns <= budget_end_ns]
+    return max(ends, default=budget_end_ns)
 
 
 async def _supervise(tasks: list[asyncio.Task], helpers: list[asyncio.Task], hard_stop: float, why: list[str]) -> bool:

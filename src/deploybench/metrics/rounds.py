@@ -147,7 +147,7 @@ def combine(rounds: Sequence[tuple[RunSummary, Sequence[RequestRecord] | None]],
         if iv is not None:
             ivs[name] = iv
     out.intervals = ivs
-    flags = {f for s in sums for f in s.flags}
+    flags = {f for s in sums for f in s.flags} - {"imprecise"}  # a round's own window: not the cell's precision
     if target_half_width is not None and imprecise(out, target_half_width):
         flags.add("imprecise")
     out.flags = sorted(flags)

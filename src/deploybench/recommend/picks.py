@@ -143,7 +143,7 @@ def _pick(scenario: str, group: str, basis: str, metric: str, unit: str, rule_te
         verdicts = [(r, compare_cells(s, r, key, lower_is_better)) for _, r in ranked[1:]]
         tied = [r.run_id for r, vd in verdicts if vd is None or not vd.clear]
         methods = sorted({vd.method for _, vd in verdicts if vd is not None})
-        how = "not better with 95 % confidence: " + ("; ".join(methods) or "no test possible")
+        how = "a comparison test at 95 % confidence: " + ("; ".join(methods) or "none possible")
     else:  # imported aggregates have no intervals: the fixed margin
         tied = [r.run_id for v, r in ranked[1:] if _rel(v, value) < tie_threshold]
         how = f"within {tie_threshold:.0%} (no intervals: fixed margin)"

@@ -65,9 +65,24 @@ def build_context(path_or_store, slo: Sequence[Constraint] | None = None, basis:
     if roof:
         ctx.notes.append(roof)
     if any(c.summary.intervals for c in store.cells):
-        ctx.notes.append("± figures and ties use 95 % intervals: batch means for rates, a block bootstrap for "
-                         "percentiles, the spread between trials where a cell was repeated (docs/metrics.md)")
+        ctx.notes.append(rounds_note(store.cells))
     return ctx
+
+
+def rounds_note(cells) -> str:
+    """How the ± figures and ties were decided: rounds (which design each cell got) or one run."""
+    designs: dict[str, int] = {}
+    for c in cells:
+        if c.summary.trials > 1:
+            key = f"{c.summary.trials} rounds, {c.summary.round_design or 'interleaved'}"
+            designs[key] = designs.get(key, 0) + 1
+    single = sum(1 for c in cells if c.summary.trials <= 1 and c.summary.intervals)
+    parts = [f"{n} cell(s) in {k}" for k, n in sorted(designs.items())]
+    if single:
+        parts.append(f"{single} cell(s) in one round (within-run intervals: batch means for rates, a block "
+                     "bootstrap for percentiles)")
+    return ("± figures are 95 % intervals over each cell's rounds; a pick is clear only when a paired test over "
+            "rounds says so, else a tie (docs/metrics.md, \"Rounds\"): " + "; ".join(parts))
 
 
 def error_mix_note(cells) -> str:

@@ -130,7 +130,8 @@ CELL_COLUMNS: list[Column] = [
     *[Column(f"{k}_{end}", f"{t} 95% {end}", _iv(ik, end), f)
       for k, t, ik, f in INTERVAL_COLUMNS for end in ("lo", "hi")],
     Column("flags", "flags", lambda c: ", ".join(c.summary.flags) or "—"),
-    Column("trial", "trial", _s("trial"), "{:d}"),
+    Column("rounds", "rounds", _s("trials"), "{:d}"),
+    Column("round_design", "round design", lambda c: c.summary.round_design or None),
     *quality_columns(Column),
     Column("run_id", "run", lambda c: c.run_id),
 ]

@@ -21,6 +21,9 @@ ProtocolKind = Literal["openai-chat", "openai-completions", "tgi", "sagemaker-tg
 
 DEFAULT_ROUNDS = 3
 """Rounds per cell when a study does not say (docs/metrics.md, "Rounds": why 3)."""
+DEFAULT_WINDOW_S = (4.0, 20.0)
+"""A level with neither duration_s nor requests runs an adaptive window of this many seconds (min, max):
+until its intervals meet target_half_width, or flagged imprecise at the max (never a bare 20 requests)."""
 
 
 class _Strict(BaseModel):
@@ -285,8 +288,8 @@ class LoadConfig(_Strict):
             if hi < lo:
                 raise ValueError(f"max_duration_s ({hi:g}) is below min_duration_s ({lo:g}); raise max_duration_s")
             return self
-        if self.duration_s is None and self.requests is None:
-            self.requests = 20
+        if self.duration_s is None and self.requests is None:  # nothing said: long enough for the target
+            self.min_duration_s, self.max_duration_s = DEFAULT_WINDOW_S
         return self
 
     @property

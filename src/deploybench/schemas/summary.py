@@ -34,7 +34,8 @@ FLAGS = {
     "contended": "other processes took CPU from the server's cores; skipped by recommend",
     "failed": "the server died or stopped answering mid-level (see the cell's note); the level stopped at once, "
               "and the next run measures the cell again",
-    "imprecise": "the level reached its maximum time (or the cell its rounds) before its intervals met the target",
+    "imprecise": "the level reached its maximum time before its intervals met the target; a cell of several "
+                 "rounds: its intervals over the rounds are wider than the target (measure more rounds)",
     "shared-cpu": "the client ran on the server's cores (no spare core to pin it to)",
     "truncated": "the level was cut off by its safety hard limit; requests in flight are stored as errors "
                  "(cancelled)",

@@ -60,6 +60,14 @@ def load_cell(run_dir: Path, slo: str | None = None) -> StoredCell:
     return StoredCell(run_dir, meta, stored or summarize_cell(run_dir, meta, slo))
 
 
+def _round_target(meta: RunMeta) -> float | None:
+    """The precision target a combined cell is held to: the study's ``target_half_width`` when its levels
+    were adaptive (None: a fixed window or request count states no target)."""
+    load = (meta.config or {}).get("load") or {}
+    adaptive = load.get("min_duration_s") is not None or load.get("max_duration_s") is not None
+    return load.get("target_half_width") if adaptive else None
+
+
 def combined_cells(root: Path, slo: str | None = None) -> list[StoredCell]:
     """Every cell under ``root`` once: its rounds (``<cell>``, ``<cell>__t2``, ...) combined from their raw
     records (:func:`deploybench.metrics.rounds.combine`). Only completed rounds are combined; a cell with
@@ -79,6 +87,6 @@ def combined_cells(root: Path, slo: str | None = None) -> list[StoredCell]:
             continue
         pairs = [(c.summary, None if c.meta.labels.get("source") == IMPORTED else read_records(c.run_dir))
                  for c in done]
-        summary = rounds_mod.combine(pairs)
+        summary = rounds_mod.combine(pairs, _round_target(done[0].meta))
         out.append(StoredCell(done[0].run_dir, done[0].meta, summary))
     return out

@@ -168,6 +168,7 @@ class Held:
     info: EngineInfo
     client_cores: list[int] | None
     cursor: list[int]
+    warm: bool = False  # it has measured a cell: later cells skip the warm-up (docs/metrics.md, "Rounds")
 
 
 def start_engine(cfg: RunConfig, study_dir: Path, client_cores) -> Held:
@@ -188,7 +189,11 @@ def start_engine(cfg: RunConfig, study_dir: Path, client_cores) -> Held:
 
 def measure_held(held: Held, cfg: RunConfig, prompts, cells, study_dir, study, reporter, labels,
                  design: str) -> list[RunSummary]:
-    """Measure ``cells`` ((round, level) pairs) on an engine that is up; prompts go on where they stopped."""
+    """Measure ``cells`` ((round, level) pairs) on an engine that is up; prompts go on where they stopped.
+    An engine that has measured before is warm: its warm-up requests are skipped."""
+    if held.warm and cfg.load.warmup_requests:
+        cfg = cfg.model_copy(update={"load": cfg.load.model_copy(update={"warmup_requests": 0})})
+    held.warm = True
     proc = getattr(held.engine, "proc", None)
     if held.client_cores is None and proc is not None:  # client and server share cores: the client goes first
         contention.yield_to_client(proc.pid)

@@ -16,7 +16,8 @@ faults a real deployment shows under stress: ``fault-429`` (HTTP 429 with ``Retr
 the tokens, then a TCP reset), ``fault-slow-first`` (the response starts ``SLOW_FIRST_NS`` late),
 ``fault-close`` (the request is read, then the connection closed without an answer), and
 ``fault-mix`` (requests cycle through: fine, 429, stall, reset, slow first byte).
-``GET /stats`` says how many generation requests the server has read (``received``), and its ``pid``;
+``GET /stats`` says how many generation requests the server has read (``received``), its ``pid``, its
+speed now and when its drift schedule started (``speed``, ``drift_t0_ns``, monotonic clock);
 ``GET /timings`` lists, per streamed request, ``[read_ns, due_ns, written_ns]``: when the request's
 first byte was read, when its first token was due and when its write began (monotonic clock, shared
 with a client on the same host), so a benchmark tells a late server from a slow client.
@@ -302,7 +303,8 @@ class Conn(asyncio.Protocol):
     async def _handle(self, method: str, path: str, raw: bytes, t0: int) -> None:
         script = self.script
         if method == "GET" and path in ("/v1/models", "/health", "/stats", "/timings"):
-            stats = json.dumps({"received": script.received, "pid": os.getpid()}).encode()
+            stats = json.dumps({"received": script.received, "pid": os.getpid(), "drift_t0_ns": script.t_start,
+                                "speed": script.speed()}).encode()
             body = {"/v1/models": MODELS, "/stats": stats}.get(path, b'{"status": "ok"}')
             if path == "/timings":
                 body = json.dumps({"first_token": list(script.timings)}).encode()
