@@ -34,6 +34,11 @@ def picks(study: Path) -> dict:
     return {(sc, p.group): p for sc in SCENARIOS for p in recommend(cells, sc)}
 
 
+def not_tied(a, b) -> bool:
+    """Pick ``a`` claims to be clearly better than pick ``b`` (b is not among the cells a ties with)."""
+    return b.run_id not in a.tied_with
+
+
 def coverage(first: Path, later: list[Path]) -> tuple[int, int, list[float]]:
     base = {cell_key(s): s for s in api.load_summaries(first)}
     inside = total = 0
@@ -64,20 +69,25 @@ def compare(runs: list[Path]) -> bool:
         ties = sum(x.tie for x in p.values())
         print(f"{r}: {ties} of {len(p)} picks tied")
         ok &= ties <= len(p) // 3
-    flips = 0
+    flips = contradictions = 0
     for key in all_picks[0]:
         named = [p[key] for p in all_picks if key in p]
-        deps = {x.deployment for x in named}
         line = " | ".join(f"{x.deployment} {x.value:.4g}{' (tie)' if x.tie else ''}" for x in named)
         print(f"  {key[0]:>10} {key[1]}: {line}")
-        if len(deps) > 1 and any(not x.tie for x in named):
-            # a change is only excused when every run that named a winner called it a tie with the others
+        pairs = [(a, b) for i, a in enumerate(named) for b in named[i + 1:] if a.deployment != b.deployment]
+        # changed while claimed clear: one run says its pick is clear of the other run's pick
+        if any(not_tied(a, b) or not_tied(b, a) for a, b in pairs):
             flips += 1
-            print("    ^ changed while claimed clear")
+            print("    ^ changed while a run claimed its pick clear of the other's")
+        # contradiction: each of two runs says its own pick is clearly better than the other's
+        if any(not_tied(a, b) and not_tied(b, a) for a, b in pairs):
+            contradictions += 1
+            print("    ^ two runs claim opposite picks clear of each other")
     inside, total, widths = coverage(runs[0], runs[1:])
     share = inside / total if total else float("nan")
     med = statistics.median(widths) if widths else float("nan")
-    print(f"picks that changed while claimed clear: {flips}")
+    print(f"picks that changed while a run claimed its pick clear of the other's: {flips}")
+    print(f"picks two runs claimed clear in opposite directions: {contradictions}")
     print(f"headline figures of later runs inside the first run's 95 % intervals: {inside}/{total} = {share:.0%}")
     print(f"median interval half-width: {med:.1%} of its figure")
     return ok and flips == 0 and share >= 0.75 and med <= 0.15
