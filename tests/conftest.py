@@ -31,7 +31,7 @@ def llama_server_available() -> bool:
 @pytest.fixture(scope="session")
 def have_llama():
     if not llama_server_available():
-        if os.environ.get("CI"):
+        if ci():
             pytest.fail("llama-server is not installed in CI (run scripts/setup.sh)")
         pytest.skip("llama-server not built (run scripts/setup.sh)")
     return True
@@ -42,11 +42,12 @@ def pytest_runtest_makereport(item, call):
     """With CI set, a skipped ``@pytest.mark.required`` test is a failure (it must run in CI)."""
     outcome = yield
     rep = outcome.get_result()
-    if rep.skipped and not hasattr(rep, "wasxfail") and item.get_closest_marker("required") and _ci():
+    if rep.skipped and not hasattr(rep, "wasxfail") and item.get_closest_marker("required") and ci():
         reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
         rep.outcome = "failed"
         rep.longrepr = f"required test skipped in CI: {reason}"
 
 
-def _ci() -> bool:
+def ci() -> bool:
+    """Are we in CI (``CI`` set to anything but empty, 0, false or no): the one definition the tests use."""
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")

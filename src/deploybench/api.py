@@ -19,7 +19,8 @@ from .metrics import slo as slo_mod
 from .predict.study import MODEL_FILE as PREDICT_MODEL_FILE
 from .recommend import DEFAULT_LATENCY, TIE_REL, ParetoPoint, Pick
 from .schemas import ConfigError, DeploybenchError, EngineError, RunConfig, RunSummary, Study
-from .storage.cells import combined_cells, load_cell, summarize_cell
+from .storage.cells import combined_cells, finished_dirs, load_cell, summarize_cell
+from .storage.lock import StudyLock
 from .sweep import Reporter, run_deployment
 
 # Names never equal a subpackage's (``deploybench.report`` is the package, ``write_report`` the function).
@@ -41,30 +42,34 @@ __all__ = [
 
 
 def run(cfg: RunConfig, out: Path | str = "runs", name: str | None = None,
-        reporter: Reporter | None = None, resume: bool = True) -> tuple[Path, list[RunSummary]]:
-    """Measure one deployment at every load level; returns the study folder and the summaries."""
+        reporter: Reporter | None = None, resume: bool = True, wait: bool = False) -> tuple[Path, list[RunSummary]]:
+    """Measure one deployment at every load level; returns the study folder and the summaries.
+
+    One run writes a study folder at a time: another run on it raises ``StudyBusy`` (``wait``: blocks)."""
     from .engines import needs
 
     needs.check([cfg.deployment])
     name = name or f"run-{time.strftime('%Y%m%d-%H%M%S')}"
     study_dir = Path(out) / name
-    study_dir.mkdir(parents=True, exist_ok=True)
-    storage.atomic_write(study_dir / "study.json", cfg.model_dump_json(indent=2))
-    prompts = workloads.load_prompts(cfg.workload.source)
-    run_deployment(cfg, prompts, study_dir, study=name, reporter=reporter, resume=resume)
-    return study_dir, load_summaries(study_dir)  # one per cell, its rounds combined
+    with StudyLock(study_dir, wait):
+        study_dir.mkdir(parents=True, exist_ok=True)
+        storage.atomic_write(study_dir / "study.json", cfg.model_dump_json(indent=2))
+        prompts = workloads.load_prompts(cfg.workload.source)
+        run_deployment(cfg, prompts, study_dir, study=name, reporter=reporter, resume=resume)
+        return study_dir, load_summaries(study_dir)  # one per cell, its rounds combined
 
 
 def summarize(path: Path | str, slo: str | None = None) -> list[RunSummary]:
-    """Re-summarize every stored run under ``path`` from raw records (no re-run)."""
-    return [summarize_cell(d, slo=slo) for d in storage.run_dirs(Path(path))]
+    """Re-summarize every stored run under ``path`` from raw records (no re-run); cells being measured
+    (status ``running``) are left out."""
+    return [summarize_cell(d, slo=slo) for d in finished_dirs(Path(path))]
 
 
 def load_summaries(path: Path | str, rounds: bool = False) -> list[RunSummary]:
     """One summary per cell, its rounds combined from their raw records (``rounds=True``: each round's own
     stored summary, recomputed where missing, with the same figures :func:`summarize` gives)."""
     if rounds:
-        return [load_cell(d).summary for d in storage.run_dirs(Path(path))]
+        return [load_cell(d).summary for d in finished_dirs(Path(path))]
     return [c.summary for c in combined_cells(Path(path))]
 
 
@@ -95,18 +100,27 @@ def _check_installed(planned, est) -> None:
 
 def run_study(study, out: Path | str = "runs", reporter: Reporter | None = None, resume: bool = True,
               fresh: bool = False, max_cost: float | None = None, prune: bool | None = None,
-              prune_margin: float | None = None, parallel_deployments: int = 1, cluster=None):
+              prune_margin: float | None = None, parallel_deployments: int = 1, cluster=None, wait: bool = False):
     """Plan, cost-check and run a study; returns (folder, summaries, failures).
+
+    One run writes a study folder at a time: another run on it raises ``StudyBusy`` (``wait``: blocks).
 
     ``prune`` (or ``prune:`` in the study): predict every cell and measure only those that can
     matter for a pick (:mod:`deploybench.sweep.prune`); :func:`prune_result` reads what it saved.
     ``parallel_deployments`` N > 1: N deployments at once, each on a host of the Dask cluster ``cluster``
     (an address or a ``distributed.Client``; default ``load.cluster``); only this process writes the folder.
     """
+    study_dir = Path(out) / study.name
+    with StudyLock(study_dir, wait):
+        return _run_study_locked(study, study_dir, reporter, resume, fresh, max_cost, prune, prune_margin,
+                                 parallel_deployments, cluster)
+
+
+def _run_study_locked(study, study_dir: Path, reporter, resume, fresh, max_cost, prune, prune_margin,
+                      parallel_deployments, cluster):
     from .sweep import check_cost, estimate, plan, run_study as _run
 
     planned = plan(study)
-    study_dir = Path(out) / study.name
     if fresh and study_dir.exists():
         study_dir.rename(study_dir.with_name(f"{study.name}.{time.strftime('%Y%m%d-%H%M%S')}"))
     est = estimate(study, planned, study_dir)

@@ -8,6 +8,8 @@ import os
 
 import pytest
 
+from tests.conftest import ci
+
 from deploybench.quality import QualityResult, QualityTable, write_table
 from deploybench.report import build_report
 
@@ -24,7 +26,7 @@ def _result(dep: str, kld: float) -> QualityResult:
 
 def test_quality_chart_renders_and_escapes(tmp_path):
     if bc.find_chromium() is None:
-        if os.environ.get("CI"):
+        if ci():
             pytest.fail("chromium is not installed (scripts/setup.sh --test installs it)")
         pytest.skip("chromium is not installed")
     deps = (Dep("q8", MALICIOUS_MODEL, "cpu", 0.10, 100.0, 25.0, quantization="Q8_0"),

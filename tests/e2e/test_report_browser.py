@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import ci
+
 from deploybench.report import load_store
 
 from ..unit.test_report import DEFAULT_DEPS, MALICIOUS, MALICIOUS_MODEL, Dep, import_like, make_store
@@ -43,7 +45,7 @@ pytestmark = [pytest.mark.timeout(240), pytest.mark.required]
 def _chromium():
     if bc.find_chromium() is None:
         reason = "chromium is not installed (apt-get install -y chromium; scripts/setup.sh --test does it)"
-        if os.environ.get("CI"):
+        if ci():
             pytest.fail(reason)  # CI's set-up installs it: a missing browser is a broken set-up, not a skip
         pytest.skip(reason)
 

@@ -35,7 +35,7 @@ def test_capacity_plan_uses_the_measured_sweep(tmp_path):
                         workload=RunWorkload(source=SyntheticWorkload(input_tokens=16, prompts=3000), max_tokens=10),
                         load=LoadConfig(warmup_requests=1, request_timeout_s=10, concurrency=[], duration_s=1.5,
                                         levels=[{"kind": "sweep", "rates": 4, "max_users": 8, "headroom": 1.4}],
-                                        slo="p90_ttft_ms<=600"))
+                                        slo="p90_ttft_ms<=600", rounds=1))
         study, _ = api.run(cfg, tmp_path, name="cap")
     knee = json.loads((study / "scripted__sweep.json").read_text())["knee"]
     assert knee is not None
@@ -51,4 +51,7 @@ def test_capacity_plan_uses_the_measured_sweep(tmp_path):
     got, other = rows["scripted"], rows["other"]
     assert got.source.startswith("measured") and got.max_rate_rps == rate
     assert got.replicas == math.ceil(100 / rate) and got.usd_per_hour == pytest.approx(got.replicas * 1.515)
-    assert other.source.startswith("predicted") and other.max_rate_rps != rate
+    # the other deployment keeps its own prediction: exactly the row a plan without measurements gives it
+    (alone,) = cap.plan([_features("other")], FittedModel(), slo, target_rate=100)
+    assert other.source.startswith("predicted") and other.max_rate_rps == pytest.approx(alone.max_rate_rps)
+    assert alone.max_rate_rps != pytest.approx(rate)

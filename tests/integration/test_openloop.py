@@ -11,33 +11,44 @@ from deploybench import api, storage
 from deploybench.load.arrivals import inter_arrival_cv
 from deploybench.schemas import Deployment, LoadConfig, RunConfig, SyntheticWorkload, Workload
 from deploybench.engines import ExternalEngine
-from deploybench.testing.servers import scripted_server
+from deploybench.testing.servers import first_token_timings, scripted_server
 
 pytestmark = pytest.mark.slow
 
 
 def _cfg(url, levels, max_tokens=10, **load) -> RunConfig:
-    load = {"warmup_requests": 1, "request_timeout_s": 10, "concurrency": [], "levels": levels, **load}
+    load = {"warmup_requests": 1, "request_timeout_s": 10, "concurrency": [], "levels": levels, "rounds": 1, **load}
     return RunConfig(deployment=Deployment(name="scripted", engine=ExternalEngine(url=url)),
                      workload=Workload(source=SyntheticWorkload(input_tokens=16, prompts=3000), max_tokens=max_tokens),
                      load=LoadConfig(**load))
+
+
+def _arrival_lag_ms(url, origin_ns: int, due_s: list[float]) -> np.ndarray:
+    """Server-side arrival (the scripted server stamps each request's first byte read) minus the arrival
+    schedule the test computed itself, per measured request in order; ms."""
+    reads = sorted(read for read, _due, _written in first_token_timings(url))[-len(due_s):]
+    assert len(reads) == len(due_s)
+    return np.array([(read - origin_ns) / 1e6 - d * 1e3 for read, d in zip(reads, due_s)])
+
+
+LAG_P50_MS, LAG_P99_MS = 2.0, 10.0
+"""Arrival lag bounds on a shared 2-core host at 50 req/s (benchmarks/open_loop_lag.py measures the
+client alone on a quiet host: p99 within 2 ms at 300 req/s)."""
 
 
 def test_1000_requests_at_50_per_s_leave_on_schedule(tmp_path):
     with scripted_server(ttft_ms=20, itl_ms=5) as url:
         study, (s,) = api.run(_cfg(url, [{"kind": "rate", "rps": 50, "arrival": "constant"}], requests=1000),
                               tmp_path, name="sched")
-    run = study / s.run_id
+        recs = [r for r in storage.read_records(study / s.run_id) if not r.warmup]
+        origin = min(r.scheduled_ns for r in recs)  # the level's start: request i is due 20 ms x i later
+        lag = _arrival_lag_ms(url, origin, [i / 50 for i in range(1000)])
     assert s.run_id == "scripted__r50-constant" and s.level_kind == "rate"
-    recs = [r for r in storage.read_records(run) if not r.warmup]
-    stored = json.loads((run / "schedule.json").read_text())["offsets_s"]
-    assert len(recs) == 1000 == len(stored) and s.errors == 0
-    start = min(r.scheduled_ns for r in recs)
-    got = sorted((r.scheduled_ns - start) / 1e9 for r in recs)
-    assert np.allclose(got, stored, atol=1e-6)  # every request's scheduled time is its stored arrival
-    print("schedule lag ms p50/p99:", s.schedule_lag_ms.p50, s.schedule_lag_ms.p99)
-    # reported; the 2 ms target at 300 req/s is checked by benchmarks/open_loop_lag.py on a quiet host
-    assert s.schedule_lag_ms.p50 < 5.0 and s.schedule_lag_ms.p99 < 25.0, s.schedule_lag_ms
+    assert len(recs) == 1000 and s.errors == 0
+    p50, p99 = np.percentile(lag, [50, 99])
+    print(f"arrival lag at the server, ms: p50 {p50:.2f}, p99 {p99:.2f}, min {lag.min():.2f}")
+    assert lag.min() > -0.5  # nothing leaves early
+    assert p50 <= LAG_P50_MS and p99 <= LAG_P99_MS, (p50, p99)
     assert abs(s.request_throughput_rps - 50) / 50 <= 0.01, s.request_throughput_rps
     assert abs(s.offered_rps - 50) / 50 <= 0.01 and abs(s.achieved_rps - 50) / 50 <= 0.01, (s.offered_rps, s.achieved_rps)
 
@@ -109,11 +120,14 @@ def test_trace_replay_reproduces_arrivals_and_lengths(tmp_path):
     with scripted_server(ttft_ms=20, itl_ms=2) as url:
         study, (s,) = api.run(_cfg(url, [{"kind": "trace", "path": str(trace), "time_scale": 0.5}],
                                   duration_s=30, warmup_requests=0), tmp_path, name="trace")
+        origin = min(r.scheduled_ns for r in storage.read_records(study / s.run_id))
+        first = rows[0].arrival_s  # the trace's own times, x 0.5, from its first arrival
+        lag = _arrival_lag_ms(url, origin, [(row.arrival_s - first) * 0.5 for row in rows])
+    p50, p99 = np.percentile(lag, [50, 99])
+    print(f"trace arrival lag at the server, ms: p50 {p50:.2f}, p99 {p99:.2f}")
+    assert lag.min() > -0.5 and p50 <= LAG_P50_MS and p99 <= LAG_P99_MS, (p50, p99)
     assert s.run_id == "scripted__trace-trace-burstgpt-x0.5" and s.errors == 0
     recs = sorted((r for r in storage.read_records(study / s.run_id) if not r.warmup), key=lambda r: r.index)
     assert len(recs) == len(rows)
-    t0 = recs[0].scheduled_ns
     for r, row in zip(recs, rows):
-        assert abs((r.scheduled_ns - t0) / 1e9 - row.arrival_s * 0.5) < 1e-3
-        assert abs((r.sent_ns - r.scheduled_ns) / 1e6) < 50
         assert r.max_tokens == max(1, row.output_tokens) and r.output_tokens == r.max_tokens  # server usage

@@ -71,14 +71,14 @@ def test_tgi_engine_missing_launcher_is_one_clear_line(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def llama(tmp_path_factory):
+def llama(tmp_path_factory, have_llama):
     from deploybench.engines.llamacpp import LlamaCppServer
     from deploybench.engines import LlamaCppEngine
 
     try:
         server = LlamaCppServer(LlamaCppEngine(threads=1, parallel=2, ctx_size=2048), tmp_path_factory.mktemp("llama"))
-    except ConfigError as exc:
-        pytest.skip(f"llama-server not available: {exc}")
+    except ConfigError as exc:  # have_llama already failed in CI when llama-server is missing
+        pytest.fail(f"llama-server is installed but cannot start: {exc}")
     with server as endpoint:
         yield endpoint
 

@@ -70,6 +70,8 @@ def run(
     quick: bool = typer.Option(False, "--quick", help="trimmed default study for a first look"),
     dry_run: bool = typer.Option(False, "--dry-run", help="print the plan, time and cost estimate; start nothing"),
     fresh: bool = typer.Option(False, "--fresh", help="measure again even if the study folder is complete"),
+    wait: bool = typer.Option(False, "--wait", help="another run is measuring this study: wait for it to finish "
+                              "instead of refusing"),
     max_cost: Optional[float] = typer.Option(None, "--max-cost", help="refuse studies whose cloud cost estimate is above this ($)"),
     as_json: bool = typer.Option(False, "--json", help="print run summaries as JSON on stdout"),
     no_report: bool = typer.Option(False, "--no-report", help="skip writing the report (DIR/report/) at the end"),
@@ -136,12 +138,12 @@ def run(
 
         preflight(cfg.load, no_preflight)
         with RunProgress(total_cells=len(cfg.load.all_levels) * cfg.load.rounds) as progress:
-            study_dir, summaries = api.run(cfg, out_dir, name=name, reporter=progress)
+            study_dir, summaries = api.run(cfg, out_dir, name=name, reporter=progress, wait=wait)
         _print_summaries(summaries, study_dir, as_json)
         _report_after_run(study_dir, as_json, no_report)
         return
     _run_study(study, quick, name, load_over, max_tokens, out_dir, dry_run, fresh, max_cost, as_json, no_report,
-               (True if prune else None, prune_margin), parallel_deployments, no_preflight)
+               (True if prune else None, prune_margin), parallel_deployments, no_preflight, wait)
 
 
 def _note_missing(planned) -> None:
@@ -160,7 +162,8 @@ def _report_after_run(study_dir: Path, as_json: bool, no_report: bool) -> None:
 
 
 def _run_study(path, quick, name, load_over, max_tokens, out_dir, dry_run, fresh, max_cost, as_json,
-               no_report=False, prune=(None, None), parallel: int = 1, no_preflight: bool = False) -> None:
+               no_report=False, prune=(None, None), parallel: int = 1, no_preflight: bool = False,
+               wait: bool = False) -> None:
     st = api.load_study(path) if path is not None else api.default_study(quick)
     overrides = {k: v for k, v in load_over.items() if v is not None}
     if overrides or name or max_tokens:
@@ -188,7 +191,7 @@ def _run_study(path, quick, name, load_over, max_tokens, out_dir, dry_run, fresh
     with RunProgress(total_cells=len(planned) * len(st.load.all_levels) * st.load.rounds) as progress:
         study_dir, summaries, failures = api.run_study(st, out_dir, reporter=progress, fresh=fresh,
                                                        max_cost=max_cost, prune=prune[0], prune_margin=prune[1],
-                                                       parallel_deployments=parallel)
+                                                       parallel_deployments=parallel, wait=wait)
     _print_summaries(summaries, study_dir, as_json)
     if not as_json:
         from .studyview import print_picks

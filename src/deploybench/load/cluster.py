@@ -16,6 +16,7 @@ coordinator's timeline) and keep ``clock_offset_ns``; windows are computed on th
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 
@@ -47,12 +48,21 @@ def connect(cluster):
                           "start it (dask scheduler) or fix the address") from None
 
 
+SKEW_ENV = "DEPLOYBENCH_TEST_CLOCK_SKEW_NS"
+"""Test hook: a worker process started with this set reads its clock this many ns ahead (another host)."""
+
+
+def worker_clock_ns() -> int:
+    """The worker's clock, as the offset estimate reads it (skewed by :data:`SKEW_ENV` in tests)."""
+    return time.monotonic_ns() + int(os.environ.get(SKEW_ENV, "0") or 0)
+
+
 def clock_offset(client, addr: str, samples: int = SAMPLES) -> tuple[int, int]:
     """(offset, error bound) in ns: coordinator time = worker time + offset, within +- error."""
     best = None
     for _ in range(samples):
         t0 = time.monotonic_ns()
-        tw = client.run(time.monotonic_ns, workers=[addr])[addr]
+        tw = client.run(worker_clock_ns, workers=[addr])[addr]
         t1 = time.monotonic_ns()
         if best is None or t1 - t0 < best[0]:
             best = (t1 - t0, (t0 + t1) // 2 - tw)

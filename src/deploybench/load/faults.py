@@ -22,6 +22,7 @@ from collections.abc import Callable
 import aiohttp
 
 from ..protocols.base import Draft
+from ..protocols.sse import OversizedEvent, StalledStream
 
 REFUSALS = 5
 BACKOFF_S, BACKOFF_MAX_S = 0.05, 1.0
@@ -56,6 +57,12 @@ def _is_reset(exc: BaseException | None, depth: int = 0) -> bool:
 
 def describe(exc: BaseException, draft: Draft, timeout_s: float) -> str:
     """One line for a failed request; its start names the kind (``metrics.core.error_kind``)."""
+    if isinstance(exc, StalledStream):
+        return f"timeout after {exc.stall_s:g}s without an event: stalled after {sum(draft.chunk_tokens)} tokens"
+    if isinstance(exc, OversizedEvent):
+        return f"oversized event: {exc}"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"malformed response: not UTF-8 ({exc.reason} at byte {exc.start})"
     if isinstance(exc, asyncio.TimeoutError):
         if draft.chunk_ns:
             return f"timeout after {timeout_s:g}s: stalled after {sum(draft.chunk_tokens)} tokens (kept)"

@@ -341,13 +341,14 @@ class Pool:
 
 
 def _server_gone() -> str | None:
-    """The measured server's process exited (the cell fails, as in one process)."""
+    """Why the level must stop: the measured server's process exited (the cell fails, as in one process),
+    or the coordinator could not store a record."""
     watch = faults.SERVER_WATCH.get()
-    if watch is None or watch.alive is None:
+    if watch is None:
         return None
-    if watch.reason is None and (why := watch.alive()):
+    if watch.reason is None and watch.alive is not None and (why := watch.alive()):
         watch.trip(why)
-    return watch.reason
+    return watch.reason  # also set when the level had to stop for another reason (a full disk)
 
 
 def aligned_record(d: dict, w: int, workers: int, offset_ns: int) -> RequestRecord:

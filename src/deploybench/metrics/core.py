@@ -149,7 +149,7 @@ ERROR_KINDS = (  # (start of the error text, kind); first match wins. HTTP error
     ("timeout after", "timeout"), ("connection refused", "connection-refused"),
     ("connection reset", "connection-reset"), ("connection dropped", "connection-dropped"),
     ("malformed", "malformed"), ("server error", "server-error"), ("stream ended", "stream-ended"),
-    ("dropped:", "dropped"), ("cancelled", "cancelled"),
+    ("dropped:", "dropped"), ("cancelled", "cancelled"), ("oversized event", "oversized-event"),
 )
 
 

@@ -45,3 +45,4 @@ class GenParams:
     max_tokens: int = 50
     ignore_eos: bool = True
     temperature: float = 0.0
+    stall_timeout_s: float | None = None  # a stream with no complete event for this long ends (timeout-stalled)

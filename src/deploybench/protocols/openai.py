@@ -10,7 +10,7 @@ from yarl import URL
 
 from ..schemas import Endpoint
 from .base import Draft, GenParams, Prompt
-from .sse import events, timed_post
+from .sse import error_text, events, timed_post
 
 
 OTHER_OUTPUT = ("reasoning_content", "reasoning", "tool_calls", "function_call")
@@ -83,11 +83,11 @@ class OpenAIClient:
         body = json.dumps(self.body(prompt, params)).encode()
         async with timed_post(self.session, self.url, draft, data=body, headers=self.headers) as resp:
             if resp.status != 200:
-                text = (await resp.text())[:200].replace("\n", " ")
+                text = await error_text(resp)
                 draft.error = f"HTTP {resp.status}: {text}"
                 return
             done = False
-            async for ts, data in events(resp):
+            async for ts, data in events(resp, params.stall_timeout_s):
                 if data == "[DONE]":
                     done = True
                     draft.done_ns = ts

@@ -16,34 +16,75 @@ from collections.abc import AsyncIterator
 import aiohttp
 
 
-async def events(resp: aiohttp.ClientResponse) -> AsyncIterator[tuple[int, str]]:
+MAX_EVENT_BYTES = 1 << 20
+"""The longest SSE line the client buffers (1 MiB): a line that never ends, or one event of many
+megabytes, fails the request (``oversized event``) instead of growing the client without bound."""
+MAX_HEADERS = 200
+"""More response header lines than this fail the request (a well-behaved server sends a few dozen)."""
+
+
+class OversizedEvent(ValueError):
+    """An SSE line longer than :data:`MAX_EVENT_BYTES`."""
+
+
+class StalledStream(Exception):
+    """No complete event for ``stall_s`` seconds (a stream that trickles bytes, or none)."""
+
+    def __init__(self, stall_s: float) -> None:
+        super().__init__(f"no complete event for {stall_s:g}s")
+        self.stall_s = stall_s
+
+
+async def events(resp: aiohttp.ClientResponse, stall_s: float | None = None) -> AsyncIterator[tuple[int, str]]:
     """Yield ``(monotonic_ns, data)`` for each ``data:`` line (``error:`` lines become JSON errors).
 
     One generator, one await per network read: every event in a read gets that read's arrival time.
+    Bounded: a line over :data:`MAX_EVENT_BYTES` raises :class:`OversizedEvent`, bytes that are not
+    UTF-8 raise ``UnicodeDecodeError``, and ``stall_s`` without a complete line raises
+    :class:`StalledStream`.
     """
-    buf = b""
-    async for data in resp.content.iter_any():
+    buf = bytearray()
+    reads = resp.content.iter_any().__aiter__()
+    loop = asyncio.get_running_loop()
+    last = loop.time()
+    while True:
+        try:
+            if stall_s:
+                async with asyncio.timeout_at(last + stall_s):
+                    data = await anext(reads)
+            else:
+                data = await anext(reads)
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            raise StalledStream(stall_s) from None
         now = time.monotonic_ns()
         if b"\n" not in data:
             buf += data
+            if len(buf) > MAX_EVENT_BYTES:
+                raise OversizedEvent(f"an SSE line longer than {MAX_EVENT_BYTES} bytes")
             continue
-        *complete, buf = (buf + data).split(b"\n") if buf else data.split(b"\n")
+        *complete, rest = (bytes(buf) + data).split(b"\n") if buf else data.split(b"\n")
+        buf = bytearray(rest)
+        last = loop.time()
         for raw in complete:
+            if len(raw) > MAX_EVENT_BYTES:
+                raise OversizedEvent(f"an SSE line longer than {MAX_EVENT_BYTES} bytes")
             if raw[:5] == b"data:":  # the common line, without a call
-                yield now, raw[5:].strip().decode("utf-8", errors="replace")
+                yield now, raw[5:].strip().decode("utf-8")
             elif raw and raw != b"\r" and (event := _event(raw)) is not None:
                 yield now, event
-    if buf and (event := _event(buf)) is not None:
+    if buf and (event := _event(bytes(buf))) is not None:
         yield time.monotonic_ns(), event
 
 
 def _event(raw: bytes) -> str | None:
     """The payload of one SSE line: ``data:`` lines as text, ``error:`` lines as a JSON error, else None."""
     if raw.startswith(b"data:"):
-        return raw[5:].strip().decode("utf-8", errors="replace")
+        return raw[5:].strip().decode("utf-8")
     line = raw.strip()
     if line.startswith(b"data:"):
-        return line[5:].strip().decode("utf-8", errors="replace")
+        return line[5:].strip().decode("utf-8")
     if line.startswith(b"error:"):
         return json.dumps({"error": line[6:].strip().decode("utf-8", errors="replace")})
     return None
@@ -104,7 +145,8 @@ async def timed_post(session: aiohttp.ClientSession, url: str, draft, *, data, h
     ``sent_ns``: the request (headers and body) written to the socket, by the session's
     :func:`send_trace` hooks (a session without them: the moment before the POST; the other
     stamps of the TTFT split stay 0). ``http_status``
-    and ``retry_after_s`` come from the response head. The protocol stamps ``done_ns`` itself, with
+    and ``retry_after_s`` come from the response head. Redirects are not followed (a 3xx is an HTTP
+    error of its status), and a head of more than :data:`MAX_HEADERS` lines fails the request. The protocol stamps ``done_ns`` itself, with
     the arrival time of its end-of-stream event (``[DONE]``, TGI's final token event).
 
     The connection goes back to the pool when the protocol is done: at once when the body has been
@@ -113,8 +155,11 @@ async def timed_post(session: aiohttp.ClientSession, url: str, draft, *, data, h
     next request a new one); a failure closes it.
     """
     draft.sent_ns = time.monotonic_ns()
-    resp = await session.post(url, data=data, headers=headers, trace_request_ctx=draft)
+    # a benchmark never follows a redirect silently (a POST would become a GET; a loop would never end)
+    resp = await session.post(url, data=data, headers=headers, trace_request_ctx=draft, allow_redirects=False)
     try:
+        if len(resp.raw_headers) > MAX_HEADERS:
+            raise ValueError(f"{len(resp.raw_headers)} response headers (more than {MAX_HEADERS})")
         draft.http_status = resp.status
         draft.retry_after_s = retry_after(resp.headers.get("Retry-After"))
         yield resp
@@ -127,6 +172,12 @@ async def timed_post(session: aiohttp.ClientSession, url: str, draft, *, data, h
         task = asyncio.get_running_loop().create_task(_drain(resp))
         _DRAINING.add(task)
         task.add_done_callback(_DRAINING.discard)
+
+
+async def error_text(resp: aiohttp.ClientResponse, limit: int = 200) -> str:
+    """The start of an error answer's body, one line (at most 64 KiB read, whatever the server sends)."""
+    data = await resp.content.read(1 << 16)
+    return data.decode("utf-8", errors="replace")[:limit].replace("\n", " ")
 
 
 async def _drain(resp: aiohttp.ClientResponse) -> None:

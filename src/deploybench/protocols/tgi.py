@@ -28,7 +28,7 @@ import aiohttp
 
 from ..schemas import Endpoint
 from .base import Draft, GenParams, Prompt
-from .sse import events, timed_post
+from .sse import error_text, events, timed_post
 
 FINISH_REASONS = {"length": "length", "eos_token": "stop", "stop_sequence": "stop"}
 
@@ -109,7 +109,7 @@ class TgiClient:
             headers["Accept"] = "text/event-stream"
         async with timed_post(self.session, self.endpoint.url + self.path, draft, data=body, headers=headers) as resp:
             if resp.status != 200:
-                draft.error = f"HTTP {resp.status}: {_error_text(await resp.text())}"
+                draft.error = f"HTTP {resp.status}: {_error_text(await error_text(resp, 1 << 16))}"
                 return
             if self.stream:
                 await self._read_stream(resp, draft)

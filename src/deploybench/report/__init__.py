@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import storage
 from ..metrics import Constraint
 from ..schemas import ConfigError
 from .compare import Comparison, compare
@@ -86,7 +87,7 @@ def _quality_json(ctx: ReportContext) -> dict[str, Any]:
 
 def _write_json(ctx: ReportContext, out: Path) -> list[Path]:
     path = out / "report.json"
-    path.write_text(json.dumps(report_json(ctx), indent=2, default=str) + "\n", encoding="utf-8")
+    storage.atomic_write(path, json.dumps(report_json(ctx), indent=2, default=str) + "\n")
     return [path]
 
 
@@ -94,7 +95,7 @@ def _write_md(ctx: ReportContext, out: Path) -> list[Path]:
     from . import markdown
 
     path = out / "report.md"
-    path.write_text(markdown.render(ctx), encoding="utf-8")
+    storage.atomic_write(path, markdown.render(ctx))
     return [path]
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
+from .. import storage
 from . import charts as charts_mod
 from . import slo as slo_mod
 from .context import ReportContext
@@ -215,5 +216,5 @@ def render(ctx: ReportContext) -> str:
 
 def write_html(ctx: ReportContext, out: Path) -> list[Path]:
     path = out / "report.html"
-    path.write_text(render(ctx), encoding="utf-8")
+    storage.atomic_write(path, render(ctx))
     return [path]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import storage
 from ..schemas.quality import QualityResult, QualityTable
 from .data import Cell
 
@@ -165,7 +166,7 @@ def status(cells: Sequence[Cell], table: QualityTable | None) -> list[str]:
 def write_csv(rows: Sequence[QualityRow], path: Path) -> Path:
     from .spreadsheet import safe_text
 
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    with storage.replacing(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow([k for k, *_ in ROW_FIELDS])
         for r in rows:

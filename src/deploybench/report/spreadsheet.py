@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import storage
 from .context import ReportContext
 from .picks import Recommendation
 from .tables import CELL_COLUMNS, RECORD_COLUMNS, STUDY_COLUMNS, cell_rows
@@ -57,7 +58,7 @@ def write_csv(ctx: ReportContext, out: Path) -> list[Path]:
 
 
 def _csv(path: Path, header: list[str], rows: Iterable[list[Any]]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    with storage.replacing(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(header)
         for row in rows:
@@ -88,7 +89,8 @@ def write_xlsx(ctx: ReportContext, out: Path) -> list[Path]:
     else:
         _sheet(wb, "Requests", ["note"], [[NO_RECORDS]])
     path = out / "report.xlsx"
-    wb.save(path)
+    with storage.replacing(path) as tmp:
+        wb.save(tmp)
     return [path]
 
 

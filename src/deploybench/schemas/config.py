@@ -208,6 +208,9 @@ class LoadConfig(_Strict):
     requests: int | None = Field(None, ge=1, description="measured requests per level")
     warmup_requests: int = Field(1, ge=0, description="requests per level sent first and excluded")
     request_timeout_s: float = Field(120.0, gt=0)
+    stall_timeout_s: float = Field(30.0, gt=0, description="a streaming answer with no complete event for this "
+                                   "long ends as an error (timeout-stalled): a server trickling bytes cannot hold "
+                                   "a user for the whole request timeout")
     max_lag_ms: float = Field(1.0, gt=0, description="a mean schedule lag under this never flags a run (ms)")
     lag_tolerance: float = Field(0.05, gt=0, description="flag client-lag when mean lag > max(max_lag_ms, this x mean E2E)")
     scrape_interval_s: float = Field(1.0, ge=0, description="scrape the engine's /metrics this often (0: off)")

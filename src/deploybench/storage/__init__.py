@@ -15,13 +15,14 @@ last line is skipped on read.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..schemas import DeploybenchError, RequestRecord, RunMeta, RunSummary
@@ -36,15 +37,33 @@ class DiskFullError(DeploybenchError):
     exit_code = 4
 
 
+FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+"""Write errors that mean "no room left": a full disk, a quota, a file-size limit."""
+
+
 def atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with _guard(path):
+    """Write ``path`` whole or not at all: a temporary file, fsynced, then renamed over it."""
+    with replacing(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """Yield a temporary name beside ``path``; when the block ends, rename it over ``path``. A block that
+    fails (a full disk: :class:`DiskFullError`) removes the temporary file and leaves ``path`` as it was,
+    so a partial file never sits under its final name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with _guard(path):
+            yield tmp
+            os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 class _guard:
@@ -57,7 +76,7 @@ class _guard:
         return self
 
     def __exit__(self, et, exc, tb):
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        if isinstance(exc, OSError) and exc.errno in FULL:
             raise DiskFullError(f"disk full while writing {self.path}",
                                 "free space; records already written are kept and the run resumes") from None
         return False
@@ -66,18 +85,21 @@ class _guard:
 class RunWriter:
     """Appends records of one run as they complete.
 
-    Each record is written and flushed at once (it is then in the OS page cache and survives a
-    ``kill -9`` of this process); a background thread fsyncs every ``fsync_s`` seconds (survives a
-    power cut), so the event loop never waits on the disk.
+    Each record is written whole at once (it is then in the OS page cache and survives a ``kill -9``
+    of this process); a background thread fsyncs every ``fsync_s`` seconds (survives a power cut), so
+    the event loop never waits on the disk. A write that finds the disk full truncates the file back
+    to its last whole line, keeps the :class:`DiskFullError` in ``error``, calls ``on_error`` with it
+    (the level stops) and drops every later record: nothing half-written is ever left behind.
     """
 
     def __init__(self, run_dir: Path, meta: RunMeta, fsync_s: float = 0.5) -> None:
         self.dir = run_dir
         self.meta = meta
+        self.error: DiskFullError | None = None
+        self.on_error: Callable[[DiskFullError], None] | None = None
         run_dir.mkdir(parents=True, exist_ok=True)
         self.write_meta()
-        with _guard(run_dir / RECORDS):
-            self._f = open(run_dir / RECORDS, "a", encoding="utf-8")
+        self._f = JsonlAppender(run_dir / RECORDS, self._full)
         self.count = 0
         self._stop = threading.Event()
         self._syncer = threading.Thread(target=self._sync_loop, args=(fsync_s,), daemon=True)
@@ -86,30 +108,29 @@ class RunWriter:
     def _sync_loop(self, every: float) -> None:
         while not self._stop.wait(every):
             try:
-                os.fsync(self._f.fileno())
+                self._f.sync()
             except (OSError, ValueError):
                 return
 
+    def _full(self, exc: DiskFullError) -> None:
+        self.error = exc
+        if self.on_error is not None:
+            self.on_error(exc)
+
     def append(self, rec: RequestRecord) -> None:
-        with _guard(self.dir / RECORDS):
-            self._f.write(rec.model_dump_json() + "\n")
-            self._f.flush()
-        self.count += 1
+        if self._f.write_line(rec.model_dump_json()):
+            self.count += 1
 
     def write_meta(self) -> None:
         atomic_write(self.dir / META, self.meta.model_dump_json(indent=2))
 
     def close(self, status: str | None = None) -> None:
+        """Close the records (fsynced) and store ``status``; a full disk raises :class:`DiskFullError`
+        (the meta then stays ``running``, and the next run sets the cell aside)."""
         self._stop.set()
         if self._syncer.is_alive():
             self._syncer.join(timeout=5)
-        if not self._f.closed:
-            try:
-                with _guard(self.dir / RECORDS):
-                    self._f.flush()
-                    os.fsync(self._f.fileno())
-            finally:
-                self._f.close()
+        self._f.close()
         if status:
             self.meta.status = status  # type: ignore[assignment]
             self.meta.ended_at = self.meta.ended_at or now_iso()
@@ -147,20 +168,59 @@ SERVER_METRICS = "server_metrics.jsonl"
 
 
 class JsonlAppender:
-    """Append-and-flush JSON lines (server metric scrapes)."""
+    """Append JSON lines, each written whole (unbuffered, retried on a short write) or not at all.
 
-    def __init__(self, path: Path) -> None:
+    On a full disk the file is truncated back to its last whole line, ``on_full`` is called once with
+    the :class:`DiskFullError` (default: raise it) and every later line is dropped."""
+
+    def __init__(self, path: Path, on_full: Callable[[DiskFullError], None] | None = None) -> None:
         self.path = path
+        self.on_full = on_full
+        self.error: DiskFullError | None = None
         with _guard(path):
-            self._f = open(path, "a", encoding="utf-8")
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._good = os.fstat(self._fd).st_size
+        self._lock = threading.Lock()
 
     def __call__(self, obj: dict) -> None:
-        with _guard(self.path):
-            self._f.write(json.dumps(obj) + "\n")
-            self._f.flush()
+        self.write_line(json.dumps(obj))
+
+    def write_line(self, text: str) -> bool:
+        """Append one line; False when it was not written (the disk is full, or was)."""
+        if self.error is not None or self._fd < 0:
+            return False
+        data = (text + "\n").encode("utf-8")
+        with self._lock:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(self._fd, view):]
+            except OSError as exc:
+                if exc.errno not in FULL:
+                    raise
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, self._good)  # back to the last whole line
+                self.error = DiskFullError(f"disk full while writing {self.path}",
+                                           "free space and run again: measurements already stored are kept, "
+                                           "this cell is measured again")
+            else:
+                self._good += len(data)
+                return True
+        if self.on_full is None:
+            raise self.error
+        self.on_full(self.error)
+        return False
+
+    def sync(self) -> None:
+        if self._fd >= 0:
+            os.fsync(self._fd)
 
     def close(self) -> None:
-        self._f.close()
+        if self._fd >= 0:
+            with contextlib.suppress(OSError):  # nothing is buffered: every line is already written
+                os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = -1
 
 
 def read_server_metrics(run_dir: Path) -> list[dict]:
@@ -235,10 +295,8 @@ def write_parquet(run_dir: Path, records: list[RequestRecord] | None = None) -> 
 
     rows = [r.model_dump() for r in (records if records is not None else read_records(run_dir))]
     table = pa.Table.from_pylist(rows, schema=_arrow_schema()) if rows else _arrow_schema().empty_table()
-    tmp = run_dir / (PARQUET + ".tmp")
-    with _guard(tmp):
+    with replacing(run_dir / PARQUET) as tmp:
         pq.write_table(table, tmp)
-        os.replace(tmp, run_dir / PARQUET)
     return run_dir / PARQUET
 
 

@@ -68,6 +68,19 @@ def _round_target(meta: RunMeta) -> float | None:
     return load.get("target_half_width") if adaptive else None
 
 
+def _in_progress(run_dir: Path) -> bool:
+    try:
+        return read_meta(run_dir).status == "running"
+    except (OSError, ValueError):
+        return False  # an unreadable meta: load_cell says so
+
+
+def finished_dirs(root: Path) -> list[Path]:
+    """Cell folders under ``root`` that are not being measured (status other than ``running``): what
+    read-only commands read while a run measures the study."""
+    return [d for d in run_dirs(root) if not _in_progress(d)]
+
+
 def combined_cells(root: Path, slo: str | None = None) -> list[StoredCell]:
     """Every cell under ``root`` once: its rounds (``<cell>``, ``<cell>__t2``, ...) combined from their raw
     records (:func:`deploybench.metrics.rounds.combine`). Only completed rounds are combined; a cell with
@@ -76,6 +89,8 @@ def combined_cells(root: Path, slo: str | None = None) -> list[StoredCell]:
 
     groups: dict[tuple[str, str], list[StoredCell]] = {}
     for d in run_dirs(root):
+        if _in_progress(d):  # being measured now (or by a run that died): not a result yet
+            continue
         c = load_cell(d, slo)
         groups.setdefault(rounds_mod.cell_key(c.summary), []).append(c)
     out = []

@@ -14,6 +14,7 @@ ceiling is warned about before anything starts. Peaks of ``PREFLIGHT_MIN_STREAMS
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import tempfile
 from dataclasses import dataclass
@@ -76,8 +77,9 @@ def theory_tok_s(streams: int, ttft_ms: float = TTFT_MS, itl_ms: float = ITL_MS,
     return streams * tokens / ((ttft_ms + (tokens - 1) * itl_ms) / 1e3)
 
 
-def check(streams: int, seconds: float = 3.0, workers: int | str = 1) -> Check:
-    """Drive ``streams`` closed-loop streams at the scripted server for about ``seconds``."""
+def check(streams: int, seconds: float = 3.0, workers: int | str = 1, url: str | None = None) -> Check:
+    """Drive ``streams`` closed-loop streams at the scripted server for about ``seconds`` (``url``: one
+    already running, started with the doctor's timing; default: a fresh one)."""
     from ..engines import ExternalEngine
     from ..testing.servers import first_token_timings, scripted_server
     from ..workloads import load_prompts
@@ -87,7 +89,8 @@ def check(streams: int, seconds: float = 3.0, workers: int | str = 1) -> Check:
                 request_timeout_s=30, scrape_interval_s=0, pin_client=False, contention_retries=0, rounds=1)
     if workers != 1 and "workers" in LoadConfig.model_fields:
         load["workers"] = workers
-    with scripted_server(ttft_ms=TTFT_MS, itl_ms=ITL_MS, spin_ms=0) as url, tempfile.TemporaryDirectory() as out:
+    server = contextlib.nullcontext(url) if url else scripted_server(ttft_ms=TTFT_MS, itl_ms=ITL_MS, spin_ms=0)
+    with server as url, tempfile.TemporaryDirectory() as out:
         cfg = RunConfig(deployment=Deployment(name="doctor", engine=ExternalEngine(url=url, model="scripted")),
                         workload=Workload(source=SyntheticWorkload(input_tokens=16, prompts=64), max_tokens=TOKENS),
                         load=LoadConfig(**load))

@@ -5,7 +5,10 @@ a scratch folder of its own, and stops it (a GPU node per deployment, or several
 once). As each cell finishes, its files travel back through a ``distributed.Queue`` and the
 coordinator, the only writer of the study folder, puts them in place: written in full under
 ``<cell>.incomplete-part`` and renamed into ``<cell>`` in one step, so a crash leaves either the
-whole cell or a folder set aside (never read as a cell). Resume works as for a one-host study: the
+whole cell or a folder set aside (never read as a cell). Records do not wait for the cell to finish:
+each cell's meta (status running) and its records, in batches as they complete, travel ahead of it
+and are appended to ``<cell>`` here, so a crash of either side loses no measurement already taken
+(:class:`_Live`). Resume works as for a one-host study: the
 coordinator sends each task the summaries of its deployment's complete cells, and the remote run
 skips them. At most N deployments run at once.
 """
@@ -13,7 +16,9 @@ skips them. At most N deployments run at once.
 from __future__ import annotations
 
 import asyncio
+import queue
 import shutil
+import threading
 import tempfile
 import time
 import uuid
@@ -49,18 +54,54 @@ def _files(root: Path, sub: str) -> dict[str, bytes]:
 
 
 class _Forward:
-    """The remote run's reporter: each finished cell's folder goes to the coordinator."""
+    """The remote run's reporter: each cell's meta when it starts, its records as they complete (in
+    batches, from a sender thread, so the measuring loop never waits on the network), and the whole
+    finished folder at the end go to the coordinator, in that order."""
+
+    BATCH_S = 0.2
 
     def __init__(self, root: Path, put, dep: str) -> None:
         self.root, self.put, self.prefix = root, put, storage.safe_name(dep) + "__"
+        self.run_id: str | None = None
+        self._batch: list[str] = []
+        self._last = time.monotonic()
+        self._out: queue.Queue = queue.Queue()
+        self._sender = threading.Thread(target=self._send, daemon=True)
+        self._sender.start()
 
-    def cell_started(self, run_id, concurrency, cfg) -> None: ...
-    def request_done(self, rec) -> None: ...
+    def _send(self) -> None:
+        while (msg := self._out.get()) is not None:
+            self.put(msg)
+
+    def _flush(self) -> None:
+        if self._batch and self.run_id:
+            self._out.put(["records", self.run_id, self._batch])
+            self._batch = []
+        self._last = time.monotonic()
+
+    def cell_started(self, run_id, concurrency, cfg) -> None:
+        self._flush()
+        self.run_id = run_id
+        meta = self.root / run_id / storage.META
+        self._out.put(["started", run_id, meta.read_bytes() if meta.exists() else b""])
+
+    def request_done(self, rec) -> None:
+        self._batch.append(rec.model_dump_json())
+        if time.monotonic() - self._last >= self.BATCH_S:
+            self._flush()
+
     def cell_skipped(self, summary) -> None: ...
 
     def cell_finished(self, summary: RunSummary) -> None:
+        self._flush()
         tops = {p.name: p.read_bytes() for p in self.root.glob(self.prefix + "*.json") if p.is_file()}
-        self.put(["cell", summary.run_id, _files(self.root, summary.run_id), tops])
+        self._out.put(["cell", summary.run_id, _files(self.root, summary.run_id), tops])
+
+    def close(self) -> None:
+        """Send what is left (records of a cell that did not finish included) and stop the sender."""
+        self._flush()
+        self._out.put(None)
+        self._sender.join(timeout=30)
 
 
 def _remote_deployment(cfg_json: str, prompts, study: str, seeds: dict[str, bytes], out: str) -> list:
@@ -75,13 +116,63 @@ def _remote_deployment(cfg_json: str, prompts, study: str, seeds: dict[str, byte
             (root / rel).write_bytes(data)
         cfg = RunConfig.model_validate_json(cfg_json)
         fwd = _Forward(root, q.put, cfg.deployment.name)
-        summaries = run_deployment(cfg, prompts, root, study=study, reporter=fwd, resume=True,
-                                   design="back-to-back" if cfg.load.rounds > 1 else "interleaved")
+        try:
+            summaries = run_deployment(cfg, prompts, root, study=study, reporter=fwd, resume=True,
+                                       design="back-to-back" if cfg.load.rounds > 1 else "interleaved")
+        finally:
+            fwd.close()
         return ["ok", [s.model_dump_json() for s in summaries]]
     except DeploybenchError as exc:
         return ["failed", exc.line()]
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+class _Live:
+    """Cells being measured elsewhere, stored here record by record: ``<cell>/meta.json`` (status
+    running) when the cell starts, each batch of records appended whole as it arrives. A crash of the
+    coordinator or the worker leaves a ``running`` cell with every record received so far, which the
+    next run sets aside (``.incomplete-<time>``) and measures again, as for a cell measured here."""
+
+    def __init__(self, study_dir: Path) -> None:
+        self.study_dir, self.sinks = study_dir, {}
+
+    def started(self, run_id: str, meta: bytes) -> None:
+        self.close(run_id)
+        final = self.study_dir / run_id
+        if final.exists():
+            _set_aside(final, "incomplete")
+        final.mkdir(parents=True)
+        if meta:
+            storage.atomic_write(final / storage.META, meta.decode())
+        self.sinks[run_id] = storage.JsonlAppender(final / storage.RECORDS)
+
+    def records(self, run_id: str, lines: list[str]) -> None:
+        sink = self.sinks.get(run_id)
+        if sink is not None:
+            for line in lines:
+                sink.write_line(line)
+
+    def close(self, run_id: str | None = None) -> None:
+        for rid in [run_id] if run_id else list(self.sinks):
+            sink = self.sinks.pop(rid, None)
+            if sink is not None:
+                sink.close()
+
+    def handle(self, msg) -> RunSummary | None:
+        kind = msg[0]
+        if kind == "started":
+            self.started(msg[1], msg[2])
+        elif kind == "records":
+            self.records(msg[1], msg[2])
+        elif kind == "cell":
+            self.close(msg[1])
+            return store_cell(self.study_dir, msg[1], msg[2], msg[3])
+        return None
+
+
+def _set_aside(path: Path, why: str) -> None:
+    path.rename(path.with_name(f"{path.name}.{why}-{time.strftime('%Y%m%d-%H%M%S')}"))
 
 
 def store_cell(study_dir: Path, run_id: str, files: dict[str, bytes], tops: dict[str, bytes]) -> RunSummary | None:
@@ -93,9 +184,12 @@ def store_cell(study_dir: Path, run_id: str, files: dict[str, bytes], tops: dict
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
     final = study_dir / run_id
-    if final.exists():  # a contended try measured again, or an unfinished one from an earlier run
-        why = "contended" if storage.read_summary(final) else "incomplete"
-        final.rename(final.with_name(f"{run_id}.{why}-{time.strftime('%Y%m%d-%H%M%S')}"))
+    if final.exists():  # its live copy (records as they came), a contended try, or an unfinished earlier one
+        live = (final / storage.META).exists() and storage.read_meta(final).status == "running"
+        if live:
+            shutil.rmtree(final)  # the finished folder holds every record the live copy had
+        else:
+            _set_aside(final, "contended" if storage.read_summary(final) else "incomplete")
     part.rename(final)
     for name, data in tops.items():
         storage.atomic_write(study_dir / name, data.decode())
@@ -121,6 +215,14 @@ async def _run(client, study, planned, study_dir, n, reporter, resume):
     prompts = workloads.load_prompts(study.workload.source)
     name = f"deploybench-cells-{uuid.uuid4().hex[:8]}"
     q = Queue(name, client=client)
+    live = _Live(study_dir)
+    try:
+        return await _loop(client, study, planned, study_dir, n, reporter, resume, prompts, name, q, live)
+    finally:
+        live.close()
+
+
+async def _loop(client, study, planned, study_dir, n, reporter, resume, prompts, name, q, live):
     todo, running, summaries, failures = list(planned), {}, [], []
     while todo or running:
         while todo and len(running) < n:
@@ -132,14 +234,12 @@ async def _run(client, study, planned, study_dir, n, reporter, resume):
             running[p.name] = client.submit(_remote_deployment, cfg.model_dump_json(), prompts, study.name, seeds,
                                             name, pure=False, key=f"deploybench-deployment-{uuid.uuid4().hex[:8]}")
         for msg in await asyncio.to_thread(q.get, timeout=1, batch=True):
-            s = store_cell(study_dir, msg[1], msg[2], msg[3])
-            if s is not None:
+            if (s := live.handle(msg)) is not None:
                 reporter.cell_finished(s)
         for dep, fut in list(running.items()):
             if fut.done():
-                for msg in await asyncio.to_thread(q.get, timeout=1, batch=True):  # cells sent before it ended
-                    s = store_cell(study_dir, msg[1], msg[2], msg[3])
-                    if s is not None:
+                for msg in await asyncio.to_thread(q.get, timeout=1, batch=True):  # sent before it ended
+                    if (s := live.handle(msg)) is not None:
                         reporter.cell_finished(s)
                 del running[dep]
                 summaries, failures = _collect(fut, dep, summaries, failures, reporter)

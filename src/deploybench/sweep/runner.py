@@ -269,16 +269,25 @@ async def _measure_level(ctx: _Ctx, level, trial: int, prompts) -> tuple[RunSumm
                                                         cfg.workload, prompts, ctx.info.model_path, level.key, run_id)
     writer = storage.RunWriter(run_dir, meta)
     params = GenParams(max_tokens=cfg.workload.max_tokens, ignore_eos=cfg.workload.ignore_eos,
-                       temperature=cfg.workload.temperature)
+                       temperature=cfg.workload.temperature, stall_timeout_s=cfg.load.stall_timeout_s)
     ctx.reporter.cell_started(run_id, concurrency, cfg)
     status = "interrupted"
-    scraper = _start_scraper(ctx.scrape, cfg.load.scrape_interval_s, run_dir)
+    # a server that dies mid-level stops the level at once; the cell is stored as failed (resume measures it again)
+    server_watch = faults.ServerWatch(faults.process_alive(ctx.server_pid))
+    # so does a record or scrape that cannot be stored (a full disk): the cell is stored interrupted, the run ends
+    disk_full: list[storage.DiskFullError] = []
+
+    def full(exc: storage.DiskFullError) -> None:
+        disk_full.append(exc)
+        server_watch.trip(exc.problem)
+
+    writer.on_error = full
+    scraper = _start_scraper(ctx.scrape, cfg.load.scrape_interval_s, run_dir, full)
     probe = speedprobe.shared() if ctx.server_pid is not None else None  # a server on this host: how fast is it?
     watch = contention.CpuWatch(ctx.server_pid, server_cores, shares,
                                 [*getattr(ctx.pool, "pids", ()), *([probe.proc.pid] if probe and probe.proc else [])],
                                 probe)
-    # a server that dies mid-level stops the level at once; the cell is stored as failed (resume measures it again)
-    gone = faults.SERVER_WATCH.set(faults.ServerWatch(faults.process_alive(ctx.server_pid)))
+    gone = faults.SERVER_WATCH.set(server_watch)
     try:
         res = await levels.drive(ctx.client, level, cfg.load, params, prompts, writer.append, ctx.reporter,
                                  ctx.cursor[0], run_dir, ctx.pool)
@@ -292,11 +301,16 @@ async def _measure_level(ctx: _Ctx, level, trial: int, prompts) -> tuple[RunSumm
                                       ("truncated", res.truncated), ("failed", res.failed)) if on]
         status, why = ("failed", None) if res.failed else ("complete", why)
         meta.note = res.failed or meta.note
+        if disk_full:  # not the server's fault: measured again on the next run
+            status, meta.note = "interrupted", disk_full[0].problem
+            meta.flags = [f for f in meta.flags if f != "failed"]
     finally:
         faults.SERVER_WATCH.reset(gone)
         await _stop_scraper(scraper)
         meta.ended_at = storage.now_iso()
-        writer.close(status)
+        writer.close(status)  # a full disk here leaves the meta `running`: the next run sets the cell aside
+    if disk_full:
+        raise disk_full[0]
     summary = summarize_cell(run_dir, meta)  # the figures `summarize` and `report` recompute
     storage.write_summary(run_dir, summary)
     storage.write_parquet(run_dir)
@@ -304,13 +318,14 @@ async def _measure_level(ctx: _Ctx, level, trial: int, prompts) -> tuple[RunSumm
     return summary, why
 
 
-def _start_scraper(scrape, interval_s: float, run_dir: Path):
-    """Background task scraping the engine's /metrics into the cell's folder (None when off)."""
+def _start_scraper(scrape, interval_s: float, run_dir: Path, on_full):
+    """Background task scraping the engine's /metrics into the cell's folder (None when off); a full disk
+    is handed to ``on_full`` and ends the scraping."""
     if not scrape or interval_s <= 0:
         return None
     url, session, headers = scrape
     stop = asyncio.Event()
-    sink = storage.JsonlAppender(run_dir / storage.SERVER_METRICS)
+    sink = storage.JsonlAppender(run_dir / storage.SERVER_METRICS, lambda exc: (on_full(exc), stop.set()))
     task = asyncio.create_task(scrape_loop(session, url, interval_s, sink, stop, headers))
     return stop, task, sink
 

@@ -15,7 +15,11 @@ faults a real deployment shows under stress: ``fault-429`` (HTTP 429 with ``Retr
 ``fault-stall`` (half the tokens, then silence with the connection open), ``fault-reset`` (half
 the tokens, then a TCP reset), ``fault-slow-first`` (the response starts ``SLOW_FIRST_NS`` late),
 ``fault-close`` (the request is read, then the connection closed without an answer), and
-``fault-mix`` (requests cycle through: fine, 429, stall, reset, slow first byte).
+``fault-mix`` (requests cycle through: fine, 429, stall, reset, slow first byte); and hostile answers
+(:data:`HOSTILE`): ``fault-endless-line`` (an SSE line of 50 MB that never ends), ``fault-huge-event``
+(one 10 MB event), ``fault-bad-utf8``, ``fault-many-headers`` (10,000 header lines),
+``fault-trickle`` (one byte every 5 s), ``fault-content-length`` (a Content-Length that lies),
+``fault-redirect`` (a redirect loop); ``--models-html`` makes ``GET /v1/models`` answer an HTML page.
 ``GET /stats`` says how many generation requests the server has read (``received``), its ``pid``, its
 speed now and when its drift schedule started (``speed``, ``drift_t0_ns``, monotonic clock);
 ``GET /timings`` lists, per streamed request, ``[read_ns, due_ns, written_ns]``: when the request's
@@ -96,6 +100,88 @@ def _tgi_line(i: int, n: int, prompt: str) -> bytes:
     return b"data:" + json.dumps(event).encode() + b"\n\n"
 
 
+# --------------------------------------------------------------------------- hostile servers
+# Answers a client must survive with bounded memory, each ending the request as an error of a named kind.
+
+SSE_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n")
+
+
+async def _paced(transport: asyncio.Transport, data: bytes) -> bool:
+    """Write, waiting while the client has not read 1 MiB of what was sent (False: it went away)."""
+    while transport.get_write_buffer_size() > (1 << 20):
+        if transport.is_closing():
+            return False
+        await asyncio.sleep(0.005)
+    if transport.is_closing():
+        return False
+    transport.write(data)
+    return True
+
+
+async def _endless_line(transport: asyncio.Transport) -> None:
+    """``fault-endless-line``: an SSE line that never ends (50 MB, no newline), then the connection closes."""
+    transport.write(SSE_HEAD + _chunk(b"data: "))
+    piece = _chunk(b"x" * 65536)
+    for _ in range(50 * 16):
+        if not await _paced(transport, piece):
+            return
+    transport.close()
+
+
+async def _huge_event(transport: asyncio.Transport) -> None:
+    """``fault-huge-event``: one 10 MB event."""
+    event = {"id": "s", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "x" * 10_000_000}}]}
+    data = b"data: " + json.dumps(event).encode() + b"\n\n"
+    transport.write(SSE_HEAD)
+    for i in range(0, len(data), 65536):
+        if not await _paced(transport, _chunk(data[i:i + 65536])):
+            return
+    transport.write(_chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
+
+
+async def _bad_utf8(transport: asyncio.Transport) -> None:
+    """``fault-bad-utf8``: an event whose bytes are not UTF-8."""
+    transport.write(SSE_HEAD + _chunk(b'data: {"choices": [{"index": 0, "delta": {"content": "\xff\xfe\xc3"}}]}\n\n')
+                    + _chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
+
+
+async def _many_headers(transport: asyncio.Transport) -> None:
+    """``fault-many-headers``: 10,000 response header lines before an ordinary stream."""
+    pad = b"".join(b"X-Pad-%d: %d\r\n" % (i, i) for i in range(10_000))
+    transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n" + pad +
+                    b"Transfer-Encoding: chunked\r\n\r\n" + _chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
+
+
+async def _trickle(transport: asyncio.Transport) -> None:
+    """``fault-trickle``: one byte every 5 s, never a whole event (until the client gives up)."""
+    transport.write(SSE_HEAD)
+    for byte in itertools.cycle(b"data: {"):
+        if transport.is_closing():
+            return
+        transport.write(_chunk(bytes([byte])))
+        await asyncio.sleep(5)
+
+
+async def _lying_length(transport: asyncio.Transport) -> None:
+    """``fault-content-length``: ``Content-Length`` promises 1 MB, one event comes, the connection closes."""
+    transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 1000000\r\n\r\n"
+                    b'data: {"choices": [{"index": 0, "delta": {"content": "t"}}]}\n\n')
+    await asyncio.sleep(0.05)
+    transport.close()
+
+
+async def _redirect(transport: asyncio.Transport) -> None:
+    """``fault-redirect``: a redirect to the same address, for ever (a client that follows it loops)."""
+    transport.write(_reply("307 Temporary Redirect", b"", extra="Location: /v1/chat/completions\r\n"))
+
+
+HOSTILE = {"fault-endless-line": _endless_line, "fault-huge-event": _huge_event, "fault-bad-utf8": _bad_utf8,
+           "fault-many-headers": _many_headers, "fault-trickle": _trickle, "fault-content-length": _lying_length,
+           "fault-redirect": _redirect}
+MODELS_HTML = b"<!doctype html><html><body><h1>Welcome</h1></body></html>"
+
+
 def parse_drift(text: str) -> list[tuple[float, int]]:
     """``"1.0:3s,0.6:2s"`` -> [(1.0, 3e9 ns), (0.6, 2e9 ns)]: a host's speed over time (0.6: delays / 0.6)."""
     out = []
@@ -126,6 +212,7 @@ class Script:
         self.timings: collections.deque = collections.deque(maxlen=TIMINGS_KEPT)  # [read, due, written]
         self._mix = itertools.count()
         self.drift: list[tuple[float, int]] = []  # (speed, ns) steps, repeating from t_start (parse_drift)
+        self.models_html = False  # GET /v1/models answers an HTML page
         self.t_start = time.monotonic_ns()
 
     async def admitted(self, transport: asyncio.Transport, t0: int, body: dict, chat: bool) -> None:
@@ -168,6 +255,8 @@ class Script:
     async def stream(self, transport: asyncio.Transport, t0: int, body: dict, chat: bool) -> None:
         model, n = str(body.get("model", "")), int(body.get("max_tokens") or 16)
         ttft_ns, itl_ns = self._timing(model)
+        if model in HOSTILE:
+            return await HOSTILE[model](transport)
         if model == "fault-mix":
             model = MIX[next(self._mix) % len(MIX)]
         if model == "fault-hang":
@@ -308,6 +397,9 @@ class Conn(asyncio.Protocol):
             body = {"/v1/models": MODELS, "/stats": stats}.get(path, b'{"status": "ok"}')
             if path == "/timings":
                 body = json.dumps({"first_token": list(script.timings)}).encode()
+            if path == "/v1/models" and script.models_html:
+                self.transport.write(_reply("200 OK", MODELS_HTML, "text/html"))
+                return
             self.transport.write(_reply("200 OK", body))
             return
         generate = path in ("/v1/chat/completions", "/v1/completions", TGI_PATH) or path.endswith(SAGEMAKER_SUFFIX)
@@ -353,6 +445,7 @@ def main() -> None:
                     help="spin this long before each deadline (0: timers alone, leaving the CPU to the client)")
     ap.add_argument("--uvloop", action="store_true", help="run on uvloop (less CPU, less exact timers)")
     ap.add_argument("--tail-ms", type=float, default=0.0, help="hold each stream open this long after its end")
+    ap.add_argument("--models-html", action="store_true", help="GET /v1/models answers an HTML page")
     ap.add_argument("--drift", default="", help='a host whose speed drifts, e.g. "1.0:3s,0.6:2s" (repeating from '
                     "server start; every delay is divided by the speed)")
     a = ap.parse_args()
@@ -371,6 +464,7 @@ def main() -> None:
     except ValueError as exc:
         ap.error(str(exc))
     script.t_start = time.monotonic_ns()
+    script.models_html = a.models_html
     try:
         with asyncio.Runner(loop_factory=factory) as runner:
             runner.run(serve(a.host, a.port, script, a.slots))

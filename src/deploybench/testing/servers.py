@@ -18,14 +18,15 @@ from ..engines import process
 def scripted_server(ttft_ms: float = 50.0, itl_ms: float = 10.0, tokens_per_chunk: int = 1,
                     timeout_s: float = 20.0, noise: float = 0.0, seed: int = 0, slots: int = 0,
                     exit_after: int = 0, drop_reused: bool = False, tail_ms: float = 0.0,
-                    spin_ms: float = 2.0, drift: str = "") -> Iterator[str]:
+                    spin_ms: float = 2.0, drift: str = "", models_html: bool = False) -> Iterator[str]:
     """Yields the base URL of a running scripted server; always stops it (see ``scripted`` for the options)."""
     port = process.free_port()
     log = Path(tempfile.mkdtemp(prefix="deploybench-scripted-")) / "server.log"
     argv = [sys.executable, "-m", "deploybench.testing.scripted", "--port", str(port),
             "--ttft-ms", str(ttft_ms), "--itl-ms", str(itl_ms), "--tokens-per-chunk", str(tokens_per_chunk),
             "--noise", str(noise), "--seed", str(seed), "--slots", str(slots),
-            "--exit-after", str(exit_after), "--tail-ms", str(tail_ms), "--spin-ms", str(spin_ms), "--drift", drift] + (["--drop-reused"] if drop_reused else [])
+            "--exit-after", str(exit_after), "--tail-ms", str(tail_ms), "--spin-ms", str(spin_ms), "--drift", drift] + (["--drop-reused"] if drop_reused else []) + (
+            ["--models-html"] if models_html else [])
     proc = process.spawn(argv, log)
     url = f"http://127.0.0.1:{port}"
     try:
