@@ -17,6 +17,10 @@ CLI = [sys.executable, "-m", "deploybench"]
 
 
 def run_cli(*args, timeout=240, cwd=None):
+    """The CLI in a subprocess. A ``run`` that names no ``--rounds`` (and is not ``--quick``) measures one
+    round: these tests check one run's own figures; the rounds' tests say how many they want."""
+    if args and args[0] == "run" and "--rounds" not in args and "--quick" not in args and "--help" not in args:
+        args = (*args, "--rounds", "1")
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd)
 
 
@@ -112,7 +116,7 @@ def test_api_key_is_in_no_stored_file_log_or_report(tmp_path):
     canary = "sk-canary-" + secrets.token_hex(12)
     env = {**os.environ, "DEPLOYBENCH_TEST_CANARY_KEY": canary}
     with scripted_server(ttft_ms=2, itl_ms=1) as url:
-        p = subprocess.run([*CLI, "run", "--endpoint", url, "--api-key-env", "DEPLOYBENCH_TEST_CANARY_KEY", "-c", "1,2",
+        p = subprocess.run([*CLI, "run", "--rounds", "1", "--endpoint", url, "--api-key-env", "DEPLOYBENCH_TEST_CANARY_KEY", "-c", "1,2",
                             "-n", "3", "--max-tokens", "4", "--out", str(tmp_path), "--name", "k", "--json"],
                            capture_output=True, text=True, timeout=240, env=env)
     assert p.returncode == 0, p.stderr
@@ -133,7 +137,7 @@ def _ignore_sigint() -> None:  # what `cmd &` in a script does to the child
 def test_signal_stops_a_run_started_in_the_background(tmp_path, sig):
     """Started with SIGINT ignored (``&`` from a script), SIGTERM (and SIGINT) still stop the run at once."""
     with scripted_server(ttft_ms=2, itl_ms=2) as url:
-        proc = subprocess.Popen([*CLI, "run", "--endpoint", url, "-c", "2", "-n", "100000", "--max-tokens", "20",
+        proc = subprocess.Popen([*CLI, "run", "--rounds", "1", "--endpoint", url, "-c", "2", "-n", "100000", "--max-tokens", "20",
                                  "--out", str(tmp_path), "--name", "bg"], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, preexec_fn=_ignore_sigint)
         try:
@@ -166,7 +170,7 @@ def _wait_for_records(study: Path, n: int, timeout: float = 120) -> Path:
 @pytest.mark.parametrize("sig, background", [(signal.SIGINT, False), (signal.SIGTERM, False),
                                              (signal.SIGKILL, False), (signal.SIGTERM, True)])
 def test_interrupt_keeps_records_and_leaves_no_server(tmp_path, have_llama, sig, background):
-    proc = subprocess.Popen([*CLI, "run", "-c", "2", "-n", "400", "--max-tokens", "8", "--out", str(tmp_path),
+    proc = subprocess.Popen([*CLI, "run", "--rounds", "1", "-c", "2", "-n", "400", "--max-tokens", "8", "--out", str(tmp_path),
                              "--name", "int", "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, preexec_fn=_ignore_sigint if background else None)
     try:

@@ -21,7 +21,7 @@ STUDY = {
     "hardware": [{"name": "cpu", "threads": 1, "price_per_hour": 0.36}],
     "engine": {"kind": "echo", "settings": {"ttft_ms": 30, "itl_ms": 5, "slots": [1, 4]}},
     "workload": {"source": {"kind": "synthetic", "input_tokens": 16, "prompts": 32}, "max_tokens": 8},
-    "load": {"concurrency": [2], "requests": 8, "warmup_requests": 1, "scrape_interval_s": 0},
+    "load": {"rounds": 1, "concurrency": [2], "requests": 8, "warmup_requests": 1, "scrape_interval_s": 0},
 }
 
 

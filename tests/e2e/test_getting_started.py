@@ -98,7 +98,7 @@ def test_getting_started_as_written(tmp_path):
     assert f"report: runs/my-endpoint/report/report.html" in first.stdout, first.stdout[-500:]
     assert html.is_file()
     dry = next(p for c, p in results.items() if "vllm-gpu.yaml" in c and GPU_MARK not in c)
-    assert "16 cells (16 to run)" in dry.stdout and "g6e.xlarge" in dry.stdout
+    assert "48 cells (48 to run)" in dry.stdout and "g6e.xlarge" in dry.stdout  # 16 cells x 3 rounds
     assert not (tmp_path / "runs" / "vllm-gpu").exists(), "a dry run must start nothing"
     compare = next(p for c, p in results.items() if c.startswith("deploybench compare"))
     assert "c=16" in compare.stdout

@@ -17,7 +17,7 @@ USERS = 2
 
 def _args(url: str, out) -> list[str]:
     # c1 then c2, 40 requests each of ~100 ms (10 tokens, 10 ms apart)
-    return ["run", "--endpoint", url, "--model", "scripted", "-c", f"1,{USERS}", "-n", "40", "--max-tokens", "10",
+    return ["run", "--rounds", "1", "--endpoint", url, "--model", "scripted", "-c", f"1,{USERS}", "-n", "40", "--max-tokens", "10",
             "--warmup", "1", "--out", str(out), "--name", "k9", "--no-report"]
 
 

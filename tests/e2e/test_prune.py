@@ -20,7 +20,7 @@ STUDY = {
     "engine": {"kind": "llamacpp", "settings": {"parallel": 4, "ctx_size": 1024}},
     "workload": {"source": {"kind": "synthetic", "input_tokens": 24, "prompts": 64}, "max_tokens": 8},
     # contention flags keep a cell out of the picks; this test is about pruning, so they never fire here
-    "load": {"concurrency": [1, 4], "requests": 4, "warmup_requests": 1, "contention_retries": 0,
+    "load": {"rounds": 1, "concurrency": [1, 4], "requests": 4, "warmup_requests": 1, "contention_retries": 0,
              "contention_cpu": 100, "contention_steal": 100},
 }
 

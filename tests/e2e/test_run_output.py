@@ -26,6 +26,8 @@ def _cli(*args, columns: int = 40, **kw) -> subprocess.CompletedProcess:
     """The CLI piped (stdout and stderr are pipes), on a narrow console: anything wrapped would break."""
     env = {**os.environ, "COLUMNS": str(columns)}
     env.pop("FORCE_COLOR", None)
+    if args and args[0] == "run" and "--rounds" not in args:  # one round: these tests read one run's output
+        args = (*args, "--rounds", "1")
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=240, env=env, **kw)
 
 
@@ -83,7 +85,7 @@ def test_study_with_a_failed_deployment_still_reports_what_was_measured(tmp_path
                  "hardware": {"name": "cpu", "price_per_hour": 0.1}},
             ],
             "workload": {"source": {"kind": "synthetic", "input_tokens": 16, "prompts": 8}, "max_tokens": 8},
-            "load": {"concurrency": [1, 2], "requests": 6, "warmup_requests": 0},
+            "load": {"rounds": 1, "concurrency": [1, 2], "requests": 6, "warmup_requests": 0},
         }
         path = tmp_path / "study.yaml"
         path.write_text(yaml.safe_dump(study))
@@ -103,7 +105,7 @@ def test_nothing_measured_says_so(tmp_path):
                                                       "port": free_port(), "startup_timeout_s": 5},
                          "hardware": {"name": "cpu", "price_per_hour": 0.1}}],
         "workload": {"source": {"kind": "synthetic", "input_tokens": 16, "prompts": 8}, "max_tokens": 8},
-        "load": {"concurrency": [1], "requests": 2, "warmup_requests": 0},
+        "load": {"rounds": 1, "concurrency": [1], "requests": 2, "warmup_requests": 0},
     }
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(study))

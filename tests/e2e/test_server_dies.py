@@ -11,7 +11,7 @@ from tests.e2e.test_cli import run_cli
 
 
 def test_cli_names_the_failed_cell_and_the_rerun_measures_it(tmp_path):
-    args = ["run", "--model", "scripted", "-c", "2", "-n", "2000", "--max-tokens", "4", "--warmup", "0",
+    args = ["run", "--rounds", "1", "--model", "scripted", "-c", "2", "-n", "2000", "--max-tokens", "4", "--warmup", "0",
             "--out", str(tmp_path), "--name", "dies", "--no-report"]
     with scripted_server(ttft_ms=2, itl_ms=1, exit_after=30) as url:
         t0 = time.monotonic()

@@ -26,7 +26,7 @@ STUDY = {
                  {"name": "two-cores", "threads": 2, "price_per_vcpu_hour": 0.02}],
     "engine": {"kind": "llamacpp", "settings": {"parallel": 2, "ctx_size": 1024}},
     "workload": {"source": {"kind": "synthetic", "input_tokens": 24, "prompts": 8}, "max_tokens": 8},
-    "load": {"concurrency": [1, 2], "requests": 4, "warmup_requests": 1},
+    "load": {"rounds": 1, "concurrency": [1, 2], "requests": 4, "warmup_requests": 1},
 }
 
 
@@ -54,7 +54,7 @@ def test_bad_study_is_one_line(tmp_path):
 def test_interrupt_then_resume(tmp_path, have_llama):
     study = _write(tmp_path, load={**STUDY["load"], "requests": 6})
     out = tmp_path / "runs"
-    args = [*CLI, "run", str(study), "--out", str(out)]
+    args = [*CLI, "run", str(study), "--out", str(out), "--rounds", "1"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first = out / "mini" / "smol_native_one-core__c1"
     deadline = time.monotonic() + 120

@@ -33,9 +33,9 @@ def test_capacity_plan_uses_the_measured_sweep(tmp_path):
     with scripted_server(ttft_ms=50, itl_ms=10, slots=4) as url:
         cfg = RunConfig(deployment=Deployment(name="scripted", engine=ExternalEngine(url=url)),
                         workload=RunWorkload(source=SyntheticWorkload(input_tokens=16, prompts=3000), max_tokens=10),
-                        load=LoadConfig(warmup_requests=1, request_timeout_s=10, concurrency=[], duration_s=1.5,
+                        load=LoadConfig(rounds=1, warmup_requests=1, request_timeout_s=10, concurrency=[], duration_s=1.5,
                                         levels=[{"kind": "sweep", "rates": 4, "max_users": 8, "headroom": 1.4}],
-                                        slo="p90_ttft_ms<=600", rounds=1))
+                                        slo="p90_ttft_ms<=600"))
         study, _ = api.run(cfg, tmp_path, name="cap")
     knee = json.loads((study / "scripted__sweep.json").read_text())["knee"]
     assert knee is not None

@@ -21,7 +21,7 @@ from deploybench.testing.servers import received, scripted_server, stats
 def _cfg(url, requests, users=1, max_tokens=8, model="", timeout=10.0):
     return RunConfig(deployment=Deployment(name="s", engine=ExternalEngine(url=url, model=model)),
                      workload=Workload(source=SyntheticWorkload(input_tokens=16, prompts=8), max_tokens=max_tokens),
-                     load=LoadConfig(concurrency=[users], requests=requests, warmup_requests=0,
+                     load=LoadConfig(rounds=1, concurrency=[users], requests=requests, warmup_requests=0,
                                      request_timeout_s=timeout, scrape_interval_s=0, contention_retries=0))
 
 
@@ -121,7 +121,7 @@ def test_server_process_exit_stops_the_level_at_once(tmp_path):
                 client = protocols.create(Endpoint(url=url, model="scripted"), session)
                 prompts = [Prompt(f"p{i}", "a b c") for i in range(8)]
                 res = await run_level(client, prompts, GenParams(max_tokens=4), 4,
-                                      LoadConfig(concurrency=[4], requests=2000, warmup_requests=0,
+                                      LoadConfig(rounds=1, concurrency=[4], requests=2000, warmup_requests=0,
                                                  request_timeout_s=5), recs.append)
         finally:
             faults.SERVER_WATCH.reset(token)
@@ -175,7 +175,7 @@ def test_open_loop_stops_when_the_server_dies_and_fails_the_cell(tmp_path):
     from deploybench.schemas import RateLevel
 
     cfg = _cfg("http://x", None, max_tokens=4, timeout=5)
-    cfg.load = LoadConfig(levels=[RateLevel(rps=40, arrival="constant")], duration_s=20, warmup_requests=0,
+    cfg.load = LoadConfig(rounds=1, levels=[RateLevel(rps=40, arrival="constant")], duration_s=20, warmup_requests=0,
                           request_timeout_s=5, scrape_interval_s=0, contention_retries=0)
     with scripted_server(ttft_ms=2, itl_ms=20, exit_after=30) as url:
         cfg.deployment.engine.url = url

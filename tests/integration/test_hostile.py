@@ -30,7 +30,7 @@ class Rss(NullReporter):
 url, model = sys.argv[1], sys.argv[2]
 cfg = RunConfig(deployment=Deployment(name="hostile", engine=ExternalEngine(url=url, model=model)),
                 workload=Workload(source=SyntheticWorkload(input_tokens=8, prompts=16), max_tokens=8),
-                load=LoadConfig(concurrency=[2], requests=4, rounds=1, warmup_requests=0, stall_timeout_s=6,
+                load=LoadConfig(rounds=1, concurrency=[2], requests=4, warmup_requests=0, stall_timeout_s=6,
                                 request_timeout_s=60, scrape_interval_s=0, contention_retries=0, pin_client=False))
 rep = Rss()
 _, (s,) = api.run(cfg, tempfile.mkdtemp(), name="h", reporter=rep)

@@ -19,7 +19,7 @@ def _cfg(levels, requests, max_tokens=16, protocol="openai-chat"):
         deployment=Deployment(name="smol", engine=LlamaCppEngine(threads=2, parallel=2, ctx_size=2048),
                               protocol=protocol, hardware={"name": "local", "price_per_hour": 0.1}),
         workload=Workload(source=SyntheticWorkload(input_tokens=32, prompts=16), max_tokens=max_tokens),
-        load=LoadConfig(concurrency=levels, requests=requests, warmup_requests=1, rounds=1))
+        load=LoadConfig(rounds=1, concurrency=levels, requests=requests, warmup_requests=1))
 
 
 @pytest.mark.parametrize("protocol", ["openai-chat", "openai-completions"])
@@ -91,7 +91,7 @@ def test_external_llama_server_gets_a_connection_per_request(tmp_path):
     with LlamaCppServer(LlamaCppEngine(threads=2, parallel=2, ctx_size=1024), tmp_path) as ep:
         cfg = RunConfig(deployment=Deployment(name="ext", engine=ExternalEngine(url=ep.url)),
                         workload=Workload(source=SyntheticWorkload(input_tokens=16, prompts=16), max_tokens=4),
-                        load=LoadConfig(concurrency=[2], requests=12, warmup_requests=0, contention_retries=0))
+                        load=LoadConfig(rounds=1, concurrency=[2], requests=12, warmup_requests=0, contention_retries=0))
         study, (s,) = api.run(cfg, tmp_path / "runs", name="ext")
     recs = list(storage.read_records(study / s.run_id))
     assert s.errors == 0 and len(recs) == 12
@@ -119,7 +119,7 @@ def test_tokens_and_throughput_match_the_servers_own_count(tmp_path):
         cfg = RunConfig(deployment=Deployment(name="ext", engine=ExternalEngine(url=endpoint.url),
                                               hardware={"name": "local", "price_per_hour": 0.1}),
                         workload=Workload(source=SyntheticWorkload(input_tokens=32, prompts=16), max_tokens=16),
-                        load=LoadConfig(concurrency=[2], requests=6, warmup_requests=1, rounds=1, scrape_interval_s=0))
+                        load=LoadConfig(rounds=1, concurrency=[2], requests=6, warmup_requests=1, scrape_interval_s=0))
         _, (s,) = api.run(cfg, tmp_path, name="counted")
         generated = _predicted_total(endpoint.url) - before
     assert generated == 16 * 7  # 6 measured requests and 1 warm-up, as the server counted them

@@ -15,7 +15,7 @@ def test_samples_answer_tokens_become_each_requests_max_tokens(tmp_path):
     samples.write_text(json.dumps([[f"prompt {i}", 10, n] for i, n in enumerate(ANSWERS)]))
     cfg = RunConfig(deployment=Deployment(name="scripted", engine=ExternalEngine(url="http://x")),
                     workload=Workload(source=SamplesWorkload(path=samples, output_lengths=True), max_tokens=50),
-                    load=LoadConfig(concurrency=[1], requests=4, warmup_requests=1, request_timeout_s=10))
+                    load=LoadConfig(rounds=1, concurrency=[1], requests=4, warmup_requests=1, request_timeout_s=10))
     with scripted_server(ttft_ms=5, itl_ms=1) as url:
         cfg.deployment.engine.url = url
         study, (s,) = api.run(cfg, tmp_path, name="lengths")

@@ -22,7 +22,7 @@ def _cfg(url: str, levels, **load) -> RunConfig:
     load = {"warmup_requests": 2, "request_timeout_s": 10, **load}
     return RunConfig(deployment=Deployment(name="scripted", engine=ExternalEngine(url=url)),
                      workload=Workload(source=SyntheticWorkload(input_tokens=16, prompts=2000), max_tokens=10),
-                     load=LoadConfig(concurrency=levels, **load))
+                     load=LoadConfig(rounds=1, concurrency=levels, **load))
 
 
 def _run(tmp_path, name, ttft_ms, seed, **load):
@@ -85,7 +85,7 @@ def test_real_llama_server_level_stops_once_its_interval_is_tight(tmp_path):
     cfg = RunConfig(deployment=Deployment(name="smol", engine=LlamaCppEngine(threads=1, parallel=2, ctx_size=1024,
                                                                              cpu_set=[0])),
                     workload=Workload(source=SyntheticWorkload(input_tokens=16, prompts=400), max_tokens=8),
-                    load=LoadConfig(concurrency=[1], min_duration_s=2, max_duration_s=40, target_half_width=0.15,
+                    load=LoadConfig(rounds=1, concurrency=[1], min_duration_s=2, max_duration_s=40, target_half_width=0.15,
                                     warmup_requests=1, contention_retries=0))
     _, (s,) = api.run(cfg, tmp_path, name="adaptive")
     assert "imprecise" not in s.flags and s.window_s < 39, (s.window_s, s.intervals)
@@ -107,7 +107,7 @@ def test_cpu_hog_on_the_server_core_flags_the_cell_and_measures_it_again(tmp_pat
     cfg = RunConfig(deployment=Deployment(name="smol", engine=LlamaCppEngine(threads=1, parallel=1, ctx_size=1024,
                                                                              cpu_set=[0])),
                     workload=Workload(source=SyntheticWorkload(input_tokens=16, prompts=400), max_tokens=8),
-                    load=LoadConfig(concurrency=[1], duration_s=2, warmup_requests=1, contention_retries=1))
+                    load=LoadConfig(rounds=1, concurrency=[1], duration_s=2, warmup_requests=1, contention_retries=1))
     hog = subprocess.Popen(["taskset", "-c", "0", sys.executable, "-c", HOG, "40"])
     try:
         study, (s,) = api.run(cfg, tmp_path, name="hog")

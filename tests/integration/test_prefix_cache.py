@@ -23,7 +23,7 @@ def _run(tmp_path, unique: bool):
     cfg = RunConfig(
         deployment=Deployment(name="smol", engine=LlamaCppEngine(threads=1, parallel=1, ctx_size=2048)),
         workload=Workload(source=source, max_tokens=4),
-        load=LoadConfig(concurrency=[1], requests=REQUESTS, warmup_requests=1, contention_retries=0,
+        load=LoadConfig(rounds=1, concurrency=[1], requests=REQUESTS, warmup_requests=1, contention_retries=0,
                         scrape_interval_s=0))
     name = "unique" if unique else "shared"
     study, (summary,) = api.run(cfg, tmp_path, name=name)

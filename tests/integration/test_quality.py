@@ -99,7 +99,7 @@ def test_study_stores_quality_and_recommend_is_gated(tmp_path, capsys):
         "hardware": [{"name": "cpu", "threads": 2, "price_per_hour": 0.09}],
         "engine": {"kind": "llamacpp", "settings": {"parallel": 2, "ctx_size": 1024}},
         "workload": {"source": {"kind": "synthetic", "input_tokens": 32, "prompts": 50}, "max_tokens": 8},
-        "load": {"concurrency": [1], "requests": 4, "warmup_requests": 1, "contention_retries": 0},
+        "load": {"rounds": 1, "concurrency": [1], "requests": 4, "warmup_requests": 1, "contention_retries": 0},
         "quality": {"method": "kld", "ctx": CTX, "chunks": CHUNKS, "threads": 2}})
     study_dir, summaries, failures = api.run_study(study, tmp_path)
     assert failures == [] and len(summaries) == 2

@@ -114,7 +114,7 @@ def test_cost_guard_refuses_before_creating_anything(tmp_path):
     c = cfg(instance_type="ml.p4d.24xlarge", max_cost=50.0, expected_hours=2.0)
     run = RunConfig(deployment=Deployment(name="p4d", engine=c, protocol="sagemaker-tgi",
                                           hardware={"name": "ml.p4d.24xlarge", "price_per_hour": 37.688}),
-                    load=LoadConfig(concurrency=[1], requests=1))
+                    load=LoadConfig(rounds=1, concurrency=[1], requests=1))
     with pytest.raises(ConfigError, match="exceeds max_cost"):
         run_deployment(run, [], tmp_path / "study-x")
     assert everything(sm) == EMPTY
@@ -440,7 +440,7 @@ async def test_closed_loop_load_over_the_event_stream(adapter):
     records = []
     prompts = [Prompt(f"p{i}", f"Write a sentence about the number {i}.") for i in range(4)]
     res = await asyncio.wait_for(run_level(client, prompts, GenParams(max_tokens=8), 2,
-                                           LoadConfig(concurrency=[2], requests=4, warmup_requests=0,
+                                           LoadConfig(rounds=1, concurrency=[2], requests=4, warmup_requests=0,
                                                       request_timeout_s=60), records.append), 120)
     client.close()
     assert res.measured == 4 and len(records) == 4

@@ -14,7 +14,7 @@ def _cfg(url, levels, requests, max_tokens=20, model="", protocol="openai-chat")
     return RunConfig(deployment=Deployment(name="scripted", engine=ExternalEngine(url=url, model=model),
                                            protocol=protocol),
                      workload=Workload(source=SyntheticWorkload(input_tokens=16, prompts=8), max_tokens=max_tokens),
-                     load=LoadConfig(concurrency=levels, requests=requests, warmup_requests=2, request_timeout_s=10))
+                     load=LoadConfig(rounds=1, concurrency=levels, requests=requests, warmup_requests=2, request_timeout_s=10))
 
 
 @pytest.mark.parametrize("protocol", ["openai-chat", "openai-completions"])

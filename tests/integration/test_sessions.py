@@ -16,7 +16,7 @@ def test_session_stays_on_one_user_with_think_time(tmp_path):
     workload = Workload(source={"kind": "multi-turn", "sessions": 6, "turns": 3, "think_s": 0.2,
                                 "user_tokens": 8, "answer_tokens": 8}, max_tokens=5)
     cfg = RunConfig(deployment=Deployment(name="chat", engine=ExternalEngine(url="http://x")), workload=workload,
-                    load=LoadConfig(concurrency=[2], requests=12, warmup_requests=0, request_timeout_s=10))
+                    load=LoadConfig(rounds=1, concurrency=[2], requests=12, warmup_requests=0, request_timeout_s=10))
     with scripted_server(ttft_ms=20, itl_ms=5) as url:
         cfg.deployment.engine.url = url
         study, (s,) = api.run(cfg, tmp_path, name="chat")

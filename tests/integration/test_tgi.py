@@ -186,7 +186,7 @@ async def test_closed_loop_load_with_tgi(tgi_url):
     prompts = [Prompt(f"p{i}", f"Tell me about the number {i}.") for i in range(4)]
     async with aiohttp.ClientSession() as session:
         client = TgiClient(_endpoint(tgi_url), session)
-        res = await asyncio.wait_for(run_level(client, prompts, GenParams(max_tokens=8), 2, LoadConfig(
+        res = await asyncio.wait_for(run_level(client, prompts, GenParams(max_tokens=8), 2, LoadConfig(rounds=1,
             concurrency=[2], requests=4, warmup_requests=1, request_timeout_s=60), records.append), 120)
     measured = [r for r in records if not r.warmup]
     assert res.measured == 4 and len(measured) == 4

@@ -83,7 +83,7 @@ async def test_vllm_cpu_serves_smollm2_at_two_load_levels(tmp_path):
             client = OpenAIClient(endpoint, session, chat=True)
             for level, n in ((1, 2), (2, 4)):
                 records = []
-                res = await asyncio.wait_for(run_level(client, prompts, GenParams(max_tokens=16), level, LoadConfig(
+                res = await asyncio.wait_for(run_level(client, prompts, GenParams(max_tokens=16), level, LoadConfig(rounds=1,
                     concurrency=[level], requests=n, warmup_requests=1, request_timeout_s=120), records.append), 300)
                 measured = [r for r in records if not r.warmup]
                 assert res.measured == n

@@ -25,7 +25,7 @@ TTFT, ITL, TOKENS = 50, 10, 16
 
 
 def cfg_for(url: str, **load) -> RunConfig:
-    load = {"warmup_requests": 1, "request_timeout_s": 10, **load}
+    load = {"warmup_requests": 1, "request_timeout_s": 10, "rounds": 1, **load}
     return RunConfig(deployment=Deployment(name="scripted", engine=ExternalEngine(url=url)),
                      workload=Workload(source=SyntheticWorkload(input_tokens=16, prompts=3000), max_tokens=TOKENS),
                      load=LoadConfig(**load))
@@ -194,7 +194,7 @@ def _two_deployment_study(urls: list[str]) -> dict:
                                            for i, u in enumerate(urls)]
             + [{"name": "gone", "engine": {"kind": "external", "url": f"http://127.0.0.1:{free_port()}"}}],
             "workload": {"source": {"kind": "synthetic", "input_tokens": 16, "prompts": 500}, "max_tokens": 8},
-            "load": {"concurrency": [2, 4], "duration_s": 1.0, "warmup_requests": 1, "request_timeout_s": 10}}
+            "load": {"rounds": 1, "concurrency": [2, 4], "duration_s": 1.0, "warmup_requests": 1, "request_timeout_s": 10}}
 
 
 @pytest.mark.required
