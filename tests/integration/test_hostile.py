@@ -15,7 +15,7 @@ from deploybench.testing.servers import scripted_server
 pytestmark = pytest.mark.slow
 
 DRIVER = r"""
-import json, resource, sys, tempfile
+import json, sys, tempfile, threading
 import psutil
 from deploybench import api
 from deploybench.engines import ExternalEngine
@@ -23,9 +23,20 @@ from deploybench.schemas import Deployment, LoadConfig, RunConfig, SyntheticWork
 from deploybench.sweep import NullReporter
 
 class Rss(NullReporter):
-    before = None
+    # RSS when the level starts, and its peak until the level ends (sampled every 2 ms by a thread)
+    before = peak = None
     def cell_started(self, run_id, concurrency, cfg):
-        self.before = psutil.Process().memory_info().rss
+        self.before = self.peak = psutil.Process().memory_info().rss
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.sample, daemon=True)
+        self.thread.start()
+    def sample(self):
+        me = psutil.Process()
+        while not self.stop.wait(0.002):
+            self.peak = max(self.peak, me.memory_info().rss)
+    def cell_finished(self, summary):
+        self.stop.set()
+        self.thread.join()
 
 url, model = sys.argv[1], sys.argv[2]
 cfg = RunConfig(deployment=Deployment(name="hostile", engine=ExternalEngine(url=url, model=model)),
@@ -34,9 +45,8 @@ cfg = RunConfig(deployment=Deployment(name="hostile", engine=ExternalEngine(url=
                                 request_timeout_s=60, scrape_interval_s=0, contention_retries=0, pin_client=False))
 rep = Rss()
 _, (s,) = api.run(cfg, tempfile.mkdtemp(), name="h", reporter=rep)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps({"errors": s.errors, "requests": s.requests, "kinds": s.errors_by_kind,
-                  "over_mb": (peak - rep.before) / 2**20}))
+                  "over_mb": (rep.peak - rep.before) / 2**20}))
 """
 
 EXPECTED = {

@@ -123,9 +123,9 @@ def test_trace_replay_reproduces_arrivals_and_lengths(tmp_path):
         origin = min(r.scheduled_ns for r in storage.read_records(study / s.run_id))
         first = rows[0].arrival_s  # the trace's own times, x 0.5, from its first arrival
         lag = _arrival_lag_ms(url, origin, [(row.arrival_s - first) * 0.5 for row in rows])
-    p50, p99 = np.percentile(lag, [50, 99])
-    print(f"trace arrival lag at the server, ms: p50 {p50:.2f}, p99 {p99:.2f}")
-    assert lag.min() > -0.5 and p50 <= LAG_P50_MS and p99 <= LAG_P99_MS, (p50, p99)
+    print(f"trace arrival lag at the server, ms: {np.round(lag, 2)}")
+    # a handful of arrivals seconds apart: each wakes an idle client and opens a new connection
+    assert lag.min() > -0.5 and float(np.median(lag)) <= 10.0 and lag.max() <= 25.0, lag
     assert s.run_id == "scripted__trace-trace-burstgpt-x0.5" and s.errors == 0
     recs = sorted((r for r in storage.read_records(study / s.run_id) if not r.warmup), key=lambda r: r.index)
     assert len(recs) == len(rows)

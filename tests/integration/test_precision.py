@@ -40,7 +40,7 @@ def test_same_config_twice_is_within_noise_and_20pct_ttft_is_not(tmp_path):
     assert len(judged) >= 16
     beyond = [f"{cell.key} {ch.metric}" for cell in same.cells for ch in cell.changes if ch.beyond_noise]
     assert len(beyond) <= 0.05 * len(judged), beyond
-    assert all("no trials" in cell.method for cell in same.cells)  # says run-to-run noise was not measured
+    assert all("one round" in cell.method for cell in same.cells)  # says run-to-run noise was not measured
     worse = compare(a, slow)
     for cell in worse.cells:
         ttft = next(ch for ch in cell.changes if ch.metric == "ttft_p50_ms")
@@ -54,7 +54,8 @@ def test_noisy_server_widens_the_interval_and_runs_to_its_cap(tmp_path):
     with scripted_server(ttft_ms=40, itl_ms=4) as url:
         _, (quiet,) = api.run(_cfg(url, [2], min_duration_s=1, max_duration_s=3, target_half_width=0.15),
                               tmp_path, name="quiet")
-    assert "imprecise" in noisy.flags and noisy.window_s >= 2.9
+    # ran to its 3 s cap: its window ends at the last completion inside it, at most one request earlier
+    assert "imprecise" in noisy.flags and noisy.window_s >= 3.0 - noisy.e2e_ms.max / 1000
     rel = lambda s: (s.intervals["ttft_ms.p50"].hi - s.intervals["ttft_ms.p50"].lo) / s.ttft_ms.p50  # noqa: E731
     assert rel(noisy) > 3 * rel(quiet)
     assert "imprecise" not in quiet.flags and quiet.window_s < 2.5

@@ -176,7 +176,9 @@ def test_few_blocks_still_cover_the_true_median():
     here); widened by small_sample_factor it covers the true median close to 95 % of the time: not
     less (too narrow), not always (too wide), and with a half-width bounded by the estimate's own spread."""
     rng = np.random.default_rng(7)
-    for n, block in ((16, 8), (12, 3)):
+    # (n, block, bound): the median half-width within `bound` x the sd of the median itself; 2 blocks are
+    # little evidence (t with 1 df is 12.7), 4 blocks much more
+    for n, block, bound in ((16, 8, 8.0), (12, 3, 3.5)):
         hits, halves, medians = 0, [], []
         for _ in range(200):
             shared = np.repeat(rng.normal(0, 5, n // block + 1), block)[:n]  # requests in flight together
@@ -189,7 +191,7 @@ def test_few_blocks_still_cover_the_true_median():
         coverage, spread = hits / 200, float(np.std(medians))
         print(n, block, f"coverage {coverage:.0%}, median half-width {np.median(halves):.2f}, sd of the median {spread:.2f}")
         assert 0.88 <= coverage <= 0.995, (n, block, coverage)
-        assert np.median(halves) <= 4 * spread, (n, block, np.median(halves), spread)
+        assert np.median(halves) <= bound * spread, (n, block, np.median(halves), spread)
 
 
 def test_closed_loop_rate_interval_widens_with_few_cycles():

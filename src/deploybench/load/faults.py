@@ -76,6 +76,8 @@ def describe(exc: BaseException, draft: Draft, timeout_s: float) -> str:
         return f"connection reset {where}: {type(exc).__name__}"
     if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError)):
         return f"connection dropped: {type(exc).__name__}"
+    if isinstance(exc, aiohttp.ClientResponseError):  # the client's parser refused the answer's head
+        return f"malformed response: {exc.message}"[:200]
     if isinstance(exc, aiohttp.ClientError):
         return f"{type(exc).__name__}: {exc}"[:200]
     return f"malformed response: {type(exc).__name__}: {exc}"[:200]

@@ -27,12 +27,38 @@ class OversizedEvent(ValueError):
     """An SSE line longer than :data:`MAX_EVENT_BYTES`."""
 
 
-class StalledStream(Exception):
+class StalledStream(TimeoutError):
     """No complete event for ``stall_s`` seconds (a stream that trickles bytes, or none)."""
 
     def __init__(self, stall_s: float) -> None:
         super().__init__(f"no complete event for {stall_s:g}s")
         self.stall_s = stall_s
+
+
+class _Watchdog:
+    """Cancels the reading task when no complete event came for ``stall_s``: one timer per request,
+    re-armed only when it fires (not a timeout per network read: that would cost every chunk a timer)."""
+
+    def __init__(self, stall_s: float) -> None:
+        self.loop, self.stall_s = asyncio.get_running_loop(), stall_s
+        self.task = asyncio.current_task()
+        self.last, self.fired = self.loop.time(), False
+        self.handle = self.loop.call_at(self.last + stall_s, self._check)
+
+    reading = False  # the task waits on the network now (a cancel then lands in the reader, nowhere else)
+
+    def _check(self) -> None:
+        due = self.last + self.stall_s
+        if self.loop.time() < due:
+            self.handle = self.loop.call_at(due, self._check)
+        elif not self.reading:  # the caller is busy with an event: look again shortly
+            self.handle = self.loop.call_later(0.05, self._check)
+        else:
+            self.fired = True
+            self.task.cancel()
+
+    def close(self) -> None:
+        self.handle.cancel()
 
 
 async def events(resp: aiohttp.ClientResponse, stall_s: float | None = None) -> AsyncIterator[tuple[int, str]]:
@@ -43,21 +69,33 @@ async def events(resp: aiohttp.ClientResponse, stall_s: float | None = None) -> 
     UTF-8 raise ``UnicodeDecodeError``, and ``stall_s`` without a complete line raises
     :class:`StalledStream`.
     """
+    dog = _Watchdog(stall_s) if stall_s else None
+    try:
+        async for item in _lines(resp, dog):
+            yield item
+    except asyncio.CancelledError:
+        if dog is None or not dog.fired:
+            raise
+        dog.task.uncancel()
+        raise StalledStream(dog.stall_s) from None
+    finally:
+        if dog is not None:
+            dog.close()
+
+
+async def _lines(resp: aiohttp.ClientResponse, dog: _Watchdog | None) -> AsyncIterator[tuple[int, str]]:
     buf = bytearray()
     reads = resp.content.iter_any().__aiter__()
-    loop = asyncio.get_running_loop()
-    last = loop.time()
     while True:
+        if dog is not None:
+            dog.reading = True
         try:
-            if stall_s:
-                async with asyncio.timeout_at(last + stall_s):
-                    data = await anext(reads)
-            else:
-                data = await anext(reads)
+            data = await anext(reads)
         except StopAsyncIteration:
             break
-        except TimeoutError:
-            raise StalledStream(stall_s) from None
+        finally:
+            if dog is not None:
+                dog.reading = False
         now = time.monotonic_ns()
         if b"\n" not in data:
             buf += data
@@ -66,7 +104,8 @@ async def events(resp: aiohttp.ClientResponse, stall_s: float | None = None) -> 
             continue
         *complete, rest = (bytes(buf) + data).split(b"\n") if buf else data.split(b"\n")
         buf = bytearray(rest)
-        last = loop.time()
+        if dog is not None:
+            dog.last = dog.loop.time()
         for raw in complete:
             if len(raw) > MAX_EVENT_BYTES:
                 raise OversizedEvent(f"an SSE line longer than {MAX_EVENT_BYTES} bytes")
