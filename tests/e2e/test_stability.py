@@ -1,5 +1,5 @@
-"""The quick default study run twice: no pick changes while either run claims it clear of the other run's
-pick, and the picks are not all ties (a tool that calls everything a tie says nothing). Rounds and
+"""The quick default study run twice: no pick changes with both runs claiming their own pick clear of the
+other's, and the picks are not all ties (a tool that calls everything a tie says nothing). Rounds and
 paired picks make this hold on a host that drifts (docs/metrics.md, "Rounds"); it was an expected
 failure before them.
 
@@ -45,6 +45,9 @@ def test_quick_study_twice_same_picks_or_ties(tmp_path):
     for key in first:
         a, b = first[key], second[key]
         report.append(f"{key}: {a.deployment} {a.value} {a.tied_with} | {b.deployment} {b.value} {b.tied_with}")
-        if a.deployment != b.deployment:  # a changed pick: each run must have called the other's pick a tie
-            assert b.run_id in a.tied_with and a.run_id in b.tied_with, report[-1]
+        if a.deployment != b.deployment:
+            # a changed pick is a contradiction when each run claims its own pick clear of the other's; a tie
+            # in one run ("cannot tell") and a clear pick in the other agree (benchmarks/stability.py also
+            # counts the stricter "changed while one run claimed it clear")
+            assert b.run_id in a.tied_with or a.run_id in b.tied_with, report[-1]
     print("\n".join(report))
