@@ -25,7 +25,9 @@ def tiny_disk(tmp_path):
         pytest.skip("mounting a tmpfs needs root")
     mnt = tmp_path / "disk"
     mnt.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mnt)], check=True)
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if p.returncode != 0:  # a container without the right to mount
+        pytest.skip(f"cannot mount a tmpfs here: {p.stderr.strip()}")
     try:
         yield mnt
     finally:
