@@ -87,8 +87,8 @@ def _num(v: float | None, fmt: str = "{:.2f}") -> str:
 def compare_table(cell, confidence: float) -> Table:
     pct = f"{confidence * 100:g}%"
     dep = cell.deployment_a if cell.deployment_a == cell.deployment_b else f"{cell.deployment_a} → {cell.deployment_b}"
-    t = Table(title=Text(f"{dep} @ c={cell.concurrency}  (A {cell.run_a}, n={cell.n_a}, trials {cell.trials_a}; "
-                         f"B {cell.run_b}, n={cell.n_b}, trials {cell.trials_b})"))
+    t = Table(title=Text(f"{dep} @ c={cell.concurrency}  (A {cell.run_a}, n={cell.n_a}, rounds {cell.trials_a}; "
+                         f"B {cell.run_b}, n={cell.n_b}, rounds {cell.trials_b})"))
     for c in ("metric", "A", "B", "change", "change %", "range of change", "verdict"):
         t.add_column(c, justify="left" if c in ("metric", "verdict") else "right")
     for ch in cell.changes:
