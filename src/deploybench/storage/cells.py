@@ -52,10 +52,10 @@ def summarize_cell(run_dir: Path, meta: RunMeta | None = None, slo: str | None =
                              float(_load_setting(meta, "lag_tolerance")))
 
 
-def load_cell(run_dir: Path, slo: str | None = None) -> StoredCell:
+def load_cell(run_dir: Path, slo: str | None = None, meta: RunMeta | None = None) -> StoredCell:
     """A cell with its stored summary, or the summary recomputed (:func:`summarize_cell`) where none is
     stored or ``slo`` asks for other goodput. Raises ``ValueError`` on a corrupt meta/summary file."""
-    meta = read_meta(run_dir)
+    meta = meta or read_meta(run_dir)
     stored = None if slo else read_summary(run_dir)
     return StoredCell(run_dir, meta, stored or summarize_cell(run_dir, meta, slo))
 
@@ -83,15 +83,17 @@ def finished_dirs(root: Path) -> list[Path]:
 
 def combined_cells(root: Path, slo: str | None = None) -> list[StoredCell]:
     """Every cell under ``root`` once: its rounds (``<cell>``, ``<cell>__t2``, ...) combined from their raw
-    records (:func:`deploybench.metrics.rounds.combine`). Only completed rounds are combined; a cell with
+    records (:func:`deploybench.metrics.rounds.combine`). Cells being measured are left out; only completed
+    rounds are combined; a cell with
     none keeps its first stored round (failed, interrupted) as it is. ``run_dir`` and ``meta`` are round 1's."""
     from ..metrics import rounds as rounds_mod
 
     groups: dict[tuple[str, str], list[StoredCell]] = {}
     for d in run_dirs(root):
-        if _in_progress(d):  # being measured now (or by a run that died): not a result yet
+        meta = read_meta(d)
+        if meta.status == "running":  # being measured now (or by a run that died): not a result yet
             continue
-        c = load_cell(d, slo)
+        c = load_cell(d, slo, meta)
         groups.setdefault(rounds_mod.cell_key(c.summary), []).append(c)
     out = []
     for cells in groups.values():

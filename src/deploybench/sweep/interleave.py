@@ -21,7 +21,8 @@ import psutil
 
 from ..schemas import EngineError, RunConfig, RunSummary, Study, engine_plugin
 from .plan import Planned
-from .runner import Held, Reporter, auto_client_cores, measure_held, run_deployment, sort_rounds, start_engine, todo_cells
+from .runner import (Held, Reporter, auto_client_cores, measure_held, rotated, run_deployment, sort_rounds,
+                     start_engine, todo_cells)
 
 FAST_START_S = 10.0
 """Engines whose plugin says they start faster than this are interleaved (kept up between rounds)."""
@@ -32,13 +33,6 @@ MIN_FREE_BYTES = 1 << 30
 def interleavable(cfg: RunConfig) -> bool:
     plugin = engine_plugin(cfg.deployment.engine.kind)
     return plugin.startup_s <= FAST_START_S and not plugin.cloud and not cfg.load.restart_server
-
-
-def rotated(items: Sequence, shift: int) -> list:
-    if not items:
-        return []
-    k = shift % len(items)
-    return list(items[k:]) + list(items[:k])
 
 
 class _Engines:
@@ -90,9 +84,7 @@ def run_interleaved(study: Study, planned: Sequence[Planned], prompts, study_dir
                                                         study.name, reporter, {}, "interleaved")
                     except EngineError as exc:  # one deployment failing does not lose the others
                         engines.stop(name)
-                        failures[name] = f"{name}: {exc.line()}"
-                        if hasattr(reporter, "cell_failed"):
-                            reporter.cell_failed(name, exc.line())
+                        failures[name] = _failed(reporter, name, exc)
     finally:
         engines.stop_all()
     out = [s for name in names for s in sort_rounds(cfgs[name], summaries[name])]
@@ -109,7 +101,12 @@ def run_back_to_back(study: Study, planned: Sequence[Planned], prompts, study_di
             summaries += run_deployment(cfg, prompts, study_dir, study=study.name, reporter=reporter, resume=resume,
                                         design="back-to-back" if study.load.rounds > 1 else "interleaved")
         except EngineError as exc:
-            failures.append(f"{p.name}: {exc.line()}")
-            if hasattr(reporter, "cell_failed"):
-                reporter.cell_failed(p.name, exc.line())
+            failures.append(_failed(reporter, p.name, exc))
     return summaries, failures
+
+
+def _failed(reporter: Reporter, name: str, exc: EngineError) -> str:
+    """Tell the reporter a deployment failed; its line for the study's failures."""
+    if hasattr(reporter, "cell_failed"):
+        reporter.cell_failed(name, exc.line())
+    return f"{name}: {exc.line()}"

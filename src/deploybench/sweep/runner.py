@@ -96,14 +96,21 @@ class _Ctx:
     design: str = "interleaved"  # how this cell's rounds were laid out (RunMeta.round_design)
 
 
+def rotated(items: Sequence, shift: int) -> list:
+    """``items`` rotated left by ``shift`` places (round r of a study starts ``r - 1`` places further on)."""
+    if not items:
+        return []
+    k = shift % len(items)
+    return [*items[k:], *items[:k]]
+
+
 def todo_cells(cfg: RunConfig, study_dir: Path, resume: bool, reporter: Reporter) -> tuple[list, list[RunSummary]]:
     """(round, level) pairs still to measure, round-major, the levels' order rotating by round; and the
     summaries of those already complete (reported as skipped)."""
     dep, todo, done = cfg.deployment, [], []
     all_levels = cfg.load.all_levels
     for rnd in range(1, cfg.load.rounds + 1):
-        shift = (rnd - 1) % len(all_levels)
-        for level in all_levels[shift:] + all_levels[:shift]:
+        for level in rotated(all_levels, rnd - 1):
             if level.kind == "sweep":
                 prior = ratesweep.completed(study_dir, dep.name, rnd) if resume else None
             else:
