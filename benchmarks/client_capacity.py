@@ -41,6 +41,8 @@ def _cfg(url: str, streams: int, a, workers) -> RunConfig:
                 warmup_requests=streams, request_timeout_s=60, scrape_interval_s=0, pin_client=False)
     if workers != "1":
         load["workers"] = workers if workers == "auto" else int(workers)
+    if "rounds" in LoadConfig.model_fields:  # one level, measured once (a release before rounds has no field)
+        load["rounds"] = 1
     return RunConfig(deployment=Deployment(name="scripted", engine=ExternalEngine(url=url, model="scripted")),
                      workload=Workload(source=SyntheticWorkload(input_tokens=16, prompts=64), max_tokens=a.max_tokens),
                      load=LoadConfig(**load))
