@@ -17,7 +17,9 @@ def _dur(seconds: float) -> str:
 
 
 def print_plan(study, planned, est, console: Console) -> None:
-    t = Table(title=f"plan: {study.name} — {len(planned)} deployments x {len(study.load.all_levels)} levels")
+    rounds = study.load.rounds
+    t = Table(title=f"plan: {study.name} — {len(planned)} deployments x {len(study.load.all_levels)} levels"
+              + (f" x {rounds} rounds" if rounds > 1 else ""))
     for col in ("deployment", "engine", "hardware", "$/hour", "levels", "status"):
         t.add_column(col)
     by_dep: dict[str, list] = {}
@@ -28,7 +30,7 @@ def print_plan(study, planned, est, console: Console) -> None:
         done = sum(c.done for c in cells)
         price = p.deployment.hardware.price_per_hour
         t.add_row(p.name, p.deployment.engine.kind, p.deployment.hardware.name,
-                  "—" if price is None else f"{price:.4f}", ",".join(str(c.level) for c in cells),
+                  "—" if price is None else f"{price:.4f}", ",".join(dict.fromkeys(str(c.level) for c in cells)),
                   "complete" if done == len(cells) else (f"{done}/{len(cells)} done" if done else "to run"))
     console.print(t)
     todo = sum(not c.done for c in est.cells)
