@@ -18,50 +18,109 @@ lateness is then its own ~1 ms timer slack, reported as its share. Bounded: each
 ``--requests-per-stream`` x streams requests and stops after ``--seconds``.
 Ratios are against the theoretical rate of the same run's server.
 
-    python benchmarks/client_capacity.py [--streams 64,256,1024,4096] [--workers 1,auto,2] [--profile]
+    python benchmarks/client_capacity.py [--streams 64,256,1024,4096] [--workers 1,auto,2] [--profile N]
+    python benchmarks/client_capacity.py --against a152f97 [--pairs 4] [--streams 1024]
+    python benchmarks/client_capacity.py --smoke
+
+``--against REF`` measures the client of git ref REF (checked out into a temporary worktree, run on
+this venv) and this checkout's client on the same scripted server, alternating A B A B, each in its own
+process, and prints per pair the ratios (this / REF) of tok/s, of the client-added TTFT p50 and of the
+client's CPU time per token (its process and its load workers), plus peak RSS (summed over the
+measuring process and its workers). ``--smoke`` measures 256 streams once (a second time if the first
+misses) and exits 1 when the client adds more than 5 ms to TTFT p50.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
+import json
+import os
 import pstats
+import resource
 import statistics
+import subprocess
+import sys
 import tempfile
+import threading
 import time
+from pathlib import Path
 
-from deploybench import api, storage
-from deploybench.engines import ExternalEngine
-from deploybench.schemas import Deployment, LoadConfig, RunConfig, SyntheticWorkload, Workload
-from deploybench.testing.servers import first_token_timings, scripted_server
+REPO = Path(__file__).resolve().parents[1]
+SMOKE_STREAMS, SMOKE_LIMIT_MS = 256, 5.0
 
 
-def _cfg(url: str, streams: int, a, workers) -> RunConfig:
+def _cfg(url: str, streams: int, a, workers):
+    from deploybench.schemas import Deployment, ExternalEngine as Ext, LoadConfig, RunConfig, SyntheticWorkload, Workload
+
     load = dict(concurrency=[streams], requests=streams * a.requests_per_stream, duration_s=a.seconds,
-                warmup_requests=streams, request_timeout_s=60, scrape_interval_s=0, pin_client=False)
+                warmup_requests=streams, request_timeout_s=60, scrape_interval_s=0, pin_client=False, rounds=1)
     if workers != "1":
         load["workers"] = workers if workers == "auto" else int(workers)
-    if "rounds" in LoadConfig.model_fields:  # one level, measured once (a release before rounds has no field)
-        load["rounds"] = 1
-    return RunConfig(deployment=Deployment(name="scripted", engine=ExternalEngine(url=url, model="scripted")),
+    # a release before a field (rounds, workers, pin_client) has none: measured without it
+    load = {k: v for k, v in load.items() if k in LoadConfig.model_fields}
+    return RunConfig(deployment=Deployment(name="scripted", engine=Ext(url=url, model="scripted")),
                      workload=Workload(source=SyntheticWorkload(input_tokens=16, prompts=64), max_tokens=a.max_tokens),
                      load=LoadConfig(**load))
 
 
+def _first_token_timings(url: str) -> list:
+    import urllib.request
+
+    with urllib.request.urlopen(url + "/timings", timeout=30) as r:
+        return json.loads(r.read())["first_token"]
+
+
 def _server_late_ms(url: str, start_ns: int, end_ns: int) -> float | None:
     """The p50 of how late the server wrote each first token, over requests it read inside the window."""
-    late = [(w - due) / 1e6 for read, due, w in first_token_timings(url) if start_ns <= read <= end_ns]
+    late = [(w - due) / 1e6 for read, due, w in _first_token_timings(url) if start_ns <= read <= end_ns]
     return statistics.median(late) if late else None
 
 
+class PeakRss:
+    """Peak resident memory, summed over this process and its children (load workers), sampled every 50 ms."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self.me, self.peak, self._stop = psutil.Process(), 0, threading.Event()
+        self._t = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.05):
+            total = 0
+            for p in [self.me, *self.me.children(recursive=True)]:
+                with contextlib.suppress(Exception):
+                    total += p.memory_info().rss
+            self.peak = max(self.peak, total)
+
+    def __enter__(self):
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._t.join()
+
+
+def _cpu_s() -> float:
+    """CPU seconds of this process and its reaped children (load workers)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def measure(url: str, streams: int, workers: str, a, out: str) -> dict:
-    name = f"c{streams}-w{workers}"
+    from deploybench import api, storage
+
+    name = f"c{streams}-w{workers}-{time.monotonic_ns()}"
     prof = cProfile.Profile() if a.profile else None
     if prof:
         prof.enable()
-    cpu = time.process_time()
-    study, (s,) = api.run(_cfg(url, streams, a, workers), out, name=name)
-    cpu = time.process_time() - cpu
+    cpu = _cpu_s()
+    with PeakRss() as rss:
+        study, (s,) = api.run(_cfg(url, streams, a, workers), out, name=name)
+    cpu = _cpu_s() - cpu
     if prof:
         prof.disable()
         print(f"\n--- profile, {streams} streams, workers={workers} (top {a.profile} by own time) ---")
@@ -70,13 +129,37 @@ def measure(url: str, streams: int, workers: str, a, out: str) -> dict:
     late = _server_late_ms(url, meta.window_start_ns, meta.window_end_ns)
     theory = streams * a.max_tokens / ((a.ttft_ms + (a.max_tokens - 1) * a.itl_ms) / 1e3)
     err = s.ttft_ms.p50 - a.ttft_ms if s.ttft_ms.p50 is not None else None
-    split = {k: getattr(s.ttft_split_ms.get(k), "p50", None) for k in ("headers", "first_token")}
+    split = {k: getattr((getattr(s, "ttft_split_ms", None) or {}).get(k), "p50", None) for k in ("headers", "first_token")}
     return dict(streams=streams, workers=workers, tok_s=s.output_throughput_tok_s,
                 pct=100 * s.output_throughput_tok_s / theory, lag50=s.schedule_lag_ms.p50, lag99=s.schedule_lag_ms.p99,
                 err=err, server=late, client=(err - late) if err is not None and late is not None else None,
                 itl_err=(s.itl_ms.p50 - a.itl_ms) if s.itl_ms.p50 is not None else None,
                 head=split["headers"], first=split["first_token"], errors=s.errors, requests=s.requests,
-                cpu_us=1e6 * cpu / max(1, (s.requests + streams) * a.max_tokens))
+                cpu_us=1e6 * cpu / max(1, (s.requests + streams) * a.max_tokens), rss_mb=rss.peak / 2**20)
+
+
+def measure_in_child(src: Path, url: str, streams: int, workers: str, argv: list[str]) -> dict:
+    """One measurement in a fresh process whose ``deploybench`` is the one under ``src``."""
+    env = dict(os.environ, PYTHONPATH=str(src))
+    cmd = [sys.executable, __file__, "--child", url, "--streams", str(streams), "--workers", workers, *argv]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
+    if done.returncode or not lines:
+        raise SystemExit(f"measurement with {src} failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")
+    return json.loads(lines[-1])
+
+
+@contextlib.contextmanager
+def ref_worktree(ref: str):
+    """A temporary detached worktree of ``ref`` (its ``src`` is put first on the child's path)."""
+    sha = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--verify", ref + "^{commit}"], check=True,
+                         capture_output=True, text=True).stdout.strip()
+    path = Path(tempfile.mkdtemp(prefix=f"client-ref-{sha[:8]}-"))
+    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "-q", str(path), sha], check=True)
+    try:
+        yield sha, path / "src"
+    finally:
+        subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(path)], check=False)
 
 
 def _f(v, fmt: str) -> str:
@@ -88,16 +171,16 @@ def print_table(rows: list[dict], a) -> None:
           f"spin {a.spin_ms:g} ms; {a.requests_per_stream} requests/stream, at most {a.seconds:g} s per level")
     head = (f"{'streams':>7} {'workers':>7} {'tok/s':>8} {'% theory':>8} {'lag p50':>8} {'lag p99':>8} "
             f"{'TTFT err':>8} {'server':>7} {'client':>7} {'ITL err':>8} {'head':>6} {'first':>6} {'errors':>6} "
-            f"{'cpu us/tok':>10}")
+            f"{'cpu us/tok':>10} {'RSS MB':>6}")
     print(head)
     for r in rows:
         print(f"{r['streams']:>7} {r['workers']:>7} {r['tok_s']:>8.0f} {r['pct']:>7.1f}% {_f(r['lag50'], '{:8.2f}')} "
               f"{_f(r['lag99'], '{:8.2f}')} {_f(r['err'], '{:+8.2f}')} {_f(r['server'], '{:+7.2f}')} "
               f"{_f(r['client'], '{:+7.2f}')} {_f(r['itl_err'], '{:+8.2f}')} {_f(r['head'], '{:6.2f}')} "
-              f"{_f(r['first'], '{:6.2f}')} {r['errors']:>6} {r['cpu_us']:>10.1f}")
+              f"{_f(r['first'], '{:6.2f}')} {r['errors']:>6} {r['cpu_us']:>10.1f} {r['rss_mb']:>6.0f}")
     print("times in ms; TTFT err = measured p50 - scripted; server = p50 of the server's own first-token lateness; "
           "client = the rest; cpu us/tok = this process's CPU time (level, warm-up and summary) per streamed token "
-          "(load workers' CPU not included)")
+          "(and its load workers'); RSS = peak, summed over the measuring process and its workers")
     for r in rows:
         if r["streams"] == 1024:
             ok = (r["client"] is not None and r["client"] <= 5.0, r["pct"] >= 90.0)
@@ -106,7 +189,33 @@ def print_table(rows: list[dict], a) -> None:
                   f"{'met' if ok[1] else 'MISSED'} ({r['pct']:.1f} %)")
 
 
-def main() -> None:
+def _ratio(b, a) -> str:
+    return "—" if a in (None, 0) or b is None else f"{b / a:.3f}"
+
+
+def print_pairs(pairs: list[tuple[dict, dict]], ref: str) -> None:
+    """Per A/B pair: REF's and this checkout's figures and the ratios this / REF."""
+    print(f"\nA = {ref}, B = this checkout; ratios B / A (tok/s: higher is better; client TTFT and CPU: lower)")
+    print(f"{'streams':>7} {'pair':>4} {'A tok/s':>8} {'B tok/s':>8} {'ratio':>6} {'A client':>8} {'B client':>8} "
+          f"{'ratio':>6} {'A cpu':>6} {'B cpu':>6} {'ratio':>6} {'A %lim':>6} {'B %lim':>6} {'A MB':>6} {'B MB':>6}")
+    for k, (ra, rb) in enumerate(pairs):
+        print(f"{ra['streams']:>7} {k + 1:>4} {ra['tok_s']:>8.0f} {rb['tok_s']:>8.0f} {_ratio(rb['tok_s'], ra['tok_s']):>6} "
+              f"{_f(ra['client'], '{:+8.2f}')} {_f(rb['client'], '{:+8.2f}')} {_ratio(rb['client'], ra['client']):>6} "
+              f"{ra['cpu_us']:>6.1f} {rb['cpu_us']:>6.1f} {_ratio(rb['cpu_us'], ra['cpu_us']):>6} "
+              f"{ra['pct']:>5.1f}% {rb['pct']:>5.1f}% {ra['rss_mb']:>6.0f} {rb['rss_mb']:>6.0f}")
+    print("client = ms the client adds to TTFT p50 (measured - scripted - the server's own lateness); cpu = us of CPU "
+          "per streamed token (the measuring process and its workers); %lim = of the scripted server's limit; "
+          "MB = peak RSS summed over the measuring process and its workers")
+    for streams in sorted({ra["streams"] for ra, _ in pairs}):
+        ab = [(ra, rb) for ra, rb in pairs if ra["streams"] == streams]
+        floors = (all(rb["tok_s"] >= ra["tok_s"] for ra, rb in ab),
+                  all(rb["client"] is not None and ra["client"] is not None and rb["client"] <= ra["client"] for ra, rb in ab))
+        print(f"{streams} streams, {len(ab)} pairs: B >= A on tok/s in every pair: {'yes' if floors[0] else 'NO'}; "
+              f"B adds <= A's client TTFT in every pair: {'yes' if floors[1] else 'NO'}; B's % of the limit: "
+              f"{min(rb['pct'] for _, rb in ab):.1f}-{max(rb['pct'] for _, rb in ab):.1f} %")
+
+
+def _args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--streams", default="64,256,1024,4096")
     ap.add_argument("--workers", default="1", help="comma-separated: 1, auto, 2 ... (needs load.workers)")
@@ -117,19 +226,55 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0, help="time cap per level")
     ap.add_argument("--spin-ms", type=float, default=0.0, help="scripted server's spin before each deadline")
     ap.add_argument("--profile", type=int, default=0, help="print the top N functions (cProfile) per level")
-    a = ap.parse_args()
-    has_workers = "workers" in LoadConfig.model_fields
-    settings = [w for w in a.workers.split(",") if w == "1" or has_workers]
-    if len(settings) < len(a.workers.split(",")):
-        print("load.workers is not available in this version: measuring workers=1 only")
-    rows = []
+    ap.add_argument("--against", metavar="REF", help="git ref whose client is measured A B A B against this one")
+    ap.add_argument("--pairs", type=int, default=4, help="A/B pairs per level with --against")
+    ap.add_argument("--smoke", action="store_true", help=f"{SMOKE_STREAMS} streams; exit 1 when the client adds "
+                    f"> {SMOKE_LIMIT_MS:g} ms to TTFT p50")
+    ap.add_argument("--child", metavar="URL", help=argparse.SUPPRESS)
+    return ap.parse_args(argv)
+
+
+PASSED = ("--ttft-ms", "--itl-ms", "--max-tokens", "--requests-per-stream", "--seconds")
+
+
+def main() -> None:
+    a = _args()
+    if a.child:  # one measurement for --against, printed as JSON
+        with tempfile.TemporaryDirectory() as out:
+            print(json.dumps(measure(a.child, int(a.streams), a.workers, a, out)))
+        return
+    from deploybench.testing.servers import scripted_server
+
+    passed = [x for k in PASSED for x in (k, str(getattr(a, k[2:].replace("-", "_"))))]
+    levels = [SMOKE_STREAMS] if a.smoke else [int(x) for x in a.streams.split(",")]
+    rows, pairs = [], []
     with scripted_server(ttft_ms=a.ttft_ms, itl_ms=a.itl_ms, spin_ms=a.spin_ms) as url, \
-            tempfile.TemporaryDirectory() as out:
-        for streams in (int(x) for x in a.streams.split(",")):
-            for workers in settings:
+            tempfile.TemporaryDirectory() as out, (ref_worktree(a.against) if a.against else contextlib.nullcontext((None, None))) as (sha, ref_src):
+        for streams in levels:
+            if a.against:
+                for k in range(a.pairs):  # A B, A B, ...
+                    ra = measure_in_child(ref_src, url, streams, a.workers, passed)
+                    rb = measure_in_child(REPO / "src", url, streams, a.workers, passed)
+                    pairs.append((ra, rb))
+                    print(f"  {streams} streams, pair {k + 1}: tok/s {ra['tok_s']:.0f} / {rb['tok_s']:.0f}, client "
+                          f"{_f(ra['client'], '{:+.2f}')} / {_f(rb['client'], '{:+.2f}')} ms", flush=True)
+                continue
+            for workers in a.workers.split(","):
                 rows.append(measure(url, streams, workers, a, out))
+                if a.smoke and (rows[-1]["client"] is None or rows[-1]["client"] > SMOKE_LIMIT_MS):
+                    print("  over the limit once: measured again (a shared host's hiccup is not the client's)")
+                    rows.append(measure(url, streams, workers, a, out))
                 print(f"  measured {streams} streams, workers={workers}", flush=True)
+    if a.against:
+        print_pairs(pairs, f"{a.against} ({sha[:8]})")
+        return
     print_table(rows, a)
+    if a.smoke:
+        last = rows[-1]["client"]
+        ok = last is not None and last <= SMOKE_LIMIT_MS
+        print(f"smoke: the client adds {_f(last, '{:+.2f}')} ms to TTFT p50 at {SMOKE_STREAMS} streams "
+              f"(limit {SMOKE_LIMIT_MS:g} ms): {'ok' if ok else 'FAILED'}")
+        sys.exit(0 if ok else 1)
 
 
 if __name__ == "__main__":

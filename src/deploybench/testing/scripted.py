@@ -24,7 +24,8 @@ the tokens, then a TCP reset), ``fault-slow-first`` (the response starts ``SLOW_
 speed now and when its drift schedule started (``speed``, ``drift_t0_ns``, monotonic clock);
 ``GET /timings`` lists, per streamed request, ``[read_ns, due_ns, written_ns]``: when the request's
 first byte was read, when its first token was due and when its write began (monotonic clock, shared
-with a client on the same host), so a benchmark tells a late server from a slow client.
+with a client on the same host), so a benchmark tells a late server from a slow client; and, per
+OpenAI stream that ended whole, ``last_token``: ``[read_ns, written_ns]`` of its last token's event.
 ``--spin-ms 0`` waits with timers alone (about 1 ms late, but the CPU is left to the client).
 ``--drop-reused`` resets the second request of every connection before reading it (a stale
 keep-alive connection: never counted); ``--exit-after N`` kills the server at its Nth request.
@@ -210,6 +211,7 @@ class Script:
         self.tail_ns = 0  # how long a stream stays open after its final event
         self.spin_ns = SPIN_NS  # deadlines: timer sleep, then spinning this long (0: timers alone)
         self.timings: collections.deque = collections.deque(maxlen=TIMINGS_KEPT)  # [read, due, written]
+        self.last_timings: collections.deque = collections.deque(maxlen=TIMINGS_KEPT)  # [read, last written]
         self._mix = itertools.count()
         self.drift: list[tuple[float, int]] = []  # (speed, ns) steps, repeating from t_start (parse_drift)
         self.models_html = False  # GET /v1/models answers an HTML page
@@ -300,8 +302,11 @@ class Script:
                 return
             if not sent:  # stamped as the write starts (a client on another core may read it before it returns)
                 self.timings.append((t0, t0 + ttft_ns + (step - 1) * itl_ns, time.monotonic_ns()))
+            last = time.monotonic_ns()
             transport.write(_sse(self._chunk(sent, step, n, chat, model)))
             sent += step
+        if n:
+            self.last_timings.append((t0, last))
         self._finish(transport, body, n, chat, model, self.tail_ns)
 
     async def stream_tgi(self, transport: asyncio.Transport, t0: int, body: dict, sagemaker: bool) -> None:
@@ -396,7 +401,8 @@ class Conn(asyncio.Protocol):
                                 "speed": script.speed()}).encode()
             body = {"/v1/models": MODELS, "/stats": stats}.get(path, b'{"status": "ok"}')
             if path == "/timings":
-                body = json.dumps({"first_token": list(script.timings)}).encode()
+                body = json.dumps({"first_token": list(script.timings),
+                                   "last_token": list(script.last_timings)}).encode()
             if path == "/v1/models" and script.models_html:
                 self.transport.write(_reply("200 OK", MODELS_HTML, "text/html"))
                 return

@@ -56,6 +56,13 @@ def received(url: str) -> int:
     return stats(url)["received"]
 
 
+def last_token_timings(url: str) -> list[tuple[int, int]]:
+    """The scripted server's ``/timings`` ``last_token``: per OpenAI stream that ended whole
+    ``(read_ns, written_ns)``, when its first byte was read and its last token's write began."""
+    with urllib.request.urlopen(url + "/timings", timeout=10) as r:
+        return [tuple(t) for t in json.loads(r.read())["last_token"]]
+
+
 def first_token_timings(url: str) -> list[tuple[int, int, int]]:
     """The scripted server's ``/timings``: per streamed request ``(read_ns, due_ns, written_ns)``, the
     moments its first byte was read, its first token was due and was written (monotonic, this host)."""
