@@ -10,6 +10,7 @@ from deploybench.engines import ExternalEngine
 from deploybench.testing.servers import first_token_timings, last_token_timings, scripted_server
 
 TTFT, ITL = 50.0, 10.0
+SLACK_MS = ITL / 2  # what noise may add; a definition error is off by an ITL or more
 
 
 def _cfg(url, levels, requests, max_tokens=20, model="", protocol="openai-chat"):
@@ -23,14 +24,15 @@ def _cfg(url, levels, requests, max_tokens=20, model="", protocol="openai-chat")
 @pytest.mark.parametrize("streams,requests", [(1, 40), (32, 320)])
 def test_ttft_itl_tpot_e2e_match_the_servers_own_timings(tmp_path, protocol, streams, requests):
     """The client's TTFT p50 is the server's own time to first token (GET /timings: when it read the
-    request, when its first token's write began), never less, and at most 3 ms more. Compared with
+    request, when its first token's write began), never less, and at most half an ITL (5 ms) more. Compared with
     what the server stamped, not with the script's 50 ms: at 32 streams the server writes 32 first
     tokens in one burst on a 2-core host, and how late it is there is the host's, not the client's.
 
-    3 ms, not 1: this test checks what each figure measures (a TTFT taken to the wrong chunk or from the
-    wrong start is off by an ITL, 10 ms, or by the whole TTFT); how little the client adds under load is
-    a speed figure, checked by ``benchmarks/client_capacity.py --smoke`` (at most 5 ms at 256 streams),
-    not by a timed test on a shared host (a loaded 2-core host woke the client 1.1 ms late at 1 stream)."""
+    Half an ITL, not 1 ms: this test checks what each figure measures (a TTFT or E2E taken to the wrong
+    event or from the wrong start is off by an ITL, 10 ms, or more); how little the client adds under
+    load is a speed figure, checked by ``benchmarks/client_capacity.py --smoke`` (at most 5 ms at 256
+    streams), not by a timed test on a shared host (a loaded 2-core host woke the client 1.1 ms late at
+    1 stream, and read 32 streams' last events 3 to 5 ms late)."""
     # 10 requests per stream after one warm-up round: the steady state, not the first synchronized burst
     cfg = _cfg("http://x", [streams], requests=requests, protocol=protocol)
     cfg.load.warmup_requests = streams
@@ -45,13 +47,13 @@ def test_ttft_itl_tpot_e2e_match_the_servers_own_timings(tmp_path, protocol, str
               "tpot": statistics.median((w - first[read]) / 1e6 / 19 for read, w in last.items())}
     assert abs(server["ttft"] - TTFT) <= 5.0, server  # the server kept its script, within the host's noise
     # the client cannot see a token before it is written
-    assert server["ttft"] - 0.25 <= s.ttft_ms.p50 <= server["ttft"] + 3.0, (s.concurrency, server, s.ttft_ms)
+    assert server["ttft"] - 0.25 <= s.ttft_ms.p50 <= server["ttft"] + SLACK_MS, (s.concurrency, server, s.ttft_ms)
     assert abs(s.itl_ms.p50 - ITL) <= 1.0, (s.concurrency, s.itl_ms)
     # TPOT divides by the 19 gaps after the first token: dividing by 20 would read 9.5 ms
     assert abs(s.tpot_ms.p50 - server["tpot"]) <= 0.2, (server, s.tpot_ms)
     assert s.output_tokens == requests * 20 and s.token_source == "usage"
-    # E2E runs to the last token: one ITL short (10 ms) would be a definition error, not noise
-    assert server["e2e"] - 0.25 <= s.e2e_ms.p50 <= server["e2e"] + 3.0, (server, s.e2e_ms)
+    # E2E runs to the last token's event: one ITL (10 ms) off would be a definition error, not noise
+    assert server["e2e"] - 0.25 <= s.e2e_ms.p50 <= server["e2e"] + SLACK_MS, (server, s.e2e_ms)
 
 
 @pytest.mark.parametrize("protocol", ["openai-chat", "openai-completions"])
