@@ -32,9 +32,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ..schemas import ConfigError
 from ..schemas.errors import from_validation
+from .models import ModelArchitecture, architecture, from_hf_config, load_architectures
 
 __all__ = ["Catalog", "CpuProfile", "FigureSource", "GpuSpec", "HardwareEntry", "Price", "DEFAULT_REGION", "ENV_VAR",
-           "AWS_REGIONS", "PRECISION_ORDER", "check_tp", "cpu_profile_price", "gpu_count", "load_catalog"]
+           "AWS_REGIONS", "PRECISION_ORDER", "ModelArchitecture", "architecture", "check_tp", "cpu_profile_price",
+           "from_hf_config", "gpu_count", "load_architectures", "load_catalog"]
 
 DEFAULT_REGION = "us-east-1"
 ENV_VAR = "DEPLOYBENCH_CATALOG"
