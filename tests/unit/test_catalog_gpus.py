@@ -116,3 +116,12 @@ def test_new_instances_resolve_their_gpus():
     assert cat.price("ct5lp-hightpu-8t", "us-central1").usd_per_hour == pytest.approx(8 * 1.2)
     for e in cat.entries.values():  # every instance's GPU is in the table
         assert e.gpu_model in cat.gpus, e.name
+
+
+def test_a_figure_can_carry_its_own_provenance(gpus):
+    gb200 = gpus["GB200-186GB"]
+    assert not gb200.recalled and gb200.provenance("memory_gib").recalled  # the rack sheet's total, recalled
+    assert not gb200.provenance("memory_bandwidth_gbs").recalled
+    assert "vultr" in gpus["B200-SXM-180GB"].provenance("memory_gib").source
+    assert gpus["Gaudi3-128GB"].provenance("interconnect_gbs").recalled
+    assert gpus["A10G"].provenance("peak_tflops.fp16").recalled  # a recalled GPU: every figure recalled
