@@ -102,6 +102,7 @@ def test_pareto_and_catalog_json(study):
     assert set(names["ml.g5.2xlarge"]["prices"]) == {"eu-west-1"}
     assert {"ml.p5.48xlarge", "g6e.xlarge", "ml.g6.12xlarge"} <= set(names)
     assert cat["cpu_profiles"][0]["name"] == "local-cpu"
+    assert cat["gpus"]["H200-SXM-141GB"]["memory_bandwidth_gbs"] == 4800  # the accelerator table, with sources
     t = run_cli("catalog", "--region", "us-east-1")
     assert t.returncode == 0 and "1.515" in t.stdout
 

@@ -7,6 +7,15 @@ merged by entry name: known fields are replaced, ``prices`` are merged region by
 names are added.
 
 Local CPU profiles (``local-cpu``) are priced per vCPU-hour: price = vCPUs x rate.
+
+GPU figures (``gpus:``, :class:`GpuSpec`) are per device and dense: where a vendor sheet prints 2:4
+sparse peaks, they are kept as printed in ``sparse_tflops`` and halved in ``peak_tflops`` (the loader
+checks the halving). Every GPU names its source and date, or says ``recalled: true`` (written from
+memory of the sheet, not checked against it); ``figures:`` can give one figure its own provenance.
+Peaks never fall with precision: fp8 >= fp16/bf16 and fp4 >= fp8 where both are given.
+
+Open-model architectures (``models.yaml``) load with :func:`load_architectures` /
+:func:`architecture` (module :mod:`.models`).
 """
 
 from __future__ import annotations
@@ -19,17 +28,22 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..schemas import ConfigError
 from ..schemas.errors import from_validation
+from .models import ModelArchitecture, architecture, from_hf_config, load_architectures
 
-__all__ = ["Catalog", "CpuProfile", "GpuSpec", "HardwareEntry", "Price", "DEFAULT_REGION", "ENV_VAR",
-           "check_tp", "cpu_profile_price", "gpu_count", "load_catalog"]
+__all__ = ["Catalog", "CpuProfile", "FigureSource", "GpuSpec", "HardwareEntry", "Price", "DEFAULT_REGION", "ENV_VAR",
+           "AWS_REGIONS", "PRECISION_ORDER", "ModelArchitecture", "architecture", "check_tp", "cpu_profile_price",
+           "from_hf_config", "gpu_count", "load_architectures", "load_catalog"]
 
 DEFAULT_REGION = "us-east-1"
 ENV_VAR = "DEPLOYBENCH_CATALOG"
 BUNDLED = "hardware.yaml"
+AWS_REGIONS = ("us-east-1", "us-west-2", "eu-west-1")  # every AWS entry is priced in these three
+# Peaks by precision, widest first: a narrower format's dense peak is never below a wider one's.
+PRECISION_ORDER = ("fp32", "tf32", "fp16", "fp8", "fp4")
 
 
 class _Model(BaseModel):
@@ -43,25 +57,87 @@ class Price(_Model):
     as_of: str
     source: str
     estimate: bool = False
+    recalled: bool = Field(False, description="written from memory of the price list, not read off it")
     region: str | None = None
 
 
+class FigureSource(_Model):
+    """Where one figure of a GPU comes from, when it differs from the GPU's own ``source``."""
+
+    source: str | None = None
+    as_of: str | None = None
+    recalled: bool = False
+
+    @model_validator(mode="after")
+    def _sourced(self) -> FigureSource:
+        if not self.recalled and not (self.source and self.as_of):
+            raise ValueError("a figure needs source and as_of, or recalled: true")
+        return self
+
+
+def _close(a: float, b: float, rel: float = 0.01) -> bool:
+    return abs(a - b) <= rel * max(abs(a), abs(b))
+
+
 class GpuSpec(_Model):
-    memory_gib: float = Field(gt=0, description="per GPU")
+    """One accelerator (per device): memory, bandwidth, dense peaks by dtype, link, provenance."""
+
+    vendor: str | None = Field(None, description="nvidia, amd, intel, aws, google")
+    form_factor: str | None = Field(None, description="sxm, pcie, oam, superchip, chip, ...")
+    memory_gib: float = Field(gt=0, description="per GPU, as marketed (GB on the sheet)")
+    memory_type: str | None = None
     memory_bandwidth_gbs: float = Field(gt=0, description="per GPU, GB/s")
-    peak_tflops: dict[str, float] = Field(default_factory=dict, description="dense peak per GPU by dtype (fp16, int8, ...)")
+    peak_tflops: dict[str, float] = Field(default_factory=dict,
+                                          description="dense peak per GPU by dtype (fp16, bf16, fp8, fp4, int8, ...)")
+    sparse_tflops: dict[str, float] = Field(default_factory=dict,
+                                            description="2:4 sparse peaks as the sheet prints them; "
+                                                        "peak_tflops holds half of each")
     interconnect: str | None = Field(None, description="GPU-to-GPU link, e.g. pcie4, nvlink3")
     interconnect_gbs: float | None = Field(None, gt=0, description="per GPU, per direction, GB/s")
     as_of: str | None = None
     source: str | None = None
     recalled: bool = Field(False, description="figures from memory of the spec sheet, not checked against it")
+    figures: dict[str, FigureSource] = Field(default_factory=dict,
+                                             description="per-figure provenance (field name, or peak_tflops.<dtype>) "
+                                                         "where it differs from the GPU's own")
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GpuSpec:
+        if not self.recalled and not (self.source and self.as_of):
+            raise ValueError("give source and as_of for this GPU's figures, or recalled: true")
+        for dtype, sparse in self.sparse_tflops.items():
+            dense = self.peak_tflops.get(dtype)
+            if dense is None or not _close(dense * 2, sparse):
+                raise ValueError(f"sparse_tflops.{dtype} = {sparse:g} but peak_tflops.{dtype} = {dense}: "
+                                 f"the dense peak is half the 2:4 sparse figure ({sparse / 2:g})")
+        p = self.peak_tflops
+        if "fp16" in p and "bf16" in p and not _close(p["fp16"], p["bf16"]):
+            raise ValueError(f"peak_tflops: fp16 {p['fp16']:g} and bf16 {p['bf16']:g} differ")
+        given = [(d, self.peak(d)) for d in PRECISION_ORDER if self.peak(d) is not None]
+        for (wide, a), (narrow, b) in zip(given, given[1:]):
+            if b < a * 0.99:
+                raise ValueError(f"peak_tflops.{narrow} ({b:g}) is below peak_tflops.{wide} ({a:g}): "
+                                 f"a narrower format never has a lower dense peak (a sparse figure not halved?)")
+        return self
+
+    def peak(self, dtype: str) -> float | None:
+        """Dense peak TFLOP/s for ``dtype``; fp16 and bf16 stand in for each other. None if not given."""
+        d = dtype.strip().lower()
+        alias = {"fp16": "bf16", "bf16": "fp16"}.get(d)
+        return self.peak_tflops.get(d) or (self.peak_tflops.get(alias) if alias else None)
+
+    def provenance(self, figure: str) -> FigureSource:
+        """Source, date and recalled flag of one figure (``memory_bandwidth_gbs``, ``peak_tflops.fp8``, ...)."""
+        return self.figures.get(figure) or FigureSource(source=self.source, as_of=self.as_of,
+                                                        recalled=self.recalled or not (self.source and self.as_of))
 
 
 class HardwareEntry(_Model):
     """One instance type (SageMaker ``ml.*`` or EC2) with its GPUs and its prices per region."""
 
     name: str
-    platform: Literal["sagemaker", "ec2", "local", "other"] = "other"
+    platform: Literal["sagemaker", "ec2", "gcp", "azure", "local", "other"] = "other"
     family: str = ""
     gpu_model: str | None = None
     gpu_count: int = Field(0, ge=0)

@@ -140,7 +140,8 @@ def _catalog_json(cat: Catalog, region: str | None) -> dict[str, Any]:
             d["prices"] = {k: v for k, v in d["prices"].items() if k == region}
         entries.append(d)
     return {"catalog_date": cat.catalog_date, "files": cat.files, "region": region, "entries": entries,
-            "cpu_profiles": [p.model_dump(mode="json") for p in cat.cpu_profiles.values()]}
+            "cpu_profiles": [p.model_dump(mode="json") for p in cat.cpu_profiles.values()],
+            "gpus": {name: g.model_dump(mode="json", exclude_defaults=True) for name, g in cat.gpus.items()}}
 
 
 def pareto_table(points: list[ParetoPoint], latency: str) -> Table:
