@@ -38,7 +38,6 @@ import cProfile
 import json
 import os
 import pstats
-import resource
 import statistics
 import subprocess
 import sys
@@ -52,7 +51,12 @@ SMOKE_STREAMS, SMOKE_LIMIT_MS = 256, 5.0
 
 
 def _cfg(url: str, streams: int, a, workers):
-    from deploybench.schemas import Deployment, ExternalEngine as Ext, LoadConfig, RunConfig, SyntheticWorkload, Workload
+    from deploybench.schemas import Deployment, LoadConfig, RunConfig, SyntheticWorkload, Workload
+
+    try:  # where the engine configs live moved between releases
+        from deploybench.engines import ExternalEngine as Ext
+    except ImportError:
+        from deploybench.schemas import ExternalEngine as Ext
 
     load = dict(concurrency=[streams], requests=streams * a.requests_per_stream, duration_s=a.seconds,
                 warmup_requests=streams, request_timeout_s=60, scrape_interval_s=0, pin_client=False, rounds=1)
@@ -78,22 +82,32 @@ def _server_late_ms(url: str, start_ns: int, end_ns: int) -> float | None:
     return statistics.median(late) if late else None
 
 
-class PeakRss:
-    """Peak resident memory, summed over this process and its children (load workers), sampled every 50 ms."""
+class Sampler:
+    """Every 20 ms: resident memory and CPU seconds, summed over this process and its children (load
+    workers), stamped on the monotonic clock. Gives the peak RSS, and the CPU spent inside a window."""
 
     def __init__(self) -> None:
         import psutil
 
         self.me, self.peak, self._stop = psutil.Process(), 0, threading.Event()
+        self.cpu: list[tuple[int, float]] = []
         self._t = threading.Thread(target=self._loop, daemon=True)
 
     def _loop(self) -> None:
-        while not self._stop.wait(0.05):
-            total = 0
+        while not self._stop.wait(0.02):
+            rss = cpu = 0.0
             for p in [self.me, *self.me.children(recursive=True)]:
                 with contextlib.suppress(Exception):
-                    total += p.memory_info().rss
-            self.peak = max(self.peak, total)
+                    rss += p.memory_info().rss
+                    t = p.cpu_times()
+                    cpu += t.user + t.system
+            self.peak = max(self.peak, int(rss))
+            self.cpu.append((time.monotonic_ns(), cpu))
+
+    def cpu_between(self, start_ns: int, end_ns: int) -> float | None:
+        """CPU seconds spent between two instants (the nearest samples inside them)."""
+        inside = [c for t, c in self.cpu if start_ns <= t <= end_ns]
+        return inside[-1] - inside[0] if len(inside) >= 2 else None
 
     def __enter__(self):
         self._t.start()
@@ -104,12 +118,6 @@ class PeakRss:
         self._t.join()
 
 
-def _cpu_s() -> float:
-    """CPU seconds of this process and its reaped children (load workers)."""
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-
-
 def measure(url: str, streams: int, workers: str, a, out: str) -> dict:
     from deploybench import api, storage
 
@@ -117,15 +125,15 @@ def measure(url: str, streams: int, workers: str, a, out: str) -> dict:
     prof = cProfile.Profile() if a.profile else None
     if prof:
         prof.enable()
-    cpu = _cpu_s()
-    with PeakRss() as rss:
+    with Sampler() as sampler:
         study, (s,) = api.run(_cfg(url, streams, a, workers), out, name=name)
-    cpu = _cpu_s() - cpu
     if prof:
         prof.disable()
         print(f"\n--- profile, {streams} streams, workers={workers} (top {a.profile} by own time) ---")
         pstats.Stats(prof).sort_stats("tottime").print_stats(a.profile)
     meta = storage.read_meta(study / s.run_id)
+    cpu = sampler.cpu_between(meta.window_start_ns, meta.window_end_ns)
+    window_tokens = s.output_throughput_tok_s * (meta.window_end_ns - meta.window_start_ns) / 1e9
     late = _server_late_ms(url, meta.window_start_ns, meta.window_end_ns)
     theory = streams * a.max_tokens / ((a.ttft_ms + (a.max_tokens - 1) * a.itl_ms) / 1e3)
     err = s.ttft_ms.p50 - a.ttft_ms if s.ttft_ms.p50 is not None else None
@@ -135,7 +143,8 @@ def measure(url: str, streams: int, workers: str, a, out: str) -> dict:
                 err=err, server=late, client=(err - late) if err is not None and late is not None else None,
                 itl_err=(s.itl_ms.p50 - a.itl_ms) if s.itl_ms.p50 is not None else None,
                 head=split["headers"], first=split["first_token"], errors=s.errors, requests=s.requests,
-                cpu_us=1e6 * cpu / max(1, (s.requests + streams) * a.max_tokens), rss_mb=rss.peak / 2**20)
+                cpu_us=1e6 * cpu / window_tokens if cpu is not None and window_tokens else None,
+                rss_mb=sampler.peak / 2**20)
 
 
 def measure_in_child(src: Path, url: str, streams: int, workers: str, argv: list[str]) -> dict:
@@ -177,10 +186,10 @@ def print_table(rows: list[dict], a) -> None:
         print(f"{r['streams']:>7} {r['workers']:>7} {r['tok_s']:>8.0f} {r['pct']:>7.1f}% {_f(r['lag50'], '{:8.2f}')} "
               f"{_f(r['lag99'], '{:8.2f}')} {_f(r['err'], '{:+8.2f}')} {_f(r['server'], '{:+7.2f}')} "
               f"{_f(r['client'], '{:+7.2f}')} {_f(r['itl_err'], '{:+8.2f}')} {_f(r['head'], '{:6.2f}')} "
-              f"{_f(r['first'], '{:6.2f}')} {r['errors']:>6} {r['cpu_us']:>10.1f} {r['rss_mb']:>6.0f}")
+              f"{_f(r['first'], '{:6.2f}')} {r['errors']:>6} {_f(r['cpu_us'], '{:10.1f}')} {r['rss_mb']:>6.0f}")
     print("times in ms; TTFT err = measured p50 - scripted; server = p50 of the server's own first-token lateness; "
-          "client = the rest; cpu us/tok = this process's CPU time (level, warm-up and summary) per streamed token "
-          "(and its load workers'); RSS = peak, summed over the measuring process and its workers")
+          "client = the rest; cpu us/tok = CPU time inside the level's window per token streamed there, summed over "
+          "the measuring process and its load workers; RSS = peak, summed over the measuring process and its workers")
     for r in rows:
         if r["streams"] == 1024:
             ok = (r["client"] is not None and r["client"] <= 5.0, r["pct"] >= 90.0)
@@ -201,10 +210,10 @@ def print_pairs(pairs: list[tuple[dict, dict]], ref: str) -> None:
     for k, (ra, rb) in enumerate(pairs):
         print(f"{ra['streams']:>7} {k + 1:>4} {ra['tok_s']:>8.0f} {rb['tok_s']:>8.0f} {_ratio(rb['tok_s'], ra['tok_s']):>6} "
               f"{_f(ra['client'], '{:+8.2f}')} {_f(rb['client'], '{:+8.2f}')} {_ratio(rb['client'], ra['client']):>6} "
-              f"{ra['cpu_us']:>6.1f} {rb['cpu_us']:>6.1f} {_ratio(rb['cpu_us'], ra['cpu_us']):>6} "
+              f"{_f(ra['cpu_us'], '{:6.1f}')} {_f(rb['cpu_us'], '{:6.1f}')} {_ratio(rb['cpu_us'], ra['cpu_us']):>6} "
               f"{ra['pct']:>5.1f}% {rb['pct']:>5.1f}% {ra['rss_mb']:>6.0f} {rb['rss_mb']:>6.0f}")
     print("client = ms the client adds to TTFT p50 (measured - scripted - the server's own lateness); cpu = us of CPU "
-          "per streamed token (the measuring process and its workers); %lim = of the scripted server's limit; "
+          "per token inside the window (the measuring process and its workers); %lim = of the scripted server's limit; "
           "MB = peak RSS summed over the measuring process and its workers")
     for streams in sorted({ra["streams"] for ra, _ in pairs}):
         ab = [(ra, rb) for ra, rb in pairs if ra["streams"] == streams]

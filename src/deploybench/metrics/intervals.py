@@ -30,10 +30,10 @@ import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from scipy import stats
 
 from ..schemas import Interval, RequestRecord
 from . import core
+from .tdist import t_ppf, z_ppf
 
 BOOT = 400
 SEED = 20230815
@@ -52,7 +52,7 @@ def t_interval(values: Sequence[float], method: str) -> Interval | None:
     if arr.size < 2:
         return None
     mean = float(arr.mean())
-    half = float(stats.t.ppf(0.975, arr.size - 1) * arr.std(ddof=1) / math.sqrt(arr.size))
+    half = float(t_ppf(0.975, arr.size - 1) * arr.std(ddof=1) / math.sqrt(arr.size))
     return Interval(lo=mean - half, hi=mean + half, n=int(arr.size), method=method)
 
 
@@ -93,7 +93,7 @@ def small_sample_factor(blocks: float) -> float | None:
     """
     if blocks < 2:
         return None
-    return float(stats.t.ppf(0.975, blocks - 1) / stats.norm.ppf(0.975) * math.sqrt(blocks / (blocks - 1)))
+    return float(t_ppf(0.975, blocks - 1) / z_ppf(0.975) * math.sqrt(blocks / (blocks - 1)))
 
 
 def _widen(lo: float, hi: float, point: float, factor: float) -> tuple[float, float]:

@@ -24,10 +24,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from ..schemas import Interval, RequestRecord, RunSummary
 from . import core, ttft_split
+from .tdist import t_ppf
 from . import cost_per_1m, minutes_per_1m
 
 ROUND_FIGURES = ("output_throughput_tok_s", "request_throughput_rps", "cost_per_1m_tokens",
@@ -58,7 +58,7 @@ def log_interval(point: float, values: Sequence[float], method: str, confidence:
     logs = np.log([v for v in values if v is not None and v > 0])
     if logs.size < 2 or point is None or point <= 0:
         return None
-    half = float(stats.t.ppf(0.5 + confidence / 2, logs.size - 1) * logs.std(ddof=1) / math.sqrt(logs.size))
+    half = float(t_ppf(0.5 + confidence / 2, logs.size - 1) * logs.std(ddof=1) / math.sqrt(logs.size))
     return Interval(lo=point * math.exp(-half), hi=point * math.exp(half), n=int(logs.size), method=method)
 
 
@@ -198,7 +198,7 @@ def paired(a: RunSummary, b: RunSummary, name: str, lower_is_better: bool,
     if len(common) < 2:
         return None
     d = np.log([ra[r] / rb[r] for r in common])
-    t = float(stats.t.ppf(0.5 + confidence / 2, d.size - 1))
+    t = float(t_ppf(0.5 + confidence / 2, d.size - 1))
     half = t * float(d.std(ddof=1)) / math.sqrt(d.size)
     mean = float(d.mean())
     lo, hi = math.exp(mean - half), math.exp(mean + half)
@@ -217,7 +217,7 @@ def unpaired(a: RunSummary, b: RunSummary, name: str, lower_is_better: bool,
     se = math.sqrt(va + vb)
     df = (va + vb) ** 2 / ((va ** 2 / (la.size - 1)) + (vb ** 2 / (lb.size - 1))) if va + vb > 0 else la.size + lb.size - 2
     diff = float(la.mean() - lb.mean())
-    half = float(stats.t.ppf(0.5 + confidence / 2, df)) * se
+    half = float(t_ppf(0.5 + confidence / 2, df)) * se
     lo, hi = math.exp(diff - half), math.exp(diff + half)
     return Verdict(_better_side(lo, hi, lower_is_better), math.exp(diff), lo, hi, int(min(la.size, lb.size)),
                    f"Welch t over rounds ({la.size} vs {lb.size}, log scale)")

@@ -28,6 +28,7 @@ class Draft:
     done_ns: int = 0  # when the stream ended ([DONE] read); 0 = take the time the call returned
     chunk_ns: list[int] = field(default_factory=list)
     chunk_tokens: list[int] = field(default_factory=list)
+    streamed_tokens: int = 0  # sum(chunk_tokens), kept as events arrive (O(1) per event)
     first_content_ns: int | None = None  # first chunk with answer text (chunks also carry reasoning, tool calls)
     input_tokens: int | None = None
     output_tokens: int | None = None

@@ -117,22 +117,33 @@ class OpenAIClient:
         if not isinstance(choices, list) or (usage is not None and not isinstance(usage, dict)):
             draft.error = f"malformed event ({'usage' if isinstance(choices, list) else 'choices'}): {data[:80]!r}"
             return
-        output = content = ""
-        hinted = 0
-        for choice in choices:
-            got = self._choice(choice)
+        if len(choices) == 1:  # the common event: one choice (no string joins)
+            got = self._choice(choices[0])
             if got is None:
                 draft.error = f"malformed event (choices): {data[:80]!r}"
                 return
-            text, other, reason, k = got
-            content, output, hinted = content + text, output + text + other, hinted + k
+            content, other, reason, hinted = got
+            output = content + other if other else content
             if reason:
                 draft.finish_reason = str(reason)[:100]
-        cumulative = _count(usage, "completion_tokens")
+        else:
+            output = content = ""
+            hinted = 0
+            for choice in choices:
+                got = self._choice(choice)
+                if got is None:
+                    draft.error = f"malformed event (choices): {data[:80]!r}"
+                    return
+                text, other, reason, k = got
+                content, output, hinted = content + text, output + text + other, hinted + k
+                if reason:
+                    draft.finish_reason = str(reason)[:100]
+        cumulative = _count(usage, "completion_tokens") if usage else None
         if output:
             draft.chunk_ns.append(ts)
-            so_far = sum(draft.chunk_tokens) if cumulative is not None else 0  # (a sum per event: long streams)
-            draft.chunk_tokens.append(_tokens(cumulative, so_far, hinted))
+            k = _tokens(cumulative, draft.streamed_tokens, hinted)
+            draft.chunk_tokens.append(k)
+            draft.streamed_tokens += k
             if content:
                 draft.text_parts.append(content)
                 if draft.first_content_ns is None:
@@ -162,7 +173,8 @@ class OpenAIClient:
             text, other = choice.get("text"), ""
         if text is not None and not isinstance(text, str):
             return None
-        return text or "", other, choice.get("finish_reason"), _logprob_tokens(choice.get("logprobs"))
+        logprobs = choice.get("logprobs")
+        return text or "", other, choice.get("finish_reason"), _logprob_tokens(logprobs) if logprobs else 0
 
     @staticmethod
     def _finish_counts(draft: Draft) -> None:

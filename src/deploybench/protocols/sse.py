@@ -64,15 +64,45 @@ class _Watchdog:
 async def events(resp: aiohttp.ClientResponse, stall_s: float | None = None) -> AsyncIterator[tuple[int, str]]:
     """Yield ``(monotonic_ns, data)`` for each ``data:`` line (``error:`` lines become JSON errors).
 
-    One generator, one await per network read: every event in a read gets that read's arrival time.
-    Bounded: a line over :data:`MAX_EVENT_BYTES` raises :class:`OversizedEvent`, bytes that are not
-    UTF-8 raise ``UnicodeDecodeError``, and ``stall_s`` without a complete line raises
-    :class:`StalledStream`.
+    One generator, one await per network read (``readany``: whatever bytes have arrived), stamped as
+    the read returns: every event in a read gets that read's arrival time. Bounded: a line over
+    :data:`MAX_EVENT_BYTES` raises :class:`OversizedEvent`, bytes that are not UTF-8 raise
+    ``UnicodeDecodeError``, and ``stall_s`` without a complete line raises :class:`StalledStream`.
+    This runs once per streamed event, so it is written for speed: no nested generator, no call for
+    the common ``data:`` line.
     """
     dog = _Watchdog(stall_s) if stall_s else None
+    content, buf = resp.content, b""
     try:
-        async for item in _lines(resp, dog):
-            yield item
+        while True:
+            if dog is None:
+                data = await content.readany()
+            else:
+                dog.reading = True  # a cancel now lands in the reader, nowhere else
+                data = await content.readany()
+                dog.reading = False
+            now = time.monotonic_ns()
+            if not data:
+                break
+            if b"\n" not in data:
+                buf += data
+                if len(buf) > MAX_EVENT_BYTES:
+                    raise OversizedEvent(f"an SSE line longer than {MAX_EVENT_BYTES} bytes")
+                continue
+            *complete, buf = (buf + data).split(b"\n") if buf else data.split(b"\n")
+            if dog is not None:
+                dog.last = dog.loop.time()
+            for raw in complete:
+                if len(raw) > MAX_EVENT_BYTES:
+                    raise OversizedEvent(f"an SSE line longer than {MAX_EVENT_BYTES} bytes")
+                if raw[:5] == b"data:":  # the common line, without a call
+                    yield now, raw[5:].strip().decode("utf-8")
+                elif raw and raw != b"\r" and (event := _event(raw)) is not None:
+                    yield now, event
+        if len(buf) > MAX_EVENT_BYTES:
+            raise OversizedEvent(f"an SSE line longer than {MAX_EVENT_BYTES} bytes")
+        if buf and (event := _event(buf)) is not None:
+            yield time.monotonic_ns(), event
     except asyncio.CancelledError:
         if dog is None or not dog.fired:
             raise
@@ -81,40 +111,6 @@ async def events(resp: aiohttp.ClientResponse, stall_s: float | None = None) -> 
     finally:
         if dog is not None:
             dog.close()
-
-
-async def _lines(resp: aiohttp.ClientResponse, dog: _Watchdog | None) -> AsyncIterator[tuple[int, str]]:
-    buf = bytearray()
-    reads = resp.content.iter_any().__aiter__()
-    while True:
-        if dog is not None:
-            dog.reading = True
-        try:
-            data = await anext(reads)
-        except StopAsyncIteration:
-            break
-        finally:
-            if dog is not None:
-                dog.reading = False
-        now = time.monotonic_ns()
-        if b"\n" not in data:
-            buf += data
-            if len(buf) > MAX_EVENT_BYTES:
-                raise OversizedEvent(f"an SSE line longer than {MAX_EVENT_BYTES} bytes")
-            continue
-        *complete, rest = (bytes(buf) + data).split(b"\n") if buf else data.split(b"\n")
-        buf = bytearray(rest)
-        if dog is not None:
-            dog.last = dog.loop.time()
-        for raw in complete:
-            if len(raw) > MAX_EVENT_BYTES:
-                raise OversizedEvent(f"an SSE line longer than {MAX_EVENT_BYTES} bytes")
-            if raw[:5] == b"data:":  # the common line, without a call
-                yield now, raw[5:].strip().decode("utf-8")
-            elif raw and raw != b"\r" and (event := _event(raw)) is not None:
-                yield now, event
-    if buf and (event := _event(bytes(buf))) is not None:
-        yield time.monotonic_ns(), event
 
 
 def _event(raw: bytes) -> str | None:
