@@ -18,7 +18,10 @@ __all__ = ["create"]
 
 def __getattr__(name: str):
     """An engine's config model by its class name (``from deploybench.engines import LlamaCppEngine``),
-    looked up in the registry."""
+    looked up in the registry. Only CamelCase names: ``from . import process`` asks this first, while an
+    engine module is still importing, and must not load the registry then."""
+    if not name[:1].isupper():
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     for plugin in engine_plugins().values():
         if plugin.config.__name__ == name:
             return plugin.config
