@@ -232,11 +232,13 @@ def default_kind() -> str:
 
 def stored_config(engine: dict[str, Any] | None) -> "BaseModel | None":
     """A stored engine config (``meta.json``'s ``deployment_config.engine``) validated by its plugin; None when
-    its engine is not installed or the config no longer validates (an older store)."""
+    its engine is not installed or the config no longer validates (an older store). The ``{kind, settings}``
+    shape of a study's ``engine:`` is read as its settings."""
     if not isinstance(engine, dict) or engine.get("kind") not in engine_plugins():
         return None
+    flat = {k: v for k, v in engine.items() if k != "settings"} | dict(engine.get("settings") or {})
     try:
-        return engine_plugins()[engine["kind"]].config.model_validate(engine)
+        return engine_plugins()[engine["kind"]].config.model_validate(flat)
     except ValueError:
         return None
 
