@@ -192,3 +192,22 @@ def test_quality_ladder_and_pruning_are_declared(tmp_path):
                                                                                 "url": "http://127.0.0.1:9"}}]}, "s")
     with pytest.raises(ConfigError, match="deployment e cannot be predicted .engine 'external'"):
         _grid(ext, plan(ext), [])
+
+
+def test_kv_precision_reaches_the_predictor(monkeypatch):
+    from dataclasses import replace
+
+    from deploybench.predict.deployed import deployment_features
+    from deploybench.predict.features import Workload
+    from deploybench.predict.model import Params, max_batch
+
+    dep = Deployment.model_validate({"engine": {"kind": "vllm", "model": "meta-llama/Llama-2-7b-hf",
+                                                "max_num_seqs": 10_000}, "hardware": {"name": "ml.g5.2xlarge"}})
+    wl = Workload(input_mean=512, input_median=512, output_tokens=512, source="test")
+    f16 = deployment_features(dep, 1, wl)
+    vllm_plugin = type(engine_plugins()["vllm"])
+    declared = vllm_plugin.serving
+    monkeypatch.setattr(vllm_plugin, "serving", lambda self, cfg: replace(declared(self, cfg), kv_precision="fp8"))
+    fp8 = deployment_features(dep, 1, wl)
+    assert (f16.kv_bits, fp8.kv_bits, f16.hardware.devices) == (16.0, 8.0, 1)
+    assert max_batch(fp8, Params()) == pytest.approx(2 * max_batch(f16, Params()), rel=0.1)  # half the bytes

@@ -17,7 +17,7 @@ from ..storage.cells import load_cell
 from ..catalog import Catalog, load_catalog
 from ..schemas import ConfigError, RunMeta, RunSummary, Serving
 from ..schemas import plugins
-from .deployed import model_arch, serving_hardware
+from .deployed import kv_bits, model_arch, serving_hardware
 from .features import (SEED_WORKLOAD, Architecture, CellFeatures, HardwareFeatures, Workload, bits_per_weight,
                        measure_cpu_bandwidth)
 
@@ -130,10 +130,11 @@ def cell_features(meta: RunMeta, s: RunSummary, catalog: Catalog | None = None) 
     quant = meta.labels.get("quantization") or "none"
     bits = gguf_bits or bits_per_weight(quant)
     cfg = _engine_config(meta)
-    slots = plugins.serving(cfg).batch_slots if cfg is not None else None
+    serving = plugins.serving(cfg) if cfg is not None else Serving()
     return CellFeatures(run_id=meta.run_id, deployment=meta.deployment, model=meta.labels.get("model", arch.name),
-                        arch=arch, quantization=quant, bits=bits, hardware=_hardware(meta, catalog),
-                        engine=_group(meta, cfg), concurrency=meta.concurrency, max_batch=slots,
+                        arch=arch, quantization=quant, bits=bits, kv_bits=kv_bits(serving),
+                        hardware=_hardware(meta, catalog),
+                        engine=_group(meta, cfg), concurrency=meta.concurrency, max_batch=serving.batch_slots,
                         workload=_workload(meta, s), level=str(meta.level.get("key") or f"c{meta.concurrency}"))
 
 

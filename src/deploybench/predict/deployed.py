@@ -17,7 +17,8 @@ from ..schemas import plugins
 from .features import (Architecture, CellFeatures, HardwareFeatures, Workload, arch_from_gguf, arch_from_hf_config,
                        bits_per_weight, hardware_features, llama2_arch)
 
-__all__ = ["cpu_hardware", "deployment_features", "features_or_why", "model_arch", "serving_hardware", "workload_of"]
+__all__ = ["cpu_hardware", "deployment_features", "features_or_why", "kv_bits", "model_arch", "serving_hardware",
+           "workload_of"]
 
 
 def model_arch(refs: list[str], model_path: str | Path | None) -> tuple[Architecture, float | None]:
@@ -58,6 +59,11 @@ def serving_hardware(name: str, price: float | None, serving: Serving, catalog: 
     return cpu_hardware(name, serving.threads, price, host_figures())
 
 
+def kv_bits(serving: Serving) -> float:
+    """Bits per KV-cache element of the engine's KV precision (fp16 when it does not say)."""
+    return bits_per_weight(serving.kv_precision) if serving.kv_precision else 16.0
+
+
 def workload_of(workload, prompts=None) -> Workload:
     """Mean/median prompt tokens (from the prompts' approximate lengths, else the synthetic setting) and
     output tokens (``max_tokens``)."""
@@ -85,7 +91,7 @@ def deployment_features(dep, concurrency: int, workload: Workload, model_path: s
     quant = dep.labels.get("quantization") or serving.weight_precision or "native"
     bits = file_bits or bits_per_weight(quant)
     return CellFeatures(run_id="", deployment=dep.name, model=dep.labels.get("model", arch.name), arch=arch,
-                        quantization=quant, bits=bits,
+                        quantization=quant, bits=bits, kv_bits=kv_bits(serving),
                         hardware=serving_hardware(dep.hardware.name, dep.hardware.price_per_hour, serving, catalog),
                         engine=plugins.calibration_group(dep.engine), concurrency=max(1, concurrency),
                         max_batch=serving.batch_slots, workload=workload, level=level)
