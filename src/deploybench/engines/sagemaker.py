@@ -385,9 +385,9 @@ class SageMakerPlugin(EnginePlugin):
         return Serving(model=cfg.model_id, tp=cfg.num_gpus, weight_precision=cfg.quantize,
                        instance_type=cfg.instance_type)
 
-    def calibration_group(self, cfg: SageMakerEngine | None) -> str:
+    def calibration_group(self, cfg: SageMakerEngine) -> str:
         """The container's TGI version: a SageMaker endpoint and the 2023 study's cells calibrate together."""
-        return f"tgi-{cfg.tgi_version}" if cfg is not None else self.kind
+        return f"tgi-{cfg.tgi_version}"
 
     def find_leftovers(self, region: str, study: str | None = None, older_than_hours: float | None = None) -> list:
         from .cleanup import find_leftovers  # noqa: PLC0415

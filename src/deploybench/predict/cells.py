@@ -115,13 +115,11 @@ def _workload(meta: RunMeta, s: RunSummary) -> Workload:
 
 
 def _group(meta: RunMeta, cfg) -> str:
-    """The predictor's calibration group: the engine plugin's label for the stored config."""
-    kind = meta.engine.kind if meta.engine else (meta.deployment_config.get("engine") or {}).get("kind", "")
+    """The predictor's calibration group: the engine plugin's label for the stored config (a config that no
+    longer validates, or whose engine is not installed: the engine label the cell stored)."""
     if cfg is not None:
         return plugins.calibration_group(cfg)
-    if kind in plugins.engine_plugins():  # an older config that no longer validates: the plugin's label for none
-        return plugins.engine_plugin(kind).calibration_group(None)
-    return meta.labels.get("engine") or kind or "unknown"
+    return meta.labels.get("engine") or (meta.engine.kind if meta.engine else "") or "unknown"
 
 
 def cell_features(meta: RunMeta, s: RunSummary, catalog: Catalog | None = None) -> CellFeatures:

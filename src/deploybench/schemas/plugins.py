@@ -9,9 +9,10 @@ server-metrics scraper. ``docs/adding-an-engine.md`` walks through writing one.
 
 This module lives in ``schemas`` so every layer can read the registry; it never imports an engine
 by name — entry points are loaded lazily, on first use. Nothing outside ``engines`` branches on an engine's
-kind or reads its config fields by name: it asks the plugin (:meth:`EnginePlugin.serving`, ``prunable``,
-:meth:`EnginePlugin.quality_ladder`, :meth:`EnginePlugin.find_leftovers`, ``shortcut``,
-:meth:`EnginePlugin.calibration_group`); ``tests/unit/test_engine_neutral.py`` checks that over ``src/``.
+kind or reads its config fields by name: it asks the plugin (:meth:`EnginePlugin.serving`,
+:meth:`EnginePlugin.calibration_group`, ``prunable``, :meth:`EnginePlugin.model_file`,
+:meth:`EnginePlugin.quality_ladder`, :meth:`EnginePlugin.find_leftovers`, ``shortcut``, ``default_rank``);
+``tests/unit/test_engine_neutral.py`` checks that over ``src/``.
 """
 
 from __future__ import annotations
@@ -140,9 +141,8 @@ class EnginePlugin:
         """What ``cfg`` says about how it serves (devices, threads, slots, precisions; :class:`Serving`)."""
         return Serving()
 
-    def calibration_group(self, cfg: "BaseModel | None") -> str:
-        """The predictor's calibration group for this engine (cells of one group share fitted factors;
-        ``cfg`` is None for a stored cell whose config no longer validates)."""
+    def calibration_group(self, cfg: "BaseModel") -> str:
+        """The predictor's calibration group for this config (cells of one group share fitted factors)."""
         return self.kind
 
     def model_file(self, cfg: "BaseModel") -> Path | None:

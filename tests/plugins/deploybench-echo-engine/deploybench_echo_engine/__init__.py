@@ -95,7 +95,7 @@ class EchoPlugin(EnginePlugin):
         """What the predictor reads: the TP degree lives in ``gpu_fanout``, a name only this plugin knows."""
         return Serving(model=cfg.model, tp=cfg.gpu_fanout, threads=cfg.threads, batch_slots=cfg.slots or None)
 
-    def calibration_group(self, cfg: EchoEngine | None) -> str:
+    def calibration_group(self, cfg: EchoEngine) -> str:
         return "echo-scripted"  # its cells calibrate together, apart from any real engine's
 
 
