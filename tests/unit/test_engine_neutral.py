@@ -1,7 +1,7 @@
 """Nothing outside ``engines/`` knows an engine by name: it asks the engine's plugin.
 
 An ast scan over ``src/deploybench`` (``engines/`` excluded: each engine's own module and the package that
-loads them) finds the two ways code used to know engines one by one:
+loads them) finds the three ways code used to know engines one by one:
 
 * **a kind by name**: a string constant that is a registered engine kind (``"llamacpp"``, ``"tgi"``) or starts
   with one and a dash (``"tgi-"``), e.g. ``if eng.kind == "llamacpp"`` or ``DEFAULT_KIND = "llamacpp"`` (a
@@ -10,8 +10,7 @@ loads them) finds the two ways code used to know engines one by one:
   ``eng.quantization``, for a field of a built-in engine's config. Looked up by a string, a field only
   engines have (``num_gpus``, ``tensor_parallel_size``, ...) counts on any receiver but a cell's labels; any
   field counts when the receiver is an engine config (``eng``, ``engine``, ``....engine``, ``settings``, a
-  stored ``.get("engine")``).
-
+  stored ``.get("engine")``);
 * **an engine's module or config class by name**: ``from ..engines.sagemaker import sagemaker_client``,
   ``from ..api import LlamaCppEngine``.
 
