@@ -13,7 +13,8 @@ from pathlib import Path
 
 from . import storage, workloads
 from .catalog import DEFAULT_REGION, Catalog
-from .engines import ExternalEngine, LlamaCppEngine
+from .engines.external import ExternalEngine  # public vocabulary (registered like any engine)
+from .engines.llamacpp import LlamaCppEngine
 from .metrics import Constraint, ttft_ms
 from .metrics import slo as slo_mod
 from .predict.study import MODEL_FILE as PREDICT_MODEL_FILE
@@ -33,7 +34,7 @@ __all__ = [
     "load_external", "load_catalog",
     # quality, predict, cloud
     "quality_ladder", "quality_gate", "predict_fit", "predict_validate", "predict_cells", "host_bandwidth",
-    "capacity", "cloud_leftovers", "delete_cloud_leftovers",
+    "capacity", "cloud_leftovers", "delete_cloud_leftovers", "shortcut_engine",
     # vocabulary: models, errors, helpers the results are made of
     "RunConfig", "RunSummary", "Study", "ExternalEngine", "LlamaCppEngine", "Catalog", "Pick", "ParetoPoint",
     "Constraint", "Reporter", "DeploybenchError", "ConfigError", "EngineError", "parse_slo", "ttft_ms",
@@ -369,30 +370,34 @@ def capacity(path: Path | str, target_rate: float, slo: str | None = None, hours
 
 
 def cloud_leftovers(region: str, study: str | None = None, older_than_hours: float | None = None):
-    """SageMaker endpoints, configs and models tagged ``deploybench:managed=true`` (``Leftover`` list)."""
-    from .engines.cleanup import aws_error, find_leftovers
-    from .engines.sagemaker import sagemaker_client
+    """Cloud resources a run left behind (tagged ``deploybench:managed=true``), from every engine that creates
+    any (:meth:`~deploybench.schemas.EnginePlugin.find_leftovers`); each says its ``engine``."""
+    from .schemas.plugins import engine_plugins
 
-    try:
-        return find_leftovers(sagemaker_client(region), study=study, older_than_hours=older_than_hours)
-    except DeploybenchError:
-        raise
-    except Exception as exc:  # noqa: BLE001 (one line for the user)
-        raise aws_error(exc, region) from None
+    found: list = []
+    for plugin in engine_plugins().values():
+        found += plugin.find_leftovers(region, study=study, older_than_hours=older_than_hours) or []
+    return found
 
 
 def delete_cloud_leftovers(region: str, leftovers, report=None) -> list:
-    """Delete what :func:`cloud_leftovers` found; ``report(leftover, error_or_None)`` after each;
-    returns ``(leftover, error or None)`` per item."""
-    from .engines.cleanup import aws_error, delete_leftovers
-    from .engines.sagemaker import sagemaker_client
+    """Delete what :func:`cloud_leftovers` found, each by its engine; ``report(leftover, error_or_None)`` after
+    each; returns ``(leftover, error or None)`` per item."""
+    from .schemas.plugins import engine_plugin
 
-    try:
-        return delete_leftovers(sagemaker_client(region), leftovers, report or (lambda lo, error: None))
-    except DeploybenchError:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        raise aws_error(exc, region) from None
+    results: list = []
+    for kind in dict.fromkeys(lo.engine for lo in leftovers):
+        results += engine_plugin(kind).delete_leftovers(region, [lo for lo in leftovers if lo.engine == kind], report)
+    return results
+
+
+def shortcut_engine(**options):
+    """The engine config of ``deploybench run``'s one-server shortcut (``--endpoint URL`` or ``--model M
+    --threads N ...``; None: not given): the engine whose shortcut key is given, else the default engine
+    (:func:`deploybench.schemas.plugins.shortcut_config`). Bad input raises one ConfigError line."""
+    from .schemas.plugins import shortcut_config
+
+    return shortcut_config(options)
 
 
 def doctor(streams: int = 256, seconds: float = 3.0, workers: int | str = 1):

@@ -87,3 +87,35 @@ def test_study_end_to_end_through_the_cli(tmp_path):
     assert s.returncode == 0, s.stderr
     again = {r["deployment"]: r for r in json.loads(s.stdout)}
     assert again["echo_native_cpu_slots4"]["output_tokens"] == 64
+
+
+# the echo engine "on" a 4-GPU instance type, its replica split over gpu_fanout GPUs: a TP field whose name
+# only the plugin knows (EchoPlugin.serving translates it)
+TP_STUDY = {
+    **STUDY, "name": "echo-tp",
+    "models": [{"name": "7B", "source": "meta-llama/Llama-2-7b-hf"}],  # a model the predictor knows
+    "hardware": [{"name": "ml.g5.12xlarge", "kind": "instance"}],  # 4 GPUs, priced by the catalog
+    "engine": {"kind": "echo", "settings": {"ttft_ms": 10, "itl_ms": 2, "slots": 2, "gpu_fanout": [1, 4]}},
+}
+
+
+@pytest.mark.slow
+def test_predict_cells_reads_the_tp_field_through_the_plugin(tmp_path):
+    study, out = _write(tmp_path, **TP_STUDY), tmp_path / "runs"
+    p = run_cli("run", str(study), "--out", str(out), "--json", "--no-report", timeout=120)
+    assert p.returncode == 0, p.stderr
+    study_dir = out / "echo-tp"
+    names = {r["deployment"] for r in json.loads(p.stdout)}
+    one, four = (next(n for n in names if n.endswith(f"gpu_fanout{k}")) for k in (1, 4))
+    for name, devices in ((one, 1), (four, 4)):  # the features stored at run time
+        assert storage.read_meta(study_dir / f"{name}__c2").features["hardware"]["devices"] == devices
+
+    c = run_cli("predict", "cells", str(study_dir), "--json")
+    assert c.returncode == 0, c.stderr
+    rows = {r["run_id"]: r for r in json.loads(c.stdout)}
+    r1, r4 = rows[f"{one}__c2"], rows[f"{four}__c2"]
+    assert (r1["hardware"], r1["devices"], r4["devices"]) == ("ml.g5.12xlarge", 1, 4)
+    assert r1["prediction"]["group"] == r4["prediction"]["group"] == "echo-scripted|g5"  # the plugin's label
+    assert r1["prediction"]["max_batch"] == r4["prediction"]["max_batch"] == 2  # slots, through the plugin too
+    # a replica over 4 GPUs reads its weights with 4x the bandwidth: a decode step is predicted much faster
+    assert r4["prediction"]["tpot_ms"] < 0.5 * r1["prediction"]["tpot_ms"], (r1["prediction"], r4["prediction"])

@@ -21,7 +21,7 @@ PUBLIC = [
     "import_seed", "load_external", "load_catalog",
     # quality, predict, cloud
     "quality_ladder", "quality_gate", "predict_fit", "predict_validate", "predict_cells", "host_bandwidth",
-    "capacity", "cloud_leftovers", "delete_cloud_leftovers",
+    "capacity", "cloud_leftovers", "delete_cloud_leftovers", "shortcut_engine",
     # vocabulary
     "RunConfig", "RunSummary", "Study", "ExternalEngine", "LlamaCppEngine", "Catalog", "Pick", "ParetoPoint",
     "Constraint", "Reporter", "DeploybenchError", "ConfigError", "EngineError", "parse_slo", "ttft_ms",

@@ -107,3 +107,107 @@ def test_stored_engine_configs_still_load():
                                       "port": None, "extra_args": [], "binary": None, "startup_timeout_s": 60.0},
               "protocol": "openai-chat", "hardware": {"name": "c", "price_per_hour": 0.1}, "labels": {}}
     assert Deployment.model_validate(dumped).model_dump(mode="json") == dumped
+
+
+# --------------------------------------------------------------------------- what the rest of the tool asks a plugin
+
+
+def test_serving_features_come_from_each_plugin():
+    from deploybench.schemas import plugins
+
+    def serving(engine):
+        return plugins.serving(Deployment.model_validate({"engine": engine}).engine)
+
+    assert serving({"kind": "vllm", "tensor_parallel_size": 2, "max_num_seqs": 8, "quantization": "awq"}) \
+        == plugins.Serving(model="smollm2", tp=2, batch_slots=8, weight_precision="awq")
+    assert serving({"kind": "tgi", "model_id": "m", "num_shard": 4, "quantize": "gptq"}).devices == 4
+    sm = serving({"kind": "sagemaker", "model_id": "m", "instance_type": "ml.g5.12xlarge", "num_gpus": 2})
+    assert (sm.tp, sm.instance_type) == (2, "ml.g5.12xlarge")
+    llama = serving({"kind": "llamacpp", "threads": 3, "parallel": 6, "quantization": "Q8_0"})
+    assert (llama.threads, llama.batch_slots, llama.weight_precision, llama.devices) == (3, 6, "Q8_0", None)
+
+
+def test_calibration_group_and_stored_configs():
+    from deploybench.schemas import plugins
+
+    stored = {"kind": "sagemaker", "model_id": "m", "instance_type": "ml.g5.2xlarge", "tgi_version": "0.9.3"}
+    cfg = plugins.stored_config(stored)
+    assert plugins.calibration_group(cfg) == "tgi-0.9.3"  # the 2023 cells' label: they calibrate together
+    assert plugins.calibration_group(plugins.stored_config({"kind": "llamacpp"})) == "llamacpp"
+    assert plugins.stored_config({"kind": "llamacpp", "no_such_field": 1}) is None  # an older store: no guess
+    assert plugins.stored_config({"kind": "not-installed"}) is None
+
+
+def test_default_engine_is_the_registrys(monkeypatch):
+    from deploybench.schemas import EngineGrid, plugins
+
+    assert plugins.default_kind() == "llamacpp" and Deployment().engine.kind == "llamacpp"
+    monkeypatch.setattr(type(engine_plugins()["vllm"]), "default_rank", 5)  # a plugin that ranks itself higher
+    assert plugins.default_kind() == "vllm" and EngineGrid().kind == "vllm" and Deployment().engine.kind == "vllm"
+
+
+def test_the_cli_shortcut_is_the_plugins(monkeypatch):
+    from deploybench.schemas import plugins
+
+    llama = deploybench.shortcut_engine(model="smollm2", threads=3, parallel=None)
+    assert (llama.kind, llama.threads, llama.parallel) == ("llamacpp", 3, 4)  # unset: the config's own default
+    ext = deploybench.shortcut_engine(endpoint="http://127.0.0.1:9", model="m")
+    assert (ext.kind, ext.url, ext.model) == ("external", "http://127.0.0.1:9", "m")
+    with pytest.raises(ConfigError) as e:
+        deploybench.shortcut_engine(endpoint="http://127.0.0.1:9", threads=2)
+    assert e.value.line().startswith("--threads: engine 'external'") and "--endpoint" in e.value.fix
+    with pytest.raises(ConfigError, match="^engine: threads"):
+        deploybench.shortcut_engine(threads=0)
+    vllm = type(engine_plugins()["vllm"])  # a default engine whose --parallel is its max_num_seqs
+    monkeypatch.setattr(vllm, "default_rank", 5)
+    monkeypatch.setattr(vllm, "shortcut", {"model": "model", "parallel": "max_num_seqs"})
+    assert deploybench.shortcut_engine(parallel=16).max_num_seqs == 16
+    with pytest.raises(ConfigError, match="^--ctx-size: engine 'vllm'"):
+        plugins.shortcut_config({"ctx_size": 1024})
+
+
+def test_cloud_cleanup_is_asked_of_every_plugin(monkeypatch):
+    from deploybench.engines.cleanup import Leftover
+
+    calls = []
+    sm = type(engine_plugins()["sagemaker"])
+    monkeypatch.setattr(sm, "find_leftovers", lambda self, region, study=None, older_than_hours=None:
+                        [Leftover("endpoint", "e1", "arn:e1")])
+    monkeypatch.setattr(sm, "delete_leftovers", lambda self, region, found, report=None:
+                        calls.append((region, [lo.name for lo in found])) or [(lo, None) for lo in found])
+    found = deploybench.cloud_leftovers("eu-west-1")
+    assert [(lo.engine, lo.name) for lo in found] == [("sagemaker", "e1")]  # the other engines create none
+    assert deploybench.delete_cloud_leftovers("eu-west-1", found) == [(found[0], None)]
+    assert calls == [("eu-west-1", ["e1"])]
+
+
+def test_quality_ladder_and_pruning_are_declared(tmp_path):
+    from deploybench.quality.study import check
+    from deploybench.sweep.prune import _grid
+
+    vllm_only = _study(engine={"kind": "vllm"}, quality={"method": "kld"})
+    with pytest.raises(ConfigError, match="no deployment of this study serves one"):
+        check(vllm_only, plan(vllm_only))
+    ext = validate_study({"name": "x", "deployments": [{"name": "e", "engine": {"kind": "external",
+                                                                                "url": "http://127.0.0.1:9"}}]}, "s")
+    with pytest.raises(ConfigError, match="deployment e cannot be predicted .engine 'external'"):
+        _grid(ext, plan(ext), [])
+
+
+def test_kv_precision_reaches_the_predictor(monkeypatch):
+    from dataclasses import replace
+
+    from deploybench.predict.deployed import deployment_features
+    from deploybench.predict.features import Workload
+    from deploybench.predict.model import Params, max_batch
+
+    dep = Deployment.model_validate({"engine": {"kind": "vllm", "model": "meta-llama/Llama-2-7b-hf",
+                                                "max_num_seqs": 10_000}, "hardware": {"name": "ml.g5.2xlarge"}})
+    wl = Workload(input_mean=512, input_median=512, output_tokens=512, source="test")
+    f16 = deployment_features(dep, 1, wl)
+    vllm_plugin = type(engine_plugins()["vllm"])
+    declared = vllm_plugin.serving
+    monkeypatch.setattr(vllm_plugin, "serving", lambda self, cfg: replace(declared(self, cfg), kv_precision="fp8"))
+    fp8 = deployment_features(dep, 1, wl)
+    assert (f16.kv_bits, fp8.kv_bits, f16.hardware.devices) == (16.0, 8.0, 1)
+    assert max_batch(fp8, Params()) == pytest.approx(2 * max_batch(f16, Params()), rel=0.1)  # half the bytes

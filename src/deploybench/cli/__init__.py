@@ -15,7 +15,6 @@ from typer.exceptions import Abort, Exit, TyperException
 from rich.console import Console
 
 from .. import api
-from ..api import ExternalEngine, LlamaCppEngine
 from ..schemas import (
     ConfigError, Deployment, DeploybenchError, LoadConfig, RunConfig, SyntheticWorkload, JsonlWorkload, Workload,
 )
@@ -50,7 +49,7 @@ def _validated(factory, field: str, **kw):
 def run(
     study: Optional[Path] = typer.Argument(None, help="study YAML (default: the embedded default study)"),
     endpoint: Optional[str] = typer.Option(None, "--endpoint", help="measure a running OpenAI-compatible server at URL"),
-    model: Optional[str] = typer.Option(None, "--model", help="model name (with --endpoint), or a GGUF path / bundled name to serve one llama-server"),
+    model: Optional[str] = typer.Option(None, "--model", help="model name (with --endpoint), or the model one server of the default engine loads (a GGUF path, bundled name)"),
     concurrency: Optional[str] = typer.Option(None, "--concurrency", "-c", help="closed-loop levels, e.g. 1,4,8"),
     requests: Optional[int] = typer.Option(None, "--requests", "-n", help="measured requests per level"),
     duration: Optional[float] = typer.Option(None, "--duration", help="measured seconds per level"),
@@ -58,10 +57,10 @@ def run(
     input_tokens: int = typer.Option(128, "--input-tokens", help="synthetic prompt length (tokens, approx.)"),
     prompts: Optional[Path] = typer.Option(None, "--prompts", help="JSONL file of prompts ({\"prompt\": ...})"),
     protocol: str = typer.Option("openai-chat", "--protocol", help="openai-chat | openai-completions"),
-    threads: Optional[int] = typer.Option(None, "--threads", help="llama-server threads (default 2)"),
-    parallel: Optional[int] = typer.Option(None, "--parallel", help="llama-server slots (default 4)"),
-    ctx_size: Optional[int] = typer.Option(None, "--ctx-size", help="llama-server context size (default 4096)"),
-    port: Optional[int] = typer.Option(None, "--port", help="llama-server port (default: a free one)"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="one server: CPU threads (default: the engine's)"),
+    parallel: Optional[int] = typer.Option(None, "--parallel", help="one server: slots / max batch (default: the engine's)"),
+    ctx_size: Optional[int] = typer.Option(None, "--ctx-size", help="one server: context size (default: the engine's)"),
+    port: Optional[int] = typer.Option(None, "--port", help="one server: listen port (default: a free one)"),
     warmup: Optional[int] = typer.Option(None, "--warmup", help="warm-up requests per level (excluded)"),
     price: Optional[float] = typer.Option(None, "--price-per-hour", help="$/hour of this hardware, for cost per 1M tokens"),
     api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help="env var holding the endpoint's API key"),
@@ -116,10 +115,8 @@ def run(
     if endpoint or single_server:
         if study is not None:
             raise ConfigError("give either a study file or --endpoint/--model, not both", "drop one of them")
-        engine = (_validated(ExternalEngine, "--endpoint", url=endpoint, model=model or "", api_key_env=api_key_env)
-                  if endpoint else
-                  _validated(LlamaCppEngine, "engine", model=model or "smollm2", threads=threads or 2,
-                             parallel=parallel or 4, ctx_size=ctx_size or 4096, port=port))
+        engine = api.shortcut_engine(endpoint=endpoint, model=model, api_key_env=api_key_env, threads=threads,
+                                     parallel=parallel, ctx_size=ctx_size, port=port)  # the engine's own shortcut
         if requests is None and duration is None and not endpoint:  # an endpoint: the adaptive default window
             load_over.update(duration_s=15.0, requests=500)
         if load_over["concurrency"] is None:

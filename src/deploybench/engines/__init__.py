@@ -2,22 +2,30 @@
 
 Each engine is one module here (or in a third-party package) with a ``PLUGIN``
 (:class:`deploybench.schemas.EnginePlugin`) registered under the entry-point group
-``deploybench.engines``; the registry lives in ``deploybench.schemas.plugins``. The caller
-(``sweep``) owns the ``Engine`` Protocol. See docs/adding-an-engine.md.
+``deploybench.engines``; the registry lives in ``deploybench.schemas.plugins``. This package names
+none of its engines: deploybench's own register through the same entry points as a third-party one.
+The caller (``sweep``) owns the ``Engine`` Protocol. See docs/adding-an-engine.md.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..schemas.plugins import check_budget, engine_plugin
-from .external import ExternalEngine
-from .llamacpp import LlamaCppEngine
-from .sagemaker import SageMakerEngine
-from .tgi import TgiEngine
-from .vllm import VllmEngine
+from ..schemas.plugins import check_budget, engine_plugin, engine_plugins
 
-__all__ = ["ExternalEngine", "LlamaCppEngine", "SageMakerEngine", "TgiEngine", "VllmEngine", "create"]
+__all__ = ["create"]
+
+
+def __getattr__(name: str):
+    """An engine's config model by its class name (``from deploybench.engines import LlamaCppEngine``),
+    looked up in the registry. Only CamelCase names: ``from . import process`` asks this first, while an
+    engine module is still importing, and must not load the registry then."""
+    if not name[:1].isupper():
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    for plugin in engine_plugins().values():
+        if plugin.config.__name__ == name:
+            return plugin.config
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def create(cfg, log_dir: Path, price_per_hour: float | None = None):

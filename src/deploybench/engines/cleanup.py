@@ -30,6 +30,7 @@ class Leftover:
     arn: str
     tags: dict[str, str] = field(default_factory=dict)
     status: str | None = None
+    engine: str = "sagemaker"  # the engine plugin that deletes it
 
     @property
     def study(self) -> str:

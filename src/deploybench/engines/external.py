@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import process
-from ..schemas import ConfigError, Endpoint, EngineInfo, EnginePlugin
+from ..schemas import ConfigError, Endpoint, EngineInfo, EnginePlugin, Serving
 
 
 class ExternalEngine(BaseModel):
@@ -63,6 +63,12 @@ class ExternalPlugin(EnginePlugin):
     protocols = ("openai-chat", "openai-completions", "tgi", "sagemaker-tgi")
     hardware_kinds = ()
     startup_s = 0.5
+    prunable = False  # someone else's server: its hardware and model are unknown to the predictor
+    shortcut = {"endpoint": "url", "model": "model", "api_key_env": "api_key_env"}
+    shortcut_key = "endpoint"
+
+    def serving(self, cfg: ExternalEngine) -> Serving:
+        return Serving(model=cfg.model or cfg.url)  # the name it serves, else where it is
 
     def server(self, cfg: ExternalEngine, log_dir: Path, **context) -> ExternalServer:
         return ExternalServer(cfg, log_dir)

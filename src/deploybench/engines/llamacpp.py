@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..schemas import ConfigError, Endpoint, EngineInfo, EnginePlugin, GridPoint
+from ..schemas import ConfigError, Endpoint, EngineInfo, EnginePlugin, GridPoint, Serving
 from . import process
 from .modelgen import QTYPES, sha256_file
 from .modelgen.tools import server_binary, tool_binary  # noqa: F401 (where llama.cpp's programs are)
@@ -124,6 +124,18 @@ class LlamaCppPlugin(EnginePlugin):
                      "kv_cache_usage": ("llamacpp:kv_cache_usage_ratio",)}
     token_counters = ("llamacpp:tokens_predicted_total",)
     quantizations = ("native", *QTYPES)
+    default_rank = 1  # a deployment or study that names no engine gets llama-server
+    shortcut = {"model": "model", "threads": "threads", "parallel": "parallel", "ctx_size": "ctx_size", "port": "port"}
+
+    def serving(self, cfg: LlamaCppEngine) -> Serving:
+        return Serving(model=cfg.model, threads=cfg.threads, batch_slots=cfg.parallel,
+                       weight_precision=cfg.quantization)
+
+    def model_file(self, cfg: LlamaCppEngine) -> Path:
+        return _resolve(cfg.model, cfg.quantization)  # generated / requantized once; the run reuses the cached file
+
+    def quality_ladder(self, cfg: LlamaCppEngine) -> tuple[str, str]:
+        return cfg.model, cfg.quantization or "native"
 
     def needs(self, cfg: LlamaCppEngine) -> list:
         from .needs import llama_cpp_needs  # noqa: PLC0415

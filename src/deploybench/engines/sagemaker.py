@@ -30,7 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..protocols.sagemaker import runtime_url
 from . import process
-from ..schemas import ConfigError, Endpoint, EngineError, EngineInfo, EnginePlugin, GridPoint
+from ..schemas import (ConfigError, DeploybenchError, Endpoint, EngineError, EngineInfo, EnginePlugin, GridPoint,
+                       Serving)
 
 
 class SageMakerEngine(BaseModel):
@@ -379,6 +380,38 @@ class SageMakerPlugin(EnginePlugin):
 
     def budget(self, cfg: SageMakerEngine) -> tuple[float, float] | None:
         return None if cfg.max_cost is None else (cfg.expected_hours, cfg.max_cost)
+
+    def serving(self, cfg: SageMakerEngine) -> Serving:
+        return Serving(model=cfg.model_id, tp=cfg.num_gpus, weight_precision=cfg.quantize,
+                       instance_type=cfg.instance_type)
+
+    def calibration_group(self, cfg: SageMakerEngine) -> str:
+        """The container's TGI version: a SageMaker endpoint and the 2023 study's cells calibrate together."""
+        return f"tgi-{cfg.tgi_version}"
+
+    def find_leftovers(self, region: str, study: str | None = None, older_than_hours: float | None = None) -> list:
+        from .cleanup import find_leftovers  # noqa: PLC0415
+
+        return _aws(region, lambda: find_leftovers(sagemaker_client(region), study=study,
+                                                   older_than_hours=older_than_hours))
+
+    def delete_leftovers(self, region: str, leftovers: list, report=None) -> list:
+        from .cleanup import delete_leftovers  # noqa: PLC0415
+
+        return _aws(region, lambda: delete_leftovers(sagemaker_client(region), leftovers,
+                                                     report or (lambda lo, error: None)))
+
+
+def _aws(region: str, call):
+    """``call()``, an AWS client failure as one line (credentials, region, the service's own error)."""
+    from .cleanup import aws_error  # noqa: PLC0415
+
+    try:
+        return call()
+    except DeploybenchError:
+        raise
+    except Exception as exc:  # noqa: BLE001 (one line for the user)
+        raise aws_error(exc, region) from None
 
 
 PLUGIN = SageMakerPlugin()

@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..schemas import ConfigError, Endpoint, EngineInfo, EnginePlugin, GridPoint
+from ..schemas import ConfigError, Endpoint, EngineInfo, EnginePlugin, GridPoint, Serving
 from . import process
 
 
@@ -98,6 +98,9 @@ class TgiPlugin(EnginePlugin):
     metric_prefixes = ("tgi_",)
     server_gauges = {"requests_waiting": ("tgi_queue_size",), "batch_size": ("tgi_batch_current_size",)}
     token_counters = ("tgi_request_generated_tokens_sum",)
+
+    def serving(self, cfg: TgiEngine) -> Serving:
+        return Serving(model=cfg.model_id, tp=cfg.num_shard, weight_precision=cfg.quantize)
 
     def server(self, cfg: TgiEngine, log_dir: Path, **context) -> TgiServer:
         return TgiServer(cfg, log_dir)

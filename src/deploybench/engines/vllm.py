@@ -23,7 +23,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..schemas import ConfigError, Endpoint, EngineError, EngineInfo, EnginePlugin, GridPoint
+from ..schemas import ConfigError, Endpoint, EngineError, EngineInfo, EnginePlugin, GridPoint, Serving
 from . import process
 from .modelgen import bundled_name, resolve_bundled, sha256_file
 
@@ -204,6 +204,10 @@ class VllmPlugin(EnginePlugin):
                      "kv_cache_usage": ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc",
                                         "vllm:cpu_cache_usage_perc")}
     token_counters = ("vllm:generation_tokens_total",)
+
+    def serving(self, cfg: VllmEngine) -> Serving:
+        return Serving(model=cfg.model, tp=cfg.tensor_parallel_size, batch_slots=cfg.max_num_seqs,
+                       weight_precision=cfg.quantization)
 
     def server(self, cfg: VllmEngine, log_dir: Path, **context) -> VllmServer:
         return VllmServer(cfg, log_dir)

@@ -9,16 +9,17 @@ counted output tokens/s, median TTFT and TPOT.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .. import storage
 from ..storage.cells import load_cell
 from ..catalog import Catalog, load_catalog
-from ..schemas import ConfigError, RunMeta, RunSummary
-from .deployed import cpu_hardware, model_arch
+from ..schemas import ConfigError, RunMeta, RunSummary, Serving
+from ..schemas import plugins
+from .deployed import kv_bits, model_arch, serving_hardware
 from .features import (SEED_WORKLOAD, Architecture, CellFeatures, HardwareFeatures, Workload, bits_per_weight,
-                       hardware_features, measure_cpu_bandwidth)
+                       measure_cpu_bandwidth)
 
 __all__ = ["Cell", "cell_features", "load_cells", "measured_figures", "host_figures"]
 
@@ -82,18 +83,25 @@ def _arch(meta: RunMeta) -> tuple[Architecture, float | None]:
                           "keep the GGUF file at the path in meta.json (engine.model_path), or use a Llama 2 model")
 
 
+def _engine_config(meta: RunMeta):
+    """The cell's stored engine config, validated by its plugin (None: not installed, or an older store)."""
+    return plugins.stored_config(meta.deployment_config.get("engine"))
+
+
 def _hardware(meta: RunMeta, catalog: Catalog) -> HardwareFeatures:
     labels = meta.labels
     name = labels.get("hardware") or (meta.deployment_config.get("hardware") or {}).get("name", "")
-    tp = int(labels["tp"]) if labels.get("tp", "").isdigit() else None
-    if name in catalog and catalog.get(name).gpu_count > 0:
-        return hardware_features(name, tp, catalog, meta.price_per_hour)
+    cfg = _engine_config(meta)
+    serving = plugins.serving(cfg) if cfg is not None else Serving()
+    if labels.get("tp", "").isdigit():  # an imported cell's own label
+        serving = replace(serving, tp=int(labels["tp"]), pp=None)
+    inst = serving.instance_type or name
+    if inst in catalog and catalog.get(inst).gpu_count > 0:
+        return serving_hardware(name, meta.price_per_hour, serving, catalog)
     stored = _stored(meta)
     if stored is not None:  # measured on the host that ran the cell, at run time
         return stored.hardware.model_copy(update={"price_per_hour": meta.price_per_hour})
-    settings = ((meta.deployment_config.get("engine") or {}).get("settings") or {})
-    threads = settings.get("threads") or (meta.deployment_config.get("engine") or {}).get("threads")
-    return cpu_hardware(name, int(threads) if threads else None, meta.price_per_hour, host_figures())
+    return serving_hardware(name, meta.price_per_hour, serving, catalog)
 
 
 def _workload(meta: RunMeta, s: RunSummary) -> Workload:
@@ -106,11 +114,12 @@ def _workload(meta: RunMeta, s: RunSummary) -> Workload:
                     source="this run's mean input/output tokens")
 
 
-def _engine(meta: RunMeta) -> str:
-    if meta.labels.get("engine", "").startswith("tgi-"):
-        return meta.labels["engine"]
-    kind = meta.engine.kind if meta.engine else meta.labels.get("engine", "unknown")
-    return kind
+def _group(meta: RunMeta, cfg) -> str:
+    """The predictor's calibration group: the engine plugin's label for the stored config (a config that no
+    longer validates, or whose engine is not installed: the engine label the cell stored)."""
+    if cfg is not None:
+        return plugins.calibration_group(cfg)
+    return meta.labels.get("engine") or (meta.engine.kind if meta.engine else "") or "unknown"
 
 
 def cell_features(meta: RunMeta, s: RunSummary, catalog: Catalog | None = None) -> CellFeatures:
@@ -118,13 +127,13 @@ def cell_features(meta: RunMeta, s: RunSummary, catalog: Catalog | None = None) 
     arch, gguf_bits = _arch(meta)
     quant = meta.labels.get("quantization") or "none"
     bits = gguf_bits or bits_per_weight(quant)
-    settings = ((meta.deployment_config.get("engine") or {}).get("settings") or {})
-    slots = settings.get("parallel") or (meta.deployment_config.get("engine") or {}).get("parallel")
+    cfg = _engine_config(meta)
+    serving = plugins.serving(cfg) if cfg is not None else Serving()
     return CellFeatures(run_id=meta.run_id, deployment=meta.deployment, model=meta.labels.get("model", arch.name),
-                        arch=arch, quantization=quant, bits=bits, hardware=_hardware(meta, catalog),
-                        engine=_engine(meta), concurrency=meta.concurrency,
-                        max_batch=int(slots) if isinstance(slots, int) else None, workload=_workload(meta, s),
-                        level=str(meta.level.get("key") or f"c{meta.concurrency}"))
+                        arch=arch, quantization=quant, bits=bits, kv_bits=kv_bits(serving),
+                        hardware=_hardware(meta, catalog),
+                        engine=_group(meta, cfg), concurrency=meta.concurrency, max_batch=serving.batch_slots,
+                        workload=_workload(meta, s), level=str(meta.level.get("key") or f"c{meta.concurrency}"))
 
 
 def load_cells(path: Path | str, catalog: Catalog | None = None) -> list[Cell]:

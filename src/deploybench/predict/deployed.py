@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from ..catalog import Catalog, load_catalog
-from ..schemas import ConfigError, DeploybenchError
+from ..schemas import ConfigError, DeploybenchError, Serving
+from ..schemas import plugins
 from .features import (Architecture, CellFeatures, HardwareFeatures, Workload, arch_from_gguf, arch_from_hf_config,
                        bits_per_weight, hardware_features, llama2_arch)
 
-__all__ = ["cpu_hardware", "deployment_features", "features_or_why", "model_arch", "workload_of"]
+__all__ = ["cpu_hardware", "deployment_features", "features_or_why", "kv_bits", "model_arch", "serving_hardware",
+           "workload_of"]
 
 
 def model_arch(refs: list[str], model_path: str | Path | None) -> tuple[Architecture, float | None]:
@@ -46,16 +48,20 @@ def cpu_hardware(name: str, threads: int | None, price_per_hour: float | None,
                             price_per_hour=price_per_hour, source=host["source"])
 
 
-def _hardware(dep, catalog: Catalog) -> HardwareFeatures:
-    name, price = dep.hardware.name, dep.hardware.price_per_hour
-    eng = dep.engine
-    inst = getattr(eng, "instance_type", None) or name
-    tp = getattr(eng, "num_gpus", None) or getattr(eng, "num_shard", None) or getattr(eng, "tensor_parallel_size", None)
+def serving_hardware(name: str, price: float | None, serving: Serving, catalog: Catalog) -> HardwareFeatures:
+    """Hardware features from the deployment's hardware and what its engine says it uses (the plugin's
+    :class:`~deploybench.schemas.Serving`: the instance type it names, its device count, its threads)."""
+    inst = serving.instance_type or name
     if inst in catalog and catalog.get(inst).gpu_count > 0:
-        return hardware_features(inst, tp, catalog, price)
+        return hardware_features(inst, serving.devices, catalog, price)
     from .cells import host_figures
 
-    return cpu_hardware(name, getattr(eng, "threads", None), price, host_figures())
+    return cpu_hardware(name, serving.threads, price, host_figures())
+
+
+def kv_bits(serving: Serving) -> float:
+    """Bits per KV-cache element of the engine's KV precision (fp16 when it does not say)."""
+    return bits_per_weight(serving.kv_precision) if serving.kv_precision else 16.0
 
 
 def workload_of(workload, prompts=None) -> Workload:
@@ -79,18 +85,16 @@ def deployment_features(dep, concurrency: int, workload: Workload, model_path: s
                         level: str = "", catalog: Catalog | None = None) -> CellFeatures:
     """Features of deployment ``dep`` (a :class:`~deploybench.schemas.Deployment`) at ``concurrency`` users."""
     catalog = catalog or load_catalog()
-    eng = dep.engine
-    refs = [dep.labels.get("model_id", ""), getattr(eng, "model_id", ""), getattr(eng, "model", ""),
-            dep.labels.get("model", "")]
+    serving = plugins.serving(dep.engine)  # the engine's plugin says what its config means
+    refs = [dep.labels.get("model_id", ""), serving.model, dep.labels.get("model", "")]
     arch, file_bits = model_arch([r for r in refs if r], model_path)
-    quant = dep.labels.get("quantization") or getattr(eng, "quantization", None) or getattr(eng, "quantize", None) \
-        or "native"
+    quant = dep.labels.get("quantization") or serving.weight_precision or "native"
     bits = file_bits or bits_per_weight(quant)
-    slots = getattr(eng, "parallel", None) or getattr(eng, "max_num_seqs", None)
     return CellFeatures(run_id="", deployment=dep.name, model=dep.labels.get("model", arch.name), arch=arch,
-                        quantization=quant, bits=bits, hardware=_hardware(dep, catalog),
-                        engine=dep.labels.get("engine") or eng.kind, concurrency=max(1, concurrency),
-                        max_batch=slots, workload=workload, level=level)
+                        quantization=quant, bits=bits, kv_bits=kv_bits(serving),
+                        hardware=serving_hardware(dep.hardware.name, dep.hardware.price_per_hour, serving, catalog),
+                        engine=plugins.calibration_group(dep.engine), concurrency=max(1, concurrency),
+                        max_batch=serving.batch_slots, workload=workload, level=level)
 
 
 def features_or_why(dep, concurrency: int, workload, prompts=None, model_path=None, level: str = "",

@@ -252,6 +252,8 @@ class CellFeatures(_M):
     arch: Architecture
     quantization: str
     bits: float = Field(gt=0, description="bits per matrix weight")
+    kv_bits: float = Field(16.0, gt=0, description="bits per KV-cache element: the engine's KV precision (fp16 "
+                           "unless its plugin says otherwise)")
     hardware: HardwareFeatures
     engine: str = Field(description="engine kind and version, e.g. tgi-1.0.3")
     concurrency: int = Field(ge=1)

@@ -119,7 +119,7 @@ def _flop_ms(f: CellFeatures, flops: float, eff: float) -> float:
 
 def decode_step_ms(f: CellFeatures, batch: int, context: float, p: Params) -> tuple[float, float, float]:
     """(step ms, memory-bound ms, compute-bound ms) of one decode step."""
-    mem = _mem_ms(f, weight_bytes(f) + batch * context * f.arch.kv_bytes_per_token(), p)
+    mem = _mem_ms(f, weight_bytes(f) + batch * context * f.arch.kv_bytes_per_token(f.kv_bits / 8), p)
     cmp_ = _flop_ms(f, batch * flops_per_token(f, context), p.e_dec)
     return _overhead(f, p) + max(mem, cmp_) + comm_ms(f, batch, p), mem, cmp_
 
@@ -135,7 +135,7 @@ def max_batch(f: CellFeatures, p: Params) -> int:
     """Requests whose KV cache fits beside the weights (prompt + output each), capped by the engine's limit."""
     hw = f.hardware
     free = hw.memory_gib * 2**30 * hw.devices * (1 - p.mem_reserve) - weight_bytes(f)
-    per_req = (f.workload.input_mean + f.workload.output_tokens) * f.arch.kv_bytes_per_token()
+    per_req = (f.workload.input_mean + f.workload.output_tokens) * f.arch.kv_bytes_per_token(f.kv_bits / 8)
     fit = int(free // per_req) if free > 0 else 0
     return min(fit, f.max_batch) if f.max_batch else fit
 

@@ -45,13 +45,15 @@ def study_model(path: Path | str, model_file: Path | str | None = None) -> tuple
 
 
 def predicted_cells(path: Path | str, model_file: Path | str | None = None) -> list[dict[str, Any]]:
-    """Every cell predicted (with its uncertainty) beside its measured figures and its roofline share."""
+    """Every cell predicted (with its uncertainty) beside its measured figures, its roofline share and the
+    hardware and devices it was predicted on (the engine plugin's TP degree)."""
     cells, model = study_model(path, model_file)
     rows = []
     for c in cells:
         m = measured_figures(c.summary) if c.summary else {}
         rows.append({"run_id": c.features.run_id, "prediction": predict(model, c.features).model_dump(), "measured": m,
-                     "roofline_fraction": roofline_fraction(c.features, m.get("ms_per_token"), m.get("tpot_ms"))})
+                     "roofline_fraction": roofline_fraction(c.features, m.get("ms_per_token"), m.get("tpot_ms")),
+                     "hardware": c.features.hardware.name, "devices": c.features.hardware.devices})
     return rows
 
 

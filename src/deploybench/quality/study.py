@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import engines
-from ..schemas import ConfigError, Study
+from ..schemas import ConfigError, Study, engine_plugin
+from ..schemas import plugins
 from ..schemas.quality import QualityConfig, QualityResult, QualityTable
 from . import agreement as agr
 from .ladder import measure_ladder
@@ -32,9 +33,9 @@ def check(study: Study, planned: Sequence[Any]) -> None:
                               f"use one of: {', '.join(names[:8])}")
         if len(names) < 2:
             raise ConfigError("quality.method: agreement needs at least two deployments", "add a deployment or use kld")
-    elif not any(p.deployment.engine.kind == "llamacpp" for p in planned):
-        raise ConfigError(f"quality.method: {q.method} runs llama-perplexity on llama.cpp deployments, and this "
-                          "study has none", "use method: agreement")
+    elif not any(_ladder_model(p.deployment.engine) for p in planned):
+        raise ConfigError(f"quality.method: {q.method} runs llama-perplexity on llama.cpp models, and no deployment "
+                          "of this study serves one", "use method: agreement")
 
 
 def measure(study: Study, planned: Sequence[Any], study_dir: Path) -> QualityTable | None:
@@ -56,14 +57,20 @@ def measure(study: Study, planned: Sequence[Any], study_dir: Path) -> QualityTab
 def _ladder(q: QualityConfig, todo: Sequence[Any], table: QualityTable) -> None:
     groups: dict[tuple[str, str], list[str]] = {}
     for p in todo:
-        eng = p.deployment.engine
-        if eng.kind != "llamacpp":
-            table.notes.append(f"{p.name}: no {q.method} figure ({eng.kind} deployments need method agreement)")
+        ladder = _ladder_model(p.deployment.engine)
+        if ladder is None:
+            kind = p.deployment.engine.kind
+            table.notes.append(f"{p.name}: no {q.method} figure ({kind} deployments need method agreement)")
             continue
-        groups.setdefault((eng.model, eng.quantization or "native"), []).append(p.name)
+        groups.setdefault(ladder, []).append(p.name)
     for (ref, quant), names in groups.items():
         res = measure_ladder(ref, [quant], q.method, ctx=q.ctx, chunks=q.chunks, threads=q.threads, text=q.text)[0]
         table.results.append(res.model_copy(update={"deployments": names}))
+
+
+def _ladder_model(engine) -> tuple[str, str] | None:
+    """(model, quantization) the quality ladder measures for this engine config: its plugin's quality backend."""
+    return engine_plugin(engine.kind).quality_ladder(engine)
 
 
 def _outputs(p: Any, prompts: list[str], q: QualityConfig, study_dir: Path) -> list[str]:
@@ -88,9 +95,7 @@ def _agreement(q: QualityConfig, planned: Sequence[Any], todo: Sequence[Any], ta
 
 def agreement_result(dep: Any, reference: str, figures: dict[str, float], q: QualityConfig,
                      note: str | None = None) -> QualityResult:
-    eng = dep.engine
-    model = getattr(eng, "model", None) or getattr(eng, "model_id", None) or getattr(eng, "url", "") or ""
-    quant = getattr(eng, "quantization", None) or getattr(eng, "quantize", None) or "native"
-    return QualityResult(method="agreement", model=str(model), quantization=str(quant), deployments=[dep.name],
-                         reference=reference, baseline=f"greedy outputs of {reference}", prompts=q.prompts,
-                         max_tokens=q.max_tokens, note=note, **figures)
+    serving = plugins.serving(dep.engine)
+    return QualityResult(method="agreement", model=serving.model, quantization=serving.weight_precision or "native",
+                         deployments=[dep.name], reference=reference, baseline=f"greedy outputs of {reference}",
+                         prompts=q.prompts, max_tokens=q.max_tokens, note=note, **figures)

@@ -22,7 +22,7 @@ from .config import (
     Workload,
     WorkloadSource,
 )
-from .plugins import ENTRY_POINT_GROUP, EnginePlugin, GridPoint, engine_plugin, engine_plugins
+from .plugins import ENTRY_POINT_GROUP, EnginePlugin, GridPoint, Serving, engine_plugin, engine_plugins
 from .study import EngineGrid, HardwareProfile, ModelEntry, Rule, Study
 from .errors import ConfigError, DeploybenchError, EndpointError, EngineError
 from .records import EngineInfo, HostInfo, RequestRecord, RunMeta
@@ -36,5 +36,5 @@ __all__ = [
     "RunSummary", "FLAGS", "Interval", "SamplesWorkload", "SyntheticWorkload",
     "Workload", "WorkloadSource", "EngineGrid", "HardwareProfile", "ModelEntry", "Rule",
     "Study", "MultiTurnWorkload", "SharedPrefixWorkload",
-    "ENTRY_POINT_GROUP", "EnginePlugin", "GridPoint", "engine_plugin", "engine_plugins",
+    "ENTRY_POINT_GROUP", "EnginePlugin", "GridPoint", "Serving", "engine_plugin", "engine_plugins",
 ]

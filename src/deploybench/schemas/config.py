@@ -54,9 +54,9 @@ EngineConfig = Annotated[Any, _EngineConfigUnion]
 
 def default_engine() -> BaseModel:
     """The engine of a deployment that names none: the registry's default kind, all defaults."""
-    from .plugins import DEFAULT_KIND, engine_plugin
+    from .plugins import default_kind, engine_plugin
 
-    return engine_plugin(DEFAULT_KIND).config()
+    return engine_plugin(default_kind()).config()
 
 
 # --------------------------------------------------------------------------- workloads

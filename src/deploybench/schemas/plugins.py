@@ -8,7 +8,11 @@ registry: the ``engine`` config union (:data:`deploybench.schemas.EngineConfig`)
 server-metrics scraper. ``docs/adding-an-engine.md`` walks through writing one.
 
 This module lives in ``schemas`` so every layer can read the registry; it never imports an engine
-by name — entry points are loaded lazily, on first use.
+by name — entry points are loaded lazily, on first use. Nothing outside ``engines`` branches on an engine's
+kind or reads its config fields by name: it asks the plugin (:meth:`EnginePlugin.serving`,
+:meth:`EnginePlugin.calibration_group`, ``prunable``, :meth:`EnginePlugin.model_file`,
+:meth:`EnginePlugin.quality_ladder`, :meth:`EnginePlugin.find_leftovers`, ``shortcut``, ``default_rank``);
+``tests/unit/test_engine_neutral.py`` checks that over ``src/``.
 """
 
 from __future__ import annotations
@@ -27,7 +31,6 @@ if TYPE_CHECKING:
     from .study import HardwareProfile
 
 ENTRY_POINT_GROUP = "deploybench.engines"
-DEFAULT_KIND = "llamacpp"  # a deployment that names no engine
 OPENAI_PROTOCOLS = ("openai-chat", "openai-completions")
 
 
@@ -45,6 +48,30 @@ class GridPoint:
     settings: dict[str, Any] = field(default_factory=dict)
     gpus: int | None = None
     where: str = "study"
+
+
+@dataclass(frozen=True)
+class Serving:
+    """How one engine config serves, in the engine's own terms translated once, by its plugin
+    (:meth:`EnginePlugin.serving`): what the predictor, the run labels and quality read instead of the
+    config's field names. ``None``: the config does not say (the reader falls back to the hardware or a default).
+    """
+
+    model: str = ""  # the model reference the server loads (GGUF path, bundled name, Hugging Face id)
+    tp: int | None = None  # tensor-parallel degree: devices one replica's layers are split over
+    pp: int | None = None  # pipeline-parallel degree: stages
+    threads: int | None = None  # CPU threads the server computes with
+    batch_slots: int | None = None  # requests served at once (slots, max batch / sequences)
+    weight_precision: str | None = None  # quantization of the weights (Q8_0, awq, ...); None: as shipped
+    kv_precision: str | None = None  # KV-cache type (f16, q8_0, fp8); None: the engine's default
+    instance_type: str | None = None  # a catalog instance type the config names itself (a cloud endpoint)
+
+    @property
+    def devices(self) -> int | None:
+        """Accelerators one replica uses (TP x PP); None when the config sets neither."""
+        if self.tp is None and self.pp is None:
+            return None
+        return (self.tp or 1) * (self.pp or 1)
 
 
 class EnginePlugin:
@@ -72,6 +99,16 @@ class EnginePlugin:
     token_counters: ClassVar[tuple[str, ...]] = ()
     #: quantization names a study may list ("native": as shipped); None: any, the engine checks
     quantizations: ClassVar[tuple[str, ...] | None] = None
+    #: the registry's default engine (a deployment or study that names none, the CLI's one-server shortcut) is
+    #: the installed plugin with the highest rank (ties: the kind that sorts first)
+    default_rank: ClassVar[int] = 0
+    #: ``run --prune`` may predict its cells and skip those that cannot win a pick (needs a model the predictor
+    #: knows and hardware it can price: a remote endpoint's is neither)
+    prunable: ClassVar[bool] = True
+    #: the CLI's one-server shortcut (``deploybench run --model M --threads N``): ``run`` option -> config field;
+    #: {} = none. ``shortcut_key``: the option that picks this engine (None: the default engine takes the shortcut)
+    shortcut: ClassVar[dict[str, str]] = {}
+    shortcut_key: ClassVar[str | None] = None
 
     def server(self, cfg: "BaseModel", log_dir: Path, **context: Any) -> Any:
         """The engine object (``start() -> Endpoint``, ``stop()``, ``info()``). ``context``:
@@ -99,6 +136,36 @@ class EnginePlugin:
     def budget(self, cfg: "BaseModel") -> tuple[float, float] | None:
         """(expected hours, max USD) when the config sets its own cost limit; None otherwise."""
         return None
+
+    def serving(self, cfg: "BaseModel") -> Serving:
+        """What ``cfg`` says about how it serves (devices, threads, slots, precisions; :class:`Serving`)."""
+        return Serving()
+
+    def calibration_group(self, cfg: "BaseModel") -> str:
+        """The predictor's calibration group for this config (cells of one group share fitted factors)."""
+        return self.kind
+
+    def model_file(self, cfg: "BaseModel") -> Path | None:
+        """The local model file the server will load (generated or requantized as a run would, cached),
+        for features read from the file; None: none on this host."""
+        return None
+
+    def quality_ladder(self, cfg: "BaseModel") -> tuple[str, str] | None:
+        """(model reference, quantization) that the quality ladder (``quality: {method: kld|perplexity}``,
+        llama.cpp's ``llama-perplexity``) measures for this config; None: no ladder figure (method
+        ``agreement`` compares the outputs of any engine)."""
+        return None
+
+    def find_leftovers(self, region: str, study: str | None = None,
+                       older_than_hours: float | None = None) -> list[Any] | None:
+        """Cloud resources this engine created and a run left behind (each with ``engine`` (this kind),
+        ``kind``, ``name``, ``study``, ``created``, ``status``); None: the engine creates none."""
+        return None
+
+    def delete_leftovers(self, region: str, leftovers: list[Any],
+                         report: Any = None) -> list[tuple[Any, str | None]]:
+        """Delete what :meth:`find_leftovers` found; ``report(leftover, error_or_None)`` after each."""
+        raise NotImplementedError(f"engine '{self.kind}' creates no cloud resources")
 
 
 _registry: dict[str, EnginePlugin] = {}
@@ -155,6 +222,62 @@ def engine_kinds() -> list[str]:
     return sorted(engine_plugins())
 
 
+def default_kind() -> str:
+    """The engine of a deployment or study that names none: the highest :attr:`EnginePlugin.default_rank`."""
+    plugins = engine_plugins()
+    if not plugins:
+        raise ConfigError("engine: no engines are installed", "reinstall deploybench (pip install -e .)")
+    return min(plugins.values(), key=lambda p: (-p.default_rank, p.kind)).kind
+
+
+def stored_config(engine: dict[str, Any] | None) -> "BaseModel | None":
+    """A stored engine config (``meta.json``'s ``deployment_config.engine``) validated by its plugin; None when
+    its engine is not installed or the config no longer validates (an older store). The ``{kind, settings}``
+    shape of a study's ``engine:`` is read as its settings."""
+    if not isinstance(engine, dict) or engine.get("kind") not in engine_plugins():
+        return None
+    flat = {k: v for k, v in engine.items() if k != "settings"} | dict(engine.get("settings") or {})
+    try:
+        return engine_plugins()[engine["kind"]].config.model_validate(flat)
+    except ValueError:
+        return None
+
+
+def serving(cfg: "BaseModel") -> Serving:
+    """:meth:`EnginePlugin.serving` of a validated engine config."""
+    return engine_plugin(cfg.kind).serving(cfg)
+
+
+def calibration_group(cfg: "BaseModel") -> str:
+    return engine_plugin(cfg.kind).calibration_group(cfg)
+
+
+def shortcut_config(options: dict[str, Any]) -> "BaseModel":
+    """The engine config of the CLI's one-server shortcut: ``options`` are ``run``'s shortcut options
+    (None: not given). An engine whose ``shortcut_key`` is given takes them, else the default engine; an
+    option that engine does not take is one line naming it."""
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    from .errors import from_validation  # noqa: PLC0415
+
+    given = {k: v for k, v in options.items() if v is not None}
+    plugins = engine_plugins()
+    keyed = [p for _, p in sorted(plugins.items()) if p.shortcut_key and p.shortcut_key in given]
+    plugin = keyed[0] if keyed else engine_plugin(default_kind())
+    flag = f"--{(plugin.shortcut_key or '').replace('_', '-')}" if plugin.shortcut_key else "engine"
+    if not plugin.shortcut:
+        raise ConfigError(f"engine '{plugin.kind}' has no command-line shortcut", "describe it in a study file")
+    extra = [k for k in given if k not in plugin.shortcut]
+    if extra:
+        opts = ", ".join(f"--{k.replace('_', '-')}" for k in plugin.shortcut)
+        raise ConfigError(f"--{extra[0].replace('_', '-')}: engine '{plugin.kind}' ({flag}) does not take it",
+                          f"drop it; this engine takes {opts}")
+    try:
+        return plugin.config(**{plugin.shortcut[k]: v for k, v in given.items()})
+    except ValidationError as exc:
+        raise from_validation(exc, flag, "see `deploybench run --help`") from None
+
+
 def server_series() -> tuple[dict[str, tuple[str, ...]], tuple[str, ...], tuple[str, ...]]:
     """(readable gauge -> candidate series, token counters, series prefixes) over all engines."""
     gauges: dict[str, tuple[str, ...]] = {}
@@ -171,8 +294,6 @@ def server_series() -> tuple[dict[str, tuple[str, ...]], tuple[str, ...], tuple[
 def create_server(cfg: "BaseModel", log_dir: Path, **context: Any) -> Any:
     """The engine object for a validated engine config."""
     return engine_plugin(cfg.kind).server(cfg, log_dir, **context)
-
-
 
 
 def check_budget(estimate_usd: float | None, max_usd: float | None, what: str, fix: str) -> float | None:

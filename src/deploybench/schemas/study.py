@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from .config import Deployment, LoadConfig, ProtocolKind, Workload, _Strict
-from .plugins import DEFAULT_KIND, engine_kinds
+from .plugins import default_kind, engine_kinds
 from .quality import QualityConfig
 
 
@@ -43,7 +43,7 @@ class HardwareProfile(_Strict):
 class EngineGrid(_Strict):
     """Engine kind (any installed engine plugin) and its settings; a list value is a grid dimension."""
 
-    kind: str = DEFAULT_KIND
+    kind: str = Field(default_factory=default_kind, description="an installed engine (default: the registry's)")
     settings: dict[str, Any | list[Any]] = Field(default_factory=dict)
 
     @field_validator("kind")

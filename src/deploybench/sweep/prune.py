@@ -23,7 +23,7 @@ from ..predict.cells import Cell, cell_features, measured_figures
 from ..predict.deployed import deployment_features, workload_of
 from ..predict.fit import FittedModel, fit, predict
 from ..predict.prune import PRUNE_FILE, FIGS, PrunedCell, PruneResult, calibration_cells, can_matter, read_result
-from ..schemas import ConfigError, DeploybenchError, EngineError, RunConfig, RunSummary, Study
+from ..schemas import ConfigError, DeploybenchError, EngineError, RunConfig, RunSummary, Study, engine_plugin
 from .plan import Planned
 from ..storage import run_id_for
 from .runner import NullReporter, Reporter, completed_summary, run_deployment
@@ -41,6 +41,11 @@ def _grid(study: Study, planned: Sequence[Planned], prompts) -> dict[str, tuple[
     if bad:
         raise ConfigError(f"--prune: level(s) {', '.join(bad)} are not closed-loop; the picks it prunes for "
                           "are judged on closed levels", "drop the rate/sweep/trace levels, or run without --prune")
+    fixed = next((p for p in planned if not engine_plugin(p.deployment.engine.kind).prunable), None)
+    if fixed is not None:
+        raise ConfigError(f"--prune: deployment {fixed.name} cannot be predicted (engine "
+                          f"'{fixed.deployment.engine.kind}' cells cannot be pruned)",
+                          "drop it from the study, or run without --prune")
     wl = workload_of(study.workload, prompts)
     out = {}
     for p in planned:
@@ -57,12 +62,8 @@ def _grid(study: Study, planned: Sequence[Planned], prompts) -> dict[str, tuple[
 
 
 def _model_path(p: Planned):
-    eng = p.deployment.engine
-    if eng.kind != "llamacpp":
-        return None
-    from ..engines.modelgen import resolve  # generated / requantized once; the run reuses the cached file
-
-    return resolve(eng.model, eng.quantization)
+    """The model file the deployment's engine will load (its plugin resolves it; cached for the run)."""
+    return engine_plugin(p.deployment.engine.kind).model_file(p.deployment.engine)
 
 
 def _measured_cell(study_dir: Path, rid: str) -> Cell | None:

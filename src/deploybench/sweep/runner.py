@@ -54,7 +54,7 @@ _QUANT_RE = re.compile(r"(?i)(?:^|[._-])((?:I?Q\d(?:_[A-Z0-9]+)*)|F16|BF16|F32)(
 def default_labels(dep, info: EngineInfo) -> dict[str, str]:
     """model / engine / quantization labels for cells that were not given them (single runs)."""
     labels = {"hardware": dep.hardware.name, "engine": info.kind, "model": info.model or dep.name}
-    quant = getattr(dep.engine, "quantization", None)
+    quant = engine_plugin(dep.engine.kind).serving(dep.engine).weight_precision  # the engine says what it serves
     if not quant and info.model_path:
         m = _QUANT_RE.search(Path(info.model_path).stem)
         quant = m.group(1).upper() if m else None

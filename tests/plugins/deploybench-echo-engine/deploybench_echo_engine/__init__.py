@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from deploybench.engines import process
-from deploybench.schemas import Endpoint, EngineInfo, EnginePlugin, GridPoint
+from deploybench.schemas import ConfigError, Endpoint, EngineInfo, EnginePlugin, GridPoint, Serving
 
 HOST = "127.0.0.1"
 
@@ -32,6 +32,8 @@ class EchoEngine(BaseModel):
     itl_ms: float = Field(2.0, ge=0, description="time between tokens")
     slots: int = Field(0, ge=0, description="requests served at once; the rest queue (0: all)")
     threads: int = Field(1, ge=1, description="CPU threads (checked against the host, not used)")
+    gpu_fanout: int = Field(1, ge=1, description="GPUs one replica is split over (its tensor-parallel degree; "
+                            "on an instance profile, as a real engine would be)")
     startup_timeout_s: float = Field(30.0, gt=0)
 
 
@@ -71,7 +73,7 @@ class EchoPlugin(EnginePlugin):
     kind = "echo"
     config = EchoEngine
     protocols = ("openai-chat", "openai-completions")  # the first is a study's default
-    hardware_kinds = ("cpu",)
+    hardware_kinds = ("cpu", "instance")
     startup_s = 1.0
     quantizations = ("native",)
 
@@ -80,8 +82,21 @@ class EchoPlugin(EnginePlugin):
 
     def configure(self, point: GridPoint) -> EchoEngine:
         hw = point.hardware
-        process.check_cpus(hw.threads, hw.cpu_set, point.where)
-        return EchoEngine(model=point.source, threads=hw.threads or 1, **point.settings)
+        if hw.kind == "cpu":
+            process.check_cpus(hw.threads, hw.cpu_set, point.where)
+            return EchoEngine(model=point.source, threads=hw.threads or 1, **point.settings)
+        settings = {"gpu_fanout": hw.tp or point.gpus or 1, **point.settings}  # a setting may split over fewer GPUs
+        if point.gpus and settings["gpu_fanout"] > point.gpus:
+            raise ConfigError(f"{point.where}: engine.settings.gpu_fanout {settings['gpu_fanout']} exceeds the "
+                              f"{point.gpus} GPU(s) of {hw.name}", f"use gpu_fanout <= {point.gpus}")
+        return EchoEngine(model=point.source, **settings)
+
+    def serving(self, cfg: EchoEngine) -> Serving:
+        """What the predictor reads: the TP degree lives in ``gpu_fanout``, a name only this plugin knows."""
+        return Serving(model=cfg.model, tp=cfg.gpu_fanout, threads=cfg.threads, batch_slots=cfg.slots or None)
+
+    def calibration_group(self, cfg: EchoEngine) -> str:
+        return "echo-scripted"  # its cells calibrate together, apart from any real engine's
 
 
 PLUGIN = EchoPlugin()
