@@ -99,7 +99,7 @@ def number(path: Path, where: str, value: Any, fix: str, *, minimum: float = 0.0
     if value is None and optional:
         return None
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= minimum
-    if ok and whole and float(value) != int(value):
+    if ok and whole and not isinstance(value, int) and float(value) != int(value):
         ok = False
     if not ok:
         kind = "a whole number" if whole else "a number"

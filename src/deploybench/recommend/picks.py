@@ -207,8 +207,7 @@ def _by_slo(scenario: str, group: str, cells: list[RunSummary], slo: list[Constr
             tie_threshold: float, external: fig.External | None) -> Pick:
     names = [str(c) for c in slo]
     ok = [s for s in cells if all(c.met_by_summary(s) for c in slo)]
-    no_data = [f"{s.run_id}: {fig.why_missing(s, f'{c.stat}_{c.metric}' if c.stat else c.metric)} (cannot be "
-               f"checked against {c})" for s in cells for c in slo if c.observed(s) is None]
+    no_data = _no_data(cells, slo)
     note = _basis_note(RULES["cost"], basis)
     text = (f"lowest cost per 1M output tokens among cells at any concurrency meeting {', '.join(names)}, "
             f"per model{note}")
@@ -224,6 +223,12 @@ def _by_slo(scenario: str, group: str, cells: list[RunSummary], slo: list[Constr
     return pick
 
 
+def _no_data(cells: list[RunSummary], slo: list[Constraint]) -> list[str]:
+    """Cells an SLO cannot be checked on: a constrained figure their source does not give."""
+    return [f"{s.run_id}: {fig.why_missing(s, f'{c.stat}_{c.metric}' if c.stat else c.metric)} (cannot be "
+            f"checked against {c})" for s in cells for c in slo if c.observed(s) is None]
+
+
 def _by_capacity(group: str, cells: list[RunSummary], slo: list[Constraint], basis: str, tie_threshold: float,
                  external: fig.External | None) -> Pick:
     """Per deployment its highest open-loop rate within the SLO; the pick is the cheapest per 1M tokens there."""
@@ -235,6 +240,7 @@ def _by_capacity(group: str, cells: list[RunSummary], slo: list[Constraint], bas
     pick = _pick("capacity", group, basis, "cost_per_1m_tokens", "$/1M tokens", text, ranked, len(cells),
                  tie_threshold, external)
     pick.slo = names
+    pick.skipped = _no_data([s for s in cells if s.level_kind == "rate"], slo)
     if pick.run_id:
         pick.rate_rps = nominal_rps(next(s for _, s in ranked if s.run_id == pick.run_id))
     elif not any(s.level_kind == "rate" for s in cells):
