@@ -89,7 +89,8 @@ def read_json(path: Path, fix: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        what = "ends early (truncated?)" if exc.pos >= len(text.rstrip()) else "is not valid JSON"
+        cut = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
+        what = "ends early (truncated?)" if cut else f"is not valid JSON ({exc.msg})"
         raise bad(path, f"line {exc.lineno} column {exc.colno}", what, fix) from None
 
 
