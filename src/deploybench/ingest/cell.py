@@ -111,8 +111,7 @@ def number(path: Path, where: str, value: Any, fix: str, *, minimum: float = 0.0
 def spread(chunks: int, tokens: int) -> list[int]:
     """Tokens per streamed chunk when a tool gives the chunk times and the request's token count but not
     each chunk's tokens: one token in the first chunk, the rest spread as evenly as whole numbers allow
-    (larger shares first). More chunks than tokens: one token each (the count then disagrees, and the
-    record's ``output_tokens`` keeps the tool's count)."""
+    (larger shares first). No token count: one token each."""
     if chunks <= 0:
         return []
     if tokens < chunks:
@@ -126,7 +125,11 @@ def spread(chunks: int, tokens: int) -> list[int]:
 def record(index: int, sent_ns: int, chunk_ns: list[int], tokens: int | None, done_ns: int, *,
            input_tokens: int | None = None, error: str | None = None, warmup: bool = False,
            relative: bool = False, prompt_id: str = "") -> RequestRecord:
-    """One imported request: chunk token counts from :func:`spread`; schedule lag unknown (scheduled = sent)."""
+    """One imported request: chunk token counts from :func:`spread`; schedule lag unknown (scheduled = sent).
+    More chunk times than tokens: the trailing ones are the stream's end events (vLLM times its final chunk,
+    empty text with the finish reason, like a token) and are dropped."""
+    if tokens and error is None and len(chunk_ns) > tokens:
+        chunk_ns = chunk_ns[:tokens]
     return RequestRecord(index=index, prompt_id=prompt_id, warmup=warmup, scheduled_ns=sent_ns, sent_ns=sent_ns,
                          chunk_ns=chunk_ns, chunk_tokens=spread(len(chunk_ns), tokens or 0) if chunk_ns else [],
                          done_ns=max(done_ns, chunk_ns[-1] if chunk_ns else sent_ns),
