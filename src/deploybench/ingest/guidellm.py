@@ -74,7 +74,7 @@ def _cell(path: Path, i: int, b: Any, version: str | None, model: str | None) ->
         for j, r in enumerate(b["requests"].get(status) or []):
             recs.append(_record(path, f"{where}.requests.{status}[{j}]", len(recs), r, status))
     cell.records = recs
-    cell.missing = ["schedule_lag_ms"]
+    cell.missing = ["schedule_lag_ms", "itl_ms (per gap)"]
     totals = ((b.get("metrics") or {}).get("request_totals") or {})
     done = totals.get("successful")
     if isinstance(done, (int, float)) and done > sum(1 for r in recs if r.error is None):
