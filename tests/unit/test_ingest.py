@@ -200,3 +200,14 @@ def test_stores_from_before_still_read(tmp_path):
     assert after[d.name].server_ms_per_token == {s.run_id: s for s in before}[d.name].server_ms_per_token
     picks = deploybench.recommend_picks(study, "latency")
     assert [p.run_id for p in picks] == [p.run_id for p in deploybench.recommend_picks(before, "latency")]
+
+
+def test_capacity_plan_from_imported_data_uses_its_published_rates(tmp_path):
+    study, _ = deploybench.import_results([DATA / "published-table.csv"], "table", out=tmp_path, name="t")
+    rows, _, _ = deploybench.capacity(study, 5.0, slo="p90_ttft_ms<=500")
+    by = {r.deployment: r for r in rows}
+    small = by["Llama-2-7b-hf_ml.g5.2xlarge_vllm_bf16_tp1"]  # r1 (p90 80 ms) and r2 (p90 420 ms, 1.97 of 2 req/s)
+    assert small.max_rate_rps == 2.0 and small.source.startswith("imported (table)") and small.replicas == 3
+    big = by["Llama-2-7b-hf_ml.g5.12xlarge_vllm_bf16_tp4"]  # r4: p90 110 ms, achieved 3.96 of 4
+    assert big.max_rate_rps == 4.0 and big.replicas == 2
+    assert by["Llama-2-13b-hf_ml.p4d.24xlarge_tensorrt-llm_fp8_tp8"].source == "predicted"  # no rate rows: predicted
