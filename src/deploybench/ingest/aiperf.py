@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .cell import (NS, ImportedCell, ToolWindow, bad, closed, dist_from, error_text, number, rate, read_json,
+from .cell import (ImportedCell, ToolWindow, bad, closed, dist_from, error_text, number, rate, read_json,
                    read_text, record)
 
 TOOL = "aiperf"
