@@ -15,6 +15,7 @@ from . import storage, workloads
 from .catalog import DEFAULT_REGION, Catalog
 from .engines.external import ExternalEngine  # public vocabulary (registered like any engine)
 from .engines.llamacpp import LlamaCppEngine
+from .ingest import FORMATS as _IMPORT_READERS
 from .metrics import Constraint, ttft_ms
 from .metrics import slo as slo_mod
 from .predict.study import MODEL_FILE as PREDICT_MODEL_FILE
@@ -31,7 +32,7 @@ __all__ = [
     "prune_result", "roofline", "doctor", "doctor_figures", "preflight", "planned_peak",
     # stored data
     "summarize", "load_summaries", "stored_runs", "write_report", "compare", "recommend_picks", "pareto", "import_seed",
-    "load_external", "load_catalog",
+    "import_results", "export_table", "IMPORT_FORMATS", "load_external", "load_catalog",
     # quality, predict, cloud
     "quality_ladder", "quality_gate", "predict_fit", "predict_validate", "predict_cells", "host_bandwidth",
     "capacity", "cloud_leftovers", "delete_cloud_leftovers", "shortcut_engine",
@@ -272,6 +273,58 @@ def import_seed(seed_dir: Path | str | None = None, out: Path | str = "runs", in
 
     return _import(seed_dir, out, include_superseded=include_superseded, catalog=load_catalog(catalog),
                    region=region or DEFAULT_REGION)
+
+
+IMPORT_FORMATS = tuple(_IMPORT_READERS)
+"""``deploybench import --from``: the formats :func:`import_results` reads (docs/import.md)."""
+
+
+def import_results(paths, fmt: str, out: Path | str = "runs", name: str | None = None, catalog: Path | str | None = None,
+                   **deployment) -> tuple[Path, list[RunSummary]]:
+    """Import other tools' result files (``fmt``: one of :data:`IMPORT_FORMATS`) as cells of the study
+    ``out/name`` (default ``import-<format>``); ``deployment``: model, hardware, gpus, engine, precision, tp,
+    pp, price_per_hour, region, for what the files do not say. Returns the study folder and the new cells'
+    summaries. A bad file raises one ConfigError and stores nothing."""
+    from pydantic import ValidationError
+
+    from .ingest import DeploymentFacts, import_files
+    from .schemas.errors import from_validation
+
+    try:
+        facts = DeploymentFacts(**{k: v for k, v in deployment.items() if v is not None})
+    except ValidationError as exc:
+        raise from_validation(exc, "import", "see `deploybench import --help`") from None
+    study_dir = Path(out) / (name or f"import-{fmt}")
+    cells = import_files(list(paths), fmt, study_dir, facts, load_catalog(catalog))
+    return study_dir, [c.summary for c in cells]
+
+
+def export_table(path: Path | str, out: Path | str | None = None, to: str = "table",
+                 catalog: Path | str | None = None) -> tuple[Path, int]:
+    """Every cell of a study as one row of the table format (CSV, or Parquet for a ``.parquet`` name);
+    default ``<study>/export-table.csv``. Returns the file and the row count."""
+    from .ingest import export_rows
+    from .ingest.table import EXPORT_COLUMNS, write_csv
+
+    if to != "table":
+        raise ConfigError(f"--to: unknown format '{to}'", "use --to table")
+    root = Path(path)
+    cells = combined_cells(root) if root.is_dir() else []
+    if not cells:
+        raise ConfigError(f"no runs under {root}", "give a folder written by `deploybench run` or `deploybench import`")
+    rows = export_rows([(c.summary, c.meta.config) for c in cells], load_catalog(catalog))
+    target = Path(out) if out is not None else root / "export-table.csv"
+    with storage.replacing(target) as tmp:
+        if target.suffix.lower() == ".parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            pq.write_table(pa.Table.from_pylist([{k: (None if r.get(k) is None else str(r[k])) for k in EXPORT_COLUMNS}
+                                                 for r in rows]), tmp)
+        else:
+            with open(tmp, "w", encoding="utf-8", newline="") as f:
+                write_csv(rows, f)
+    return target, len(rows)
 
 
 def load_external(path: Path | str) -> dict:

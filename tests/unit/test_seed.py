@@ -88,7 +88,11 @@ def test_a_few_exact_figures(imported):
     assert s.requests == 102 and s.output_throughput_tok_s == pytest.approx(56.6667, abs=1e-4)
     assert s.ttft_ms.n == 0 and s.tpot_ms.n == 0  # not measured by the study
     assert meta.labels == {"model": "7B", "model_id": "meta-llama/Llama-2-7b-hf", "quantization": "none",
-                           "hardware": "ml.g5.12xlarge", "tp": "4", "source": "import-seed", "engine": "tgi-1.0.3"}
+                           "hardware": "ml.g5.12xlarge", "tp": "4", "source": "import", "tool": "llama2-sagemaker-2023",
+                           "data": "summary-only", "engine": "tgi-1.0.3"}
+    prov = meta.config["import"]  # provenance on every imported cell
+    assert prov["tool"] == "llama2-sagemaker-2023" and prov["file"].endswith(".json") and len(prov["sha256"]) == 64
+    assert prov["imported_at"] and meta.external["provenance"] == prov
     assert meta.deployment == "Llama-2-7b-hf_ml.g5.12xlarge_tp4" and meta.concurrency == 1
     assert meta.price_per_hour == 7.09
     assert meta.external["Thorughput (tokens/second)"] == pytest.approx(61.45733054)

@@ -303,7 +303,7 @@ def _register_subcommands() -> None:
     """Commands that live in their own modules register themselves on ``app``."""
     import importlib
 
-    for mod in ("analysis", "reporting", "cloud", "quality", "predict", "doctor"):
+    for mod in ("analysis", "reporting", "cloud", "quality", "predict", "doctor", "ingest"):
         try:
             module = importlib.import_module(f".{mod}", __name__)
         except ModuleNotFoundError as exc:

@@ -8,11 +8,11 @@ import numpy as np
 
 from ..schemas import RequestRecord, RunMeta, RunSummary
 from ..schemas.plugins import server_series
-from . import core, intervals, slo, ttft_split
+from . import core, imported, intervals, slo, ttft_split
 from .core import dist, e2e_ms, itl_ms, lag_ms, ms_per_token, stopped_short, tpot_ms, ttft_ms
 from .slo import Constraint
 
-__all__ = ["Constraint", "cost_per_1m", "dist", "e2e_ms", "itl_ms", "lag_ms", "minutes_per_1m",
+__all__ = ["Constraint", "cost_per_1m", "dist", "e2e_ms", "imported", "itl_ms", "lag_ms", "minutes_per_1m",
            "intervals", "lag_distorts", "ms_per_token", "slo", "stopped_short", "summarize", "tpot_ms",
            "ttft_ms", "ttft_split"]
 

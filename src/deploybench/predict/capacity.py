@@ -8,7 +8,8 @@ steps). Once b reaches the batch limit c (KV capacity or engine slots), requests
 Erlang C with c servers of mean service time S(c). TTFT at quantile q = slot wait at q + prefill
 of the q-quantile prompt + half a decode step; TPOT = decode step + the others' prefills spread
 over the output. These figures are *predicted* (marked so); a deployment whose rate sweep was
-measured uses its highest swept rate within the SLO instead (:func:`measured_rates`, marked measured).
+measured uses its highest swept rate within the SLO instead (:func:`measured_rates`, marked measured); one
+imported with open-loop rate cells (``deploybench import``) its highest imported rate within the SLO.
 
 Lifecycle: the fleet serves the target rate ``hours_per_day`` hours a day and scales down to
 ``min_replicas`` otherwise; every scale-up pays ``startup_s`` per replica of billed time that
@@ -196,6 +197,27 @@ def measured_rates(study_dir: Path | str, slo: Sequence[Constraint]) -> dict[str
                else f"measured: none of {len(points)} swept rates meets the SLO")
         if dep not in out or rate < out[dep][0]:
             out[dep] = (rate, how)
+    for dep, rate_how in _imported_rates(Path(study_dir), slo).items():
+        out.setdefault(dep, rate_how)  # a measured sweep of the same deployment wins
+    return out
+
+
+def _imported_rates(study_dir: Path, slo: Sequence[Constraint]) -> dict[str, tuple[float, str]]:
+    """deployment -> (highest imported open-loop rate within ``slo``, how), for deployments imported with rate
+    cells (``deploybench import``: another tool's or a table's measured rates), judged like a sweep's points."""
+    from ..metrics.capacity import max_rate_within_slo, nominal_rps
+    from ..storage.cells import IMPORT, combined_cells
+
+    points: dict[str, list] = {}
+    for c in combined_cells(study_dir):
+        if c.meta.labels.get("source") == IMPORT and c.summary.level_kind == "rate":
+            points.setdefault(c.summary.deployment, []).append(c.summary)
+    out = {}
+    for dep, cells in points.items():
+        best = max_rate_within_slo(cells, slo).get(dep)
+        tool = cells[0].labels.get("tool", "import")
+        out[dep] = ((nominal_rps(best), f"imported ({tool}): highest of {len(cells)} rates within the SLO")
+                    if best is not None else (0.0, f"imported ({tool}): none of {len(cells)} rates meets the SLO"))
     return out
 
 

@@ -105,11 +105,14 @@ def _hardware(meta: RunMeta, catalog: Catalog) -> HardwareFeatures:
 
 
 def _workload(meta: RunMeta, s: RunSummary) -> Workload:
-    if meta.labels.get("source") == "import-seed":
+    from ..seed import TOOL as SEED_TOOL
+
+    if meta.labels.get("source") == "import-seed" or meta.labels.get("tool") == SEED_TOOL:
         return SEED_WORKLOAD
     done = max(1, s.completed)
-    out = s.output_tokens / done if s.output_tokens else float((meta.config.get("workload") or {}).get("max_tokens") or 64)
-    inp = s.input_tokens / done if s.input_tokens else 128.0
+    wl = meta.config.get("workload") or {}
+    out = s.output_tokens / done if s.output_tokens else float(wl.get("max_tokens") or 64)
+    inp = s.input_tokens / done if s.input_tokens else float(wl.get("input_tokens") or 128.0)
     return Workload(input_mean=max(1.0, inp), input_median=max(1.0, inp), output_tokens=max(1.0, out),
                     source="this run's mean input/output tokens")
 

@@ -57,7 +57,9 @@ def study_throughput(s: RunSummary, external: External | None = None) -> float |
 
 def throughput(s: RunSummary, basis: str = "deploybench", external: External | None = None) -> float | None:
     if basis == "deploybench":
-        return s.output_throughput_tok_s if s.completed > 0 else None
+        if "output_throughput_tok_s" in s.missing:  # an imported cell whose source gives none
+            return None
+        return s.output_throughput_tok_s if s.completed > 0 or "requests" in s.missing else None
     v = study_throughput(s, external)
     if v is None:
         raise ConfigError(f"--basis study: run '{s.run_id}' has no study throughput figure "
@@ -79,6 +81,23 @@ def minutes(s: RunSummary, basis: str = "deploybench", external: External | None
         return s.minutes_per_1m_tokens
     tput = throughput(s, basis, external)
     return None if tput is None else minutes_per_1m(tput)
+
+
+def why_missing(s: RunSummary, metric: str) -> str:
+    """Why a cell has no value for a rule's ``metric`` (cost_per_1m_tokens, output_throughput_tok_s, p50_<figure>,
+    or a constraint's ``<stat>_<field>``): what a rule prints per cell it could not judge."""
+    source = s.labels.get("tool") or s.labels.get("source")
+    not_given = f"{source} does not give it" if source else "not measured"
+    if metric == "cost_per_1m_tokens":
+        if s.price_per_hour is None:
+            return "no price (give --price-per-hour, or --hardware with a catalog name)"
+        metric = "output_throughput_tok_s"
+    if metric == "output_throughput_tok_s":
+        return f"no output throughput ({not_given})" if metric in s.missing else "no output throughput (no request completed)"
+    field = metric.split("_", 1)[1] if _LAT.match(metric) else metric
+    if field in s.missing or s.labels.get("data") == "summary-only":
+        return f"no {metric} ({not_given})"
+    return f"no {metric} (no successful request)"
 
 
 def ms_per_token_figure(cells: Sequence[RunSummary]) -> str:

@@ -192,14 +192,22 @@ def _by_rule(rule: Rule, group: str, cells: list[RunSummary], basis: str, tie_th
         value, metric = (lambda s: fig.median_ms_per_token(s, figure)), f"p50_{figure}"
         text += f" ({fig.MS_PER_TOKEN_FIGURES[figure]})"
     ranked = _judge(at_level, value, rule.lower_is_better)
-    return _pick(rule.scenario, group, basis, metric, rule.unit, text, ranked, len(at_level),
+    pick = _pick(rule.scenario, group, basis, metric, rule.unit, text, ranked, len(at_level),
                  tie_threshold, external, rule.lower_is_better)
+    pick.skipped = _lacking(at_level, value, metric)
+    return pick
+
+
+def _lacking(cells: list[RunSummary], value: Callable[[RunSummary], float | None], metric: str) -> list[str]:
+    """The cells a rule could not judge, each with why (a figure its source does not give, no price, ...)."""
+    return [f"{s.run_id}: {fig.why_missing(s, metric)}" for s in cells if value(s) is None]
 
 
 def _by_slo(scenario: str, group: str, cells: list[RunSummary], slo: list[Constraint], basis: str,
             tie_threshold: float, external: fig.External | None) -> Pick:
     names = [str(c) for c in slo]
     ok = [s for s in cells if all(c.met_by_summary(s) for c in slo)]
+    no_data = _no_data(cells, slo)
     note = _basis_note(RULES["cost"], basis)
     text = (f"lowest cost per 1M output tokens among cells at any concurrency meeting {', '.join(names)}, "
             f"per model{note}")
@@ -207,11 +215,18 @@ def _by_slo(scenario: str, group: str, cells: list[RunSummary], slo: list[Constr
     pick = _pick(scenario, group, basis, "cost_per_1m_tokens", "$/1M tokens", text, ranked, len(cells),
                  tie_threshold, external)
     pick.slo = names
+    pick.skipped = no_data + _lacking(ok, lambda s: fig.cost(s, basis, external), "cost_per_1m_tokens")
     if not ranked:
         pick.note = (f"no cell meets the SLO ({len(ok)} of {len(cells)} meet it, none of those priced)"
                      if ok else f"none of {len(cells)} cells meets the SLO (a cell without data for a "
                      "constrained figure does not meet it)")
     return pick
+
+
+def _no_data(cells: list[RunSummary], slo: list[Constraint]) -> list[str]:
+    """Cells an SLO cannot be checked on: a constrained figure their source does not give."""
+    return [f"{s.run_id}: {fig.why_missing(s, f'{c.stat}_{c.metric}' if c.stat else c.metric)} (cannot be "
+            f"checked against {c})" for s in cells for c in slo if c.observed(s) is None]
 
 
 def _by_capacity(group: str, cells: list[RunSummary], slo: list[Constraint], basis: str, tie_threshold: float,
@@ -225,6 +240,7 @@ def _by_capacity(group: str, cells: list[RunSummary], slo: list[Constraint], bas
     pick = _pick("capacity", group, basis, "cost_per_1m_tokens", "$/1M tokens", text, ranked, len(cells),
                  tie_threshold, external)
     pick.slo = names
+    pick.skipped = _no_data([s for s in cells if s.level_kind == "rate"], slo)
     if pick.run_id:
         pick.rate_rps = nominal_rps(next(s for _, s in ranked if s.run_id == pick.run_id))
     elif not any(s.level_kind == "rate" for s in cells):
@@ -294,6 +310,6 @@ def recommend(summaries: Sequence[RunSummary], scenario: str, slo: Sequence[Cons
             rule = RULES[scenario]
             pick = Pick(scenario=scenario, group=group, basis=basis, metric=rule.metric, unit=rule.unit,
                         rule=rule.text, note="every cell of this model was skipped")
-        pick.skipped = skipped.get(group, [])
+        pick.skipped = skipped.get(group, []) + pick.skipped
         picks.append(pick)
     return picks

@@ -34,7 +34,10 @@ class ReportContext:
                    " (tokens/s, minutes and $ per 1M tokens of the picks use the imported study's own "
                    "throughput figure)" if self.basis == "study" else " (measured figures)")]
         if imported:
-            out.append(f"{imported} cells imported from elsewhere (figures as published; no per-request records)")
+            per_request = sum(c.imported and c.has_records for c in s.cells)
+            out.append(f"{imported} cells imported from elsewhere: {imported - per_request} summary-only (figures as "
+                       f"published, under the source's definitions), {per_request} with per-request records "
+                       "(deploybench's metrics recomputed from them)")
         if self.slo:
             out.append("SLO: " + ", ".join(map(str, self.slo)))
         return out
@@ -58,6 +61,7 @@ def build_context(path_or_store, slo: Sequence[Constraint] | None = None, basis:
         if hit:
             ctx.notes.append(f"{len(hit)} of {len(store.cells)} cells flagged {flag}: {meaning} "
                              f"({', '.join(hit[:6])}{', …' if len(hit) > 6 else ''})")
+    ctx.notes.extend(import_notes(store.cells))
     mixed = [c for c in store.cells if c.summary.errors_by_kind]
     if mixed:
         ctx.notes.append(error_mix_note(mixed))
@@ -67,6 +71,33 @@ def build_context(path_or_store, slo: Sequence[Constraint] | None = None, basis:
     if any(c.summary.intervals for c in store.cells):
         ctx.notes.append(rounds_note(store.cells))
     return ctx
+
+
+def import_notes(cells) -> list[str]:
+    """Per tool imported: where its definitions differ from ours, what it does not give, where window figures
+    come from; and which cells give means where a percentile is expected (docs/import.md)."""
+    tools: dict[str, list] = {}
+    for c in cells:
+        if c.imported and c.meta.labels.get("tool"):
+            tools.setdefault(c.meta.labels["tool"], []).append(c)
+    out = []
+    for tool, group in tools.items():
+        ext = group[0].meta.external
+        missing = sorted({m for c in group for m in c.summary.missing})
+        window = {(c.meta.external.get("tool_window") or {}).get("basis") for c in group} - {None}
+        text = f"imported from {tool} ({len(group)} cells)"
+        if ext.get("definitions"):
+            text += f": {ext['definitions']}"
+        if missing:
+            text += f"; not given (null, never invented): {', '.join(missing)}"
+        if window:
+            text += f"; window figures: {'; '.join(sorted(window))}"
+        out.append(text)
+    means = [f"{c.run_id} ({', '.join(k[:-5] for k, v in c.meta.labels.items() if k.endswith('_stat') and v == 'mean')})"
+             for c in cells if any(k.endswith("_stat") for k in c.meta.labels)]
+    if means:
+        out.append("these cells give means, not percentiles, for: " + "; ".join(means))
+    return out
 
 
 def rounds_note(cells) -> str:

@@ -39,6 +39,9 @@ class RequestRecord(BaseModel):
     worker: int | None = Field(None, description="load worker (client process) that sent it; None: one process")
     clock_offset_ns: int | None = Field(None, description="added to the worker's monotonic clock to align its "
                                         "times (stored aligned) with the coordinator's")
+    relative_time: bool = Field(False, description="imported from a tool that gives latencies but no absolute "
+                                "times: every time is relative to the request's own start (sent_ns = 0), so "
+                                "records cannot be placed on one timeline (docs/import.md)")
 
     @property
     def ok(self) -> bool:

@@ -104,5 +104,8 @@ class RunSummary(BaseModel):
                                            "connect_pooled), over successful requests (docs/metrics.md)")
     connections: dict[str, int] = Field(default_factory=dict, description="measured requests sent on a new / "
                                         "a pooled connection (new, pooled); empty in older records")
+    missing: list[str] = Field(default_factory=list, description="imported cells: figures the source does not "
+                               "give; they are null (a 0 in a number field listed here means nothing) and rules "
+                               "needing one say so per cell")
     errors_by_kind: dict[str, int] = Field(default_factory=dict, description="measured failed requests by kind: "
                                            "http-429, timeout-stalled, connection-reset, ... (docs/metrics.md)")

@@ -19,7 +19,19 @@ from ..schemas import LoadConfig, RunMeta, RunSummary
 from . import read_meta, read_records, read_server_metrics, read_summary, run_dirs
 
 IMPORTED = "import-seed"
-"""``labels.source`` of imported cells: aggregates only, no raw records to recompute from."""
+"""``labels.source`` of cells imported before ``deploybench import`` existed (the 2023 study: aggregates only)."""
+IMPORT = "import"
+"""``labels.source`` of imported cells (``labels.tool`` names the tool; ``labels.data`` is ``per-request`` or
+``summary-only``)."""
+
+
+def is_imported(meta: RunMeta) -> bool:
+    """A cell read from another tool's file (or the 2023 study), not measured by deploybench."""
+    return meta.labels.get("source") in (IMPORT, IMPORTED)
+
+
+def _summary_only(meta: RunMeta) -> bool:
+    return meta.labels.get("source") == IMPORTED or meta.labels.get("data") == "summary-only"
 
 
 @dataclass(frozen=True)
@@ -40,13 +52,18 @@ def _load_setting(meta: RunMeta, name: str) -> Any:
 def summarize_cell(run_dir: Path, meta: RunMeta | None = None, slo: str | None = None) -> RunSummary:
     """A cell's summary recomputed from its raw records, with its own settings and server metrics.
 
-    ``slo`` replaces the cell's own SLO (for goodput). Imported cells keep their stored summary.
+    ``slo`` replaces the cell's own SLO (for goodput). Imported summary-only cells keep their stored summary;
+    imported per-request cells are recomputed from their records, with the tool's window figures where the
+    records cannot give them (:func:`deploybench.metrics.imported.summarize_imported`).
     """
     meta = meta or read_meta(run_dir)
-    if meta.labels.get("source") == IMPORTED:
+    if is_imported(meta) and _summary_only(meta):
         stored = read_summary(run_dir)
         if stored is not None:
             return stored
+    if is_imported(meta):
+        return metrics.imported.summarize_imported(meta, read_records(run_dir), {},
+                                                   metrics.slo.parse(slo or _load_setting(meta, "slo")))
     return metrics.summarize(read_records(run_dir), meta, metrics.slo.parse(slo or _load_setting(meta, "slo")),
                              float(_load_setting(meta, "max_lag_ms")), read_server_metrics(run_dir),
                              float(_load_setting(meta, "lag_tolerance")))
@@ -102,7 +119,7 @@ def combined_cells(root: Path, slo: str | None = None) -> list[StoredCell]:
         if len(done) < 2:
             out.append(done[0] if done else cells[0])
             continue
-        pairs = [(c.summary, None if c.meta.labels.get("source") == IMPORTED else read_records(c.run_dir))
+        pairs = [(c.summary, None if _summary_only(c.meta) else read_records(c.run_dir))
                  for c in done]
         summary = rounds_mod.combine(pairs, _round_target(done[0].meta))
         out.append(StoredCell(done[0].run_dir, done[0].meta, summary))
