@@ -41,10 +41,12 @@ def test_a_full_disk_leaves_whole_lines_and_one_error(tmp_path, monkeypatch):
     seen = []
     w.on_error = seen.append
     w.append(_rec(0))
+    w.flush()
     line = len(_rec(0).model_dump_json()) + 1
     monkeypatch.setattr(os, "write", _FullAfter(line + line // 2))  # room for one and a half more lines
     for i in range(1, 5):
         w.append(_rec(i))  # never raises inside the event loop's callbacks
+    w.flush()  # records are written by the writer thread
     monkeypatch.undo()
     assert len(seen) == 1 and isinstance(seen[0], storage.DiskFullError) and w.error is seen[0]
     assert "disk full" in seen[0].line() and "free space" in seen[0].line()

@@ -13,6 +13,7 @@ def test_append_is_visible_before_close(tmp_path):
     w = storage.RunWriter(tmp_path / "r", RunMeta(run_id="r", concurrency=1))
     for i in range(3):
         w.append(_rec(i))
+    w.flush()  # the writer thread has written them (no close, no fsync)
     # another reader (e.g. after a kill -9 of the writer) sees every appended record
     assert [r.index for r in storage.read_records(tmp_path / "r")] == [0, 1, 2]
     assert storage.read_meta(tmp_path / "r").status == "running"

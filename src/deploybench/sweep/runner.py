@@ -316,8 +316,8 @@ async def _measure_level(ctx: _Ctx, level, trial: int, prompts) -> tuple[RunSumm
         await _stop_scraper(scraper)
         meta.ended_at = storage.now_iso()
         writer.close(status)  # a full disk here leaves the meta `running`: the next run sets the cell aside
-    if disk_full:
-        raise disk_full[0]
+    if disk_full or writer.error:  # (the writer thread may meet the full disk only in its last write)
+        raise disk_full[0] if disk_full else writer.error
     summary = summarize_cell(run_dir, meta)  # the figures `summarize` and `report` recompute
     storage.write_summary(run_dir, summary)
     storage.write_parquet(run_dir)
