@@ -24,6 +24,7 @@ from .schemas import ConfigError, DeploybenchError, EngineError, RunConfig, RunS
 from .storage.cells import combined_cells, finished_dirs, load_cell, summarize_cell
 from .storage.lock import StudyLock
 from .sweep import Reporter, run_deployment
+from .sweep.judge import helper_process
 
 # Names never equal a subpackage's (``deploybench.report`` is the package, ``write_report`` the function).
 __all__ = [
@@ -53,7 +54,7 @@ def run(cfg: RunConfig, out: Path | str = "runs", name: str | None = None,
     needs.check([cfg.deployment])
     name = name or f"run-{time.strftime('%Y%m%d-%H%M%S')}"
     study_dir = Path(out) / name
-    with StudyLock(study_dir, wait):
+    with StudyLock(study_dir, wait), helper_process():
         study_dir.mkdir(parents=True, exist_ok=True)
         storage.atomic_write(study_dir / "study.json", cfg.model_dump_json(indent=2))
         prompts = workloads.load_prompts(cfg.workload.source)
@@ -113,7 +114,7 @@ def run_study(study, out: Path | str = "runs", reporter: Reporter | None = None,
     (an address or a ``distributed.Client``; default ``load.cluster``); only this process writes the folder.
     """
     study_dir = Path(out) / study.name
-    with StudyLock(study_dir, wait):
+    with StudyLock(study_dir, wait), helper_process():
         return _run_study_locked(study, study_dir, reporter, resume, fresh, max_cost, prune, prune_margin,
                                  parallel_deployments, cluster)
 

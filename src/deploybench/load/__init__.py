@@ -21,7 +21,7 @@ from ..protocols.base import Draft, GenParams, Prompt
 from ..schemas import LoadConfig, RequestRecord
 from . import faults
 
-__all__ = ["COORDINATED", "Coordinated", "Deadline", "LevelResult", "ProtocolClient", "run_level", "run_open_level",
+__all__ = ["COORDINATED", "Coordinated", "Deadline", "JUDGE", "Judge", "LevelResult", "ProtocolClient", "run_level", "run_open_level",
            "one_request", "Progress", "request_draft"]
 
 
@@ -60,6 +60,18 @@ class Coordinated(Protocol):
 COORDINATED: ContextVar[Coordinated | None] = ContextVar("deploybench_coordinated", default=None)
 
 
+class Judge(Protocol):
+    """Whether an adaptive window's intervals are tight, judged off the measuring loop (in a helper
+    process: the bootstrap would otherwise hold the GIL while requests are stamped)."""
+
+    async def __call__(self, start_ns: int, now_ns: int, cfg: LoadConfig, users: int) -> bool: ...
+
+
+JUDGE: ContextVar[Judge | None] = ContextVar("deploybench_judge", default=None)
+"""Set by whoever stores the level's records where a helper process can read them (the sweep);
+unset, :meth:`Deadline.watch` judges in a thread of this process."""
+
+
 class Deadline:
     """When users stop starting requests: fixed (``duration_s``) or adaptive (min/max + interval target)."""
 
@@ -94,20 +106,27 @@ class Deadline:
         In a load worker, the coordinator decides (on every worker's records) and this waits for its word."""
         if (co := COORDINATED.get()) is not None:
             return await co.watch(self)
-        from ..metrics.intervals import precision_met  # scipy: not imported by load workers, which never judge
-
-        cfg = self.cfg
+        cfg, judge = self.cfg, JUDGE.get() or _thread_judge(seen)
         for look in self.looks():
             await asyncio.sleep(max(0.0, (look - time.monotonic_ns()) / 1e9))
             if self.passed():
                 return
             now = time.monotonic_ns()
-            ok, _ = await asyncio.to_thread(precision_met, list(seen), self.start, now,
-                                            cfg.target_half_width, cfg.precision_figures, users)
-            if ok:
+            if await judge(self.start, now, cfg, users):
                 self.met = True
                 self.at = min(self.at or now, now)
                 return
+
+
+def _thread_judge(seen: list[RequestRecord]) -> Judge:
+    """Judge on the records in memory, in a thread (load workers' coordinator; a level without a store)."""
+    async def judge(start_ns: int, now_ns: int, cfg: LoadConfig, users: int) -> bool:
+        from ..metrics.intervals import precision_met  # scipy: not imported by load workers, which never judge
+
+        ok, _ = await asyncio.to_thread(precision_met, list(seen), start_ns, now_ns, cfg.target_half_width,
+                                        cfg.precision_figures, users)
+        return ok
+    return judge
 
 
 async def one_request(client: ProtocolClient, prompt: Prompt, params: GenParams, timeout_s: float,

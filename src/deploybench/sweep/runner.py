@@ -16,13 +16,14 @@ from typing import Protocol
 from .. import engines, protocols, storage
 from ..storage import run_id_for
 from .._version import __version__
+from .. import load
 from ..load import faults, workers
 from ..load.scrape import scrape_loop
 from ..protocols.base import GenParams, Prompt
 from ..schemas import Endpoint, EngineInfo, RequestRecord, RunConfig, RunMeta, RunSummary, engine_plugin
 from ..storage.cells import summarize_cell
 from ._hostinfo import host_info
-from . import contention, levels, ratesweep, speedprobe
+from . import contention, judge, levels, ratesweep, speedprobe
 from ._probe import probe_openai
 
 
@@ -295,6 +296,7 @@ async def _measure_level(ctx: _Ctx, level, trial: int, prompts) -> tuple[RunSumm
                                 [*getattr(ctx.pool, "pids", ()), *([probe.proc.pid] if probe and probe.proc else [])],
                                 probe)
     gone = faults.SERVER_WATCH.set(server_watch)
+    judging = load.JUDGE.set(judge.FileJudge(writer)) if cfg.load.adaptive else None
     try:
         res = await levels.drive(ctx.client, level, cfg.load, params, prompts, writer.append, ctx.reporter,
                                  ctx.cursor[0], run_dir, ctx.pool)
@@ -313,6 +315,8 @@ async def _measure_level(ctx: _Ctx, level, trial: int, prompts) -> tuple[RunSumm
             meta.flags = [f for f in meta.flags if f != "failed"]
     finally:
         faults.SERVER_WATCH.reset(gone)
+        if judging is not None:
+            load.JUDGE.reset(judging)
         await _stop_scraper(scraper)
         meta.ended_at = storage.now_iso()
         writer.close(status)  # a full disk here leaves the meta `running`: the next run sets the cell aside

@@ -1,0 +1,78 @@
+"""Adaptive windows judged in a helper process, on the records the level has stored so far.
+
+Whether a window's intervals are tight is a bootstrap over every record: done in a thread of the
+measuring process it holds the GIL for tens to hundreds of ms while the loop stamps tokens. Here
+the measuring loop only waits (the writer thread writes what is queued, then one helper process
+reads ``records.jsonl`` and computes :func:`~deploybench.metrics.intervals.precision_met`). The
+process is started once per run (spawned: it inherits no threads, sockets or servers) and warmed
+up while the first level warms up; :func:`shutdown` ends it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from .. import storage
+from ..schemas import LoadConfig
+
+_POOL: ProcessPoolExecutor | None = None
+
+
+def _warm() -> int:
+    from ..metrics import intervals, tdist  # noqa: F401  (scipy.special and numpy, before the first look)
+
+    tdist.t_ppf(0.975, 3)
+    return os.getpid()
+
+
+def _judge(run_dir: str, start_ns: int, now_ns: int, target: float, figures: list[str], users: int) -> bool:
+    from ..metrics.intervals import precision_met
+
+    records = [r for r in storage.iter_records(Path(run_dir)) if not r.warmup]
+    return precision_met(records, start_ns, now_ns, target, figures, users)[0]
+
+
+def pool() -> ProcessPoolExecutor:
+    """The helper process (started and warmed up on first use)."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        _POOL.submit(_warm)
+        atexit.register(shutdown)
+    return _POOL
+
+
+def shutdown() -> None:
+    global _POOL
+    if _POOL is not None:
+        _POOL.shutdown(wait=False, cancel_futures=True)
+        _POOL = None
+
+
+@contextlib.contextmanager
+def helper_process():
+    """Around a run: the helper process (if one was started) ends with it."""
+    try:
+        yield
+    finally:
+        shutdown()
+
+
+class FileJudge:
+    """A :class:`~deploybench.load.Judge` for one cell: flush its writer, judge its records file elsewhere."""
+
+    def __init__(self, writer: storage.RunWriter) -> None:
+        self.writer = writer
+        pool()  # start the helper now: it imports while the level warms up
+
+    async def __call__(self, start_ns: int, now_ns: int, cfg: LoadConfig, users: int) -> bool:
+        await asyncio.to_thread(self.writer.flush)  # waits without the GIL
+        fut = pool().submit(_judge, str(self.writer.dir), start_ns, now_ns, cfg.target_half_width,
+                            list(cfg.precision_figures), users)
+        return await asyncio.wrap_future(fut)
