@@ -11,9 +11,10 @@ from deploybench.schemas import ConfigError, RequestRecord, RunMeta
 MS = 1_000_000
 
 
-def rec(i=0, sent=0, chunks=(), tokens=None, done=None, out=None, err=None, sched=None, warm=False):
+def rec(i=0, sent=0, chunks=(), tokens=None, done=None, out=None, err=None, sched=None, warm=False, start=None):
     chunks = [c * MS for c in chunks]
     return RequestRecord(index=i, scheduled_ns=(sched if sched is not None else sent) * MS, sent_ns=sent * MS,
+                         started_ns=None if start is None else start * MS,
                          chunk_ns=chunks, chunk_tokens=list(tokens or [1] * len(chunks)),
                          done_ns=(done if done is not None else (chunks[-1] // MS if chunks else sent)) * MS,
                          output_tokens=out if out is not None else sum(tokens or [1] * len(chunks)),
@@ -32,7 +33,8 @@ def test_tpot_counts_the_tokens_that_streamed():
     # 3 events carrying 2, 1, 3 tokens at 10, 20, 50 ms: 4 tokens after the first event in 40 ms
     r = rec(sent=0, chunks=[10, 20, 50], tokens=[2, 1, 3], out=6)
     assert metrics.tpot_ms(r) == pytest.approx(10.0)
-    assert sum(metrics.itl_ms(r)) / len(metrics.itl_ms(r)) == pytest.approx(10.0)  # TPOT = mean ITL
+    # ITL is one gap per event (10 and 30 ms), as vLLM's bench counts it: its mean is no longer TPOT
+    assert metrics.itl_ms(r) == pytest.approx([10.0, 30.0])
     # usage says 9 but 6 streamed: TPOT still divides by the 4 tokens that arrived after the first event
     short = rec(sent=0, chunks=[10, 20, 50], tokens=[2, 1, 3], out=9)
     assert metrics.tpot_ms(short) == pytest.approx(10.0)
@@ -49,9 +51,40 @@ def test_token_mismatch_and_ttft_content_in_summary():
     assert s.ttft_content_ms.n == 1 and s.ttft_content_ms.p50 == pytest.approx(30.0)
 
 
-def test_itl_splits_multi_token_chunks():
+def test_itl_is_one_gap_per_event():
+    """Changed on purpose (ITL per event, as vLLM's bench): a 3-token event 30 ms after the one before is
+    one 30 ms gap, not three of 10 ms (which made the ITL tail look tighter than the stream was)."""
     r = rec(sent=0, chunks=[10, 20, 50], tokens=[1, 1, 3])
-    assert metrics.itl_ms(r) == pytest.approx([10.0, 10.0, 10.0, 10.0])
+    assert metrics.itl_ms(r) == pytest.approx([10.0, 30.0])
+
+
+def test_ttft_and_e2e_start_when_the_post_began():
+    """TTFT and E2E run from ``started_ns`` (before the connection was taken and the request written), as
+    the peers' clocks do; the schedule lag ends there; a record without it falls back to ``sent_ns``."""
+    r = rec(sent=104, start=100, chunks=[150, 160], done=165, sched=97)
+    assert metrics.ttft_ms(r) == 50 and metrics.e2e_ms(r) == 65 and metrics.lag_ms(r) == 3
+    assert metrics.ms_per_token(r) == pytest.approx(65 / 2)
+    old = rec(sent=104, chunks=[150, 160], done=165, sched=97)
+    assert metrics.ttft_ms(old) == 46 and metrics.e2e_ms(old) == 61 and metrics.lag_ms(old) == 7
+    meta = RunMeta(run_id="r", concurrency=1)
+    assert "ttft-from-sent" not in metrics.summarize([r], meta).flags
+    assert "ttft-from-sent" in metrics.summarize([r, old], meta).flags
+
+
+def test_open_loop_reads_latency_from_the_due_time():
+    """Open loop: the from-due figures start at the scheduled arrival; SLO checks and goodput read them,
+    so a client that sent 40 ms late cannot pass a TTFT SLO the service did not meet."""
+    late = [rec(i, sent=1000 * i + 40, start=1000 * i + 40, sched=1000 * i, chunks=[1000 * i + 90], done=1000 * i + 95)
+            for i in range(4)]
+    open_meta = RunMeta(run_id="r", concurrency=0, level={"kind": "rate", "key": "r1"}, window_start_ns=0,
+                        window_end_ns=4000 * MS)
+    s = metrics.summarize(late, open_meta, slos=slo.parse("p50_ttft_ms<=60"))
+    assert s.ttft_ms.p50 == pytest.approx(50) and s.ttft_from_due_ms.p50 == pytest.approx(90)
+    assert s.e2e_from_due_ms.p50 == pytest.approx(95)
+    (c,) = slo.parse("p50_ttft_ms<=60")
+    assert not c.met_by_summary(s) and s.goodput_rps == 0 and s.slo_attainment == 0
+    closed = metrics.summarize(late, RunMeta(run_id="c", concurrency=1), slos=slo.parse("p50_ttft_ms<=60"))
+    assert closed.ttft_from_due_ms is None and c.met_by_summary(closed) and closed.slo_attainment == 1
 
 
 def test_errors_have_no_latency():

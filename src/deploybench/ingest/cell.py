@@ -130,7 +130,7 @@ def record(index: int, sent_ns: int, chunk_ns: list[int], tokens: int | None, do
     empty text with the finish reason, like a token) and are dropped."""
     if tokens and error is None and len(chunk_ns) > tokens:
         chunk_ns = chunk_ns[:tokens]
-    return RequestRecord(index=index, prompt_id=prompt_id, warmup=warmup, scheduled_ns=sent_ns, sent_ns=sent_ns,
+    return RequestRecord(index=index, prompt_id=prompt_id, warmup=warmup, scheduled_ns=sent_ns, started_ns=sent_ns, sent_ns=sent_ns,
                          chunk_ns=chunk_ns, chunk_tokens=spread(len(chunk_ns), tokens or 0) if chunk_ns else [],
                          done_ns=max(done_ns, chunk_ns[-1] if chunk_ns else sent_ns),
                          input_tokens=input_tokens, output_tokens=tokens if error is None else None,

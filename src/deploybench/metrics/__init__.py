@@ -54,14 +54,16 @@ def summarize(records: Sequence[RequestRecord], meta: RunMeta, slos: Sequence[Co
     ok = [r for r in recs if r.error is None]
     errors = len(recs) - len(ok)
     out_tokens = sum(core.tokens_in_window(r, start, end) for r in recs)
-    good = [r for r in counted if all(c.met_by_request(r) for c in slos)] if slos else None
+    open_loop = meta.level.get("kind", "closed") != "closed"
+    good = [r for r in counted if all(c.met_by_request(r, open_loop) for c in slos)] if slos else None
     lag = core.dist([core.lag_ms(r) for r in recs])
     tput = out_tokens / window_s if window_s > 0 else 0.0
     price = meta.price_per_hour
     ttft = dist(core.collect(ttft_ms(r) for r in recs))
     e2e = dist(core.collect(e2e_ms(r) for r in recs))
     lagged = lag_distorts(lag.mean, e2e.mean, max_lag_ms, lag_tolerance)
-    flags = sorted(set(meta.flags) | ({"client-lag"} if lagged else set()))
+    flags = sorted(set(meta.flags) | ({"client-lag"} if lagged else set())
+                   | ({"ttft-from-sent"} if any(map(core.from_sent, recs)) else set()))
     sources = sorted({r.token_source for r in ok}) or ["none"]
     return RunSummary(
         run_id=meta.run_id, deployment=meta.deployment, concurrency=meta.concurrency,
@@ -75,6 +77,7 @@ def summarize(records: Sequence[RequestRecord], meta: RunMeta, slos: Sequence[Co
         tpot_ms=dist(core.collect(tpot_ms(r) for r in recs)),
         itl_ms=dist(np.fromiter((g for r in recs for g in itl_ms(r)), dtype=float)),
         e2e_ms=e2e,
+        **(from_due(recs) if open_loop else {}),
         ms_per_token=dist(core.collect(ms_per_token(r) for r in recs)),
         ttft_content_ms=dist(core.collect(map(core.ttft_content_ms, recs))),
         ttft_split_ms=ttft_split.split(recs),
@@ -95,6 +98,12 @@ def summarize(records: Sequence[RequestRecord], meta: RunMeta, slos: Sequence[Co
     )
 
 
+def from_due(recs: Sequence[RequestRecord]) -> dict:
+    """Open loop: TTFT and E2E from each request's scheduled arrival (``ttft_from_due_ms``, ``e2e_from_due_ms``)."""
+    return {"ttft_from_due_ms": dist(core.collect(map(core.ttft_from_due_ms, recs))),
+            "e2e_from_due_ms": dist(core.collect(map(core.e2e_from_due_ms, recs)))}
+
+
 def offered_achieved(recs: Sequence[RequestRecord], start: int, end: int) -> tuple[float, float]:
     """Open loop: arrivals/s offered and completions/s achieved, on windows shifted by the median E2E.
 
@@ -103,7 +112,7 @@ def offered_achieved(recs: Sequence[RequestRecord], start: int, end: int) -> tup
     half the window): a server that keeps up shows the same rate on both, whatever the window
     length; one that falls behind completes fewer.
     """
-    e2e = sorted(r.done_ns - r.sent_ns for r in recs if r.error is None)
+    e2e = sorted(r.done_ns - core.start_ns(r) for r in recs if r.error is None)
     shift = min(e2e[len(e2e) // 2] if e2e else 0, (end - start) // 2)
     span_s = (end - start - shift) / 1e9
     offered = sum(1 for r in recs if start <= r.scheduled_ns <= end - shift) / span_s
@@ -121,7 +130,8 @@ def _level_figures(recs: Sequence[RequestRecord], meta: RunMeta, start: int, end
     if kind != "closed" and window_s > 0:
         out["offered_rps"], out["achieved_rps"] = offered_achieved(recs, start, end)
     if slos and recs:
-        out["slo_attainment"] = sum(1 for r in recs if r.error is None and all(c.met_by_request(r) for c in slos)) / len(recs)
+        out["slo_attainment"] = sum(1 for r in recs if r.error is None
+                                    and all(c.met_by_request(r, kind != "closed") for c in slos)) / len(recs)
     return out
 
 

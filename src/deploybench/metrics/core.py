@@ -1,14 +1,17 @@
 """Pure metric functions over raw request records (no I/O, no clocks).
 
 Definitions (docs/metrics.md has the full text):
-  TTFT        = first chunk carrying output of any kind (text, reasoning, tool call) - sent
-  TTFT content= first chunk carrying answer text - sent
-  E2E         = done - sent
+  start       = started (the POST began, before a connection was taken); sent where a record has no
+                started (older stores, SageMaker through botocore): the cell is flagged ttft-from-sent
+  TTFT        = first chunk carrying output of any kind (text, reasoning, tool call) - start
+  TTFT content= first chunk carrying answer text - start
+  E2E         = done - start
+  from due    = the same two, from the scheduled arrival instead (open loop: queueing a late client hid)
   TPOT        = (last token chunk - first token chunk) / (streamed tokens - tokens of the first chunk)
-  ITL         = gaps between consecutive token chunks; a chunk with k tokens adds k gaps of gap/k
+  ITL         = gaps between consecutive token-carrying events, one per event (as vLLM's bench counts)
   ms/token    = E2E / output tokens, client view (not TGI's server-side time_per_token)
   throughput  = output tokens that arrived inside the window / window length
-  lag         = sent - scheduled
+  lag         = start - scheduled
 """
 
 from __future__ import annotations
@@ -34,21 +37,45 @@ def dist(values: Sequence[float] | np.ndarray) -> Dist:
                 p90=float(p[1]), p95=float(p[2]), p99=float(p[3]), max=float(arr.max()))
 
 
+def start_ns(r: RequestRecord) -> int:
+    """Where a request's latencies start: the POST began (``started_ns``, before a connection was
+    taken, as vLLM's bench, GuideLLM and AIPerf start their clocks), else when it was written."""
+    return r.sent_ns if r.started_ns is None else r.started_ns
+
+
+def from_sent(r: RequestRecord) -> bool:
+    """A record without ``started_ns``: its latencies run from ``sent_ns`` (connect and write not in)."""
+    return r.started_ns is None
+
+
 def ttft_ms(r: RequestRecord) -> float | None:
     if r.error or not r.chunk_ns:
         return None
-    return (r.chunk_ns[0] - r.sent_ns) / NS_PER_MS
+    return (r.chunk_ns[0] - start_ns(r)) / NS_PER_MS
 
 
 def ttft_content_ms(r: RequestRecord) -> float | None:
     """Time to the first token of the answer text (after any reasoning or tool-call tokens)."""
     if r.error or r.first_content_ns is None:
         return None
-    return (r.first_content_ns - r.sent_ns) / NS_PER_MS
+    return (r.first_content_ns - start_ns(r)) / NS_PER_MS
 
 
 def e2e_ms(r: RequestRecord) -> float | None:
-    return None if r.error else (r.done_ns - r.sent_ns) / NS_PER_MS
+    return None if r.error else (r.done_ns - start_ns(r)) / NS_PER_MS
+
+
+def ttft_from_due_ms(r: RequestRecord) -> float | None:
+    """Open loop: time to first token from the request's scheduled arrival (a client that sent it late
+    cannot hide the wait: coordinated omission)."""
+    if r.error or not r.chunk_ns:
+        return None
+    return (r.chunk_ns[0] - r.scheduled_ns) / NS_PER_MS
+
+
+def e2e_from_due_ms(r: RequestRecord) -> float | None:
+    """Open loop: end-to-end latency from the request's scheduled arrival."""
+    return None if r.error else (r.done_ns - r.scheduled_ns) / NS_PER_MS
 
 
 def streamed_tokens(r: RequestRecord) -> int:
@@ -88,24 +115,21 @@ def ms_per_token(r: RequestRecord) -> float | None:
     n = r.output_tokens or 0
     if r.error or n < 1:
         return None
-    return (r.done_ns - r.sent_ns) / n / NS_PER_MS
+    return (r.done_ns - start_ns(r)) / n / NS_PER_MS
 
 
 def itl_ms(r: RequestRecord) -> list[float]:
-    """Inter-token latencies of one request; a k-token chunk contributes k gaps of gap/k."""
+    """Inter-token latencies of one request: one gap per token-carrying event, whatever the tokens it
+    carries (a server that sends 4 tokens per event shows its real 4-token gaps; TPOT is per token)."""
     if r.error or len(r.chunk_ns) < 2:
         return []
-    out: list[float] = []
-    tokens = _chunk_tokens(r)
-    for i in range(1, len(r.chunk_ns)):
-        k = tokens[i]
-        gap = (r.chunk_ns[i] - r.chunk_ns[i - 1]) / NS_PER_MS
-        out.extend([gap / k] * k)
-    return out
+    c = r.chunk_ns
+    return [(c[i] - c[i - 1]) / NS_PER_MS for i in range(1, len(c))]
 
 
 def lag_ms(r: RequestRecord) -> float:
-    return (r.sent_ns - r.scheduled_ns) / NS_PER_MS
+    """How late the client began the request after it was due (started, else sent, - scheduled)."""
+    return (start_ns(r) - r.scheduled_ns) / NS_PER_MS
 
 
 def measured(records: Iterable[RequestRecord]) -> list[RequestRecord]:

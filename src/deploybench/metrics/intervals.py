@@ -128,7 +128,7 @@ def mean_in_flight(recs: Sequence[RequestRecord], window_s: float) -> float:
     """Little's law: total time requests spent in flight / window = mean requests in flight."""
     if window_s <= 0:
         return 1.0
-    busy = sum((r.done_ns - r.sent_ns) / 1e9 for r in recs)
+    busy = sum((r.done_ns - core.start_ns(r)) / 1e9 for r in recs)
     return max(1.0, busy / window_s)
 
 
@@ -181,7 +181,7 @@ def _rate_intervals(recs, ok, start_ns: int, end_ns: int, users: int, block: int
             out[name] = Interval(lo=points[name] * lo, hi=points[name] * hi, n=len(ok),
                                  method=f"closed-loop ratio, block bootstrap (block {block})")
         return out
-    e2e = np.array([(r.done_ns - r.sent_ns) / 1e9 for r in ok])
+    e2e = np.array([(r.done_ns - core.start_ns(r)) / 1e9 for r in ok])
     b = batch_count(window_s, float(np.median(e2e)))
     tok, req = rate_batches(recs, start_ns, end_ns, b)
     for name, arr in (("output_throughput_tok_s", tok), ("request_throughput_rps", req)):

@@ -68,6 +68,9 @@ def _pooled(rounds: Sequence[tuple[RunSummary, Sequence[RequestRecord]]]) -> dic
     out = {name: core.dist(core.collect(getattr(core, name)(r) for r in recs)) for name in _DISTS}
     out["itl_ms"] = core.dist(np.fromiter((g for r in recs for g in core.itl_ms(r)), dtype=float))
     out["schedule_lag_ms"] = core.dist([core.lag_ms(r) for r in recs])
+    if rounds and rounds[0][0].level_kind != "closed":  # open loop: from the scheduled arrivals too
+        out["ttft_from_due_ms"] = core.dist(core.collect(map(core.ttft_from_due_ms, recs)))
+        out["e2e_from_due_ms"] = core.dist(core.collect(map(core.e2e_from_due_ms, recs)))
     out["ttft_split_ms"] = ttft_split.split(recs)
     out["connections"] = ttft_split.connections(recs)
     out["token_mismatch"] = sum(map(core.token_mismatch, recs))
@@ -78,8 +81,10 @@ def _pooled(rounds: Sequence[tuple[RunSummary, Sequence[RequestRecord]]]) -> dic
 def _weighted(rounds: Sequence[RunSummary]) -> dict:
     """Without records (summaries only): each distribution's figures as the request-weighted mean of the rounds'."""
     out = {}
-    for name in (*_DISTS, "itl_ms", "schedule_lag_ms"):
-        dists = [getattr(s, name) for s in rounds]
+    for name in (*_DISTS, "itl_ms", "schedule_lag_ms", "ttft_from_due_ms", "e2e_from_due_ms"):
+        dists = [d for s in rounds if (d := getattr(s, name)) is not None]
+        if not dists:
+            continue
         total = sum(d.n for d in dists)
         merged = dists[0].model_copy(update={"n": total})
         for stat in ("mean", "p50", "p90", "p95", "p99"):

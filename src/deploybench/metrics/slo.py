@@ -11,6 +11,9 @@ from . import core
 
 METRICS = {"ttft_ms": core.ttft_ms, "ttft_content_ms": core.ttft_content_ms, "tpot_ms": core.tpot_ms,
            "e2e_ms": core.e2e_ms, "ms_per_token": core.ms_per_token}
+FROM_DUE = {"ttft_ms": ("ttft_from_due_ms", core.ttft_from_due_ms), "e2e_ms": ("e2e_from_due_ms", core.e2e_from_due_ms)}
+"""Open loop: these SLO figures are read from the scheduled arrival (a lagging client cannot look better
+than the service it measured)."""
 SUMMARY_DISTS = {"server_ms_per_token"}  # imported cells' server-side figure: no per-request reading
 SUMMARY_ONLY = {"error_rate", "output_throughput_tok_s", "request_throughput_rps", "cost_per_1m_tokens"}
 STATS = {"mean", "min", "p50", "p90", "p95", "p99", "max"}
@@ -34,17 +37,20 @@ class Constraint:
             v = getattr(s, self.metric)
             return None if v is None else float(v)
         d = getattr(s, self.metric)
+        if self.metric in FROM_DUE and (due := getattr(s, FROM_DUE[self.metric][0], None)) is not None and due.n:
+            d = due  # open loop
         return getattr(d, self.stat or "p50")
 
     def met_by_summary(self, s: RunSummary) -> bool:
         v = self.observed(s)
         return v is not None and OPS[self.op](v, self.value)
 
-    def met_by_request(self, r: RequestRecord) -> bool:
-        """Per-request reading used for goodput (the percentile part does not apply)."""
+    def met_by_request(self, r: RequestRecord, open_loop: bool = False) -> bool:
+        """Per-request reading used for goodput (the percentile part does not apply); ``open_loop``: TTFT and
+        E2E from the scheduled arrival."""
         if self.metric not in METRICS:
             return True
-        v = METRICS[self.metric](r)
+        v = FROM_DUE[self.metric][1](r) if open_loop and self.metric in FROM_DUE else METRICS[self.metric](r)
         return v is not None and OPS[self.op](v, self.value)
 
 

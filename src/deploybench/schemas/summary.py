@@ -39,6 +39,8 @@ FLAGS = {
     "shared-cpu": "the client ran on the server's cores (no spare core to pin it to)",
     "truncated": "the level was cut off by its safety hard limit; requests in flight are stored as errors "
                  "(cancelled)",
+    "ttft-from-sent": "some records have no started_ns (stores written before it, SageMaker through botocore): "
+                      "their TTFT and E2E run from when the request was written, without connect and write time",
 }
 """Every flag a cell can carry, with what it means (reports print these)."""
 
@@ -61,6 +63,9 @@ class RunSummary(BaseModel):
     tpot_ms: Dist
     itl_ms: Dist
     e2e_ms: Dist
+    ttft_from_due_ms: Dist | None = Field(None, description="open loop: TTFT from each request's scheduled "
+                                          "arrival (SLOs, goodput and capacity read this in open loop)")
+    e2e_from_due_ms: Dist | None = Field(None, description="open loop: E2E from each request's scheduled arrival")
     ms_per_token: Dist = Field(description="client E2E / output tokens (queue, prefill and network included)")
     schedule_lag_ms: Dist
     client_lagged: bool = False
