@@ -34,8 +34,8 @@ def lag_distorts(lag_mean_ms: float | None, e2e_mean_ms: float | None, max_lag_m
                  tolerance: float = 0.05) -> bool:
     """The client's delay moved a figure by more than ``tolerance`` of it.
 
-    Latencies are measured from the moment a request is on the wire, so a late send does not move
-    TTFT, TPOT or E2E. What it moves is the load: a closed-loop user idles for the lag before each
+    Latencies are measured from the moment the client began a request, so a late start does not move
+    TTFT, TPOT or E2E (in open loop the from-due figures do show it). What it moves is the load: a closed-loop user idles for the lag before each
     request (throughput falls by lag / (E2E + lag)), an open-loop arrival leaves late. So the flag
     fires when the mean lag exceeds ``tolerance`` x the mean E2E (and ``max_lag_ms``).
     """
