@@ -85,6 +85,7 @@ class Point:
     requests: int = 0
     errors: int = 0
     own_tpot_p50: float = float("nan")  # GuideLLM's TTFT-inclusive time_per_output_token_ms
+    itl_p50: float = float("nan")  # one gap per chunk (GuideLLM keeps no per-chunk times: none)
     server_ms_per_token: float = float("nan")  # llama-server's own decode time per token, same run
     server_ttft_p50: float = float("nan")  # scripted server: p50 of (first token written - request read)
     server_late_p50: float = float("nan")  # scripted server: p50 of (first token written - due)
@@ -132,7 +133,7 @@ def deploybench_point(job: Job) -> Point:
     except (OSError, ValueError):
         return _failed("deploybench", job, rc, wall, log)
     return Point("deploybench", job.streams, s["ttft_ms"]["p50"], s["tpot_ms"]["p50"], s["output_throughput_tok_s"],
-                 s["requests"], s["errors"], wall_s=wall)
+                 s["requests"], s["errors"], itl_p50=s["itl_ms"]["p50"], wall_s=wall)
 
 
 def _deploybench_child(job: Job) -> None:
@@ -146,7 +147,7 @@ def _deploybench_child(job: Job) -> None:
         workload=Workload(source=SyntheticWorkload(input_tokens=job.input_tokens,
                                                    prompts=max(64, job.requests + job.streams)),
                           max_tokens=job.output_tokens),
-        load=LoadConfig(concurrency=[job.streams], requests=job.requests, warmup_requests=job.streams,
+        load=LoadConfig(concurrency=[job.streams], requests=job.requests, warmup_requests=job.streams, rounds=1,
                         request_timeout_s=60, scrape_interval_s=0, contention_retries=0, pin_client=False))
     _, (s,) = api.run(cfg, Path(job.out) / "runs", name="peer")
     (Path(job.out) / "deploybench.json").write_text(s.model_dump_json())
@@ -167,7 +168,8 @@ def vllm_point(job: Job) -> Point:
     except (OSError, ValueError):
         return _failed("vllm-bench", job, rc, wall, log)
     return Point("vllm-bench", job.streams, r["median_ttft_ms"], r["median_tpot_ms"], r["output_throughput"],
-                 r["completed"], r.get("failed", job.requests - r["completed"]), wall_s=wall)
+                 r["completed"], r.get("failed", job.requests - r["completed"]), itl_p50=r.get("median_itl_ms", float("nan")),
+                 wall_s=wall)
 
 
 def guidellm_point(job: Job) -> Point:
@@ -239,6 +241,7 @@ def _job(a, url: str, model: str, streams: int, requests: int, output_tokens: in
 def _show(p: Point, extra: str = "") -> None:
     own = f" (own TPOT {p.own_tpot_p50:.2f})" if p.own_tpot_p50 == p.own_tpot_p50 else ""
     print(f"  {p.tool:<11} {p.streams:>5} streams: TTFT p50 {p.ttft_p50:8.2f} ms  TPOT p50 {p.tpot_p50:7.2f} ms{own}  "
+          f"ITL p50 {p.itl_p50:7.2f} ms  "
           f"{p.tok_s:8.0f} tok/s  {p.requests} ok / {p.errors} failed  {p.wall_s:5.0f} s {extra}{p.note}", flush=True)
 
 
@@ -346,7 +349,8 @@ def _median(xs: list[float]) -> float:
 
 
 def report_agreement(points: list[Point], target: float) -> None:
-    figs = (("TTFT p50 ms", "ttft_p50"), ("TPOT p50 ms", "tpot_p50"), ("output tok/s", "tok_s"))
+    figs = (("TTFT p50 ms", "ttft_p50"), ("TPOT p50 ms", "tpot_p50"), ("ITL p50 ms", "itl_p50"),
+            ("output tok/s", "tok_s"))
     used = [p for p in points if p.requests and not p.note]  # a run with failed requests keeps its successes
     per = {t: {f: _median([getattr(p, f) for p in used if p.tool == t]) for _, f in figs} for t in TOOLS}
     own = _median([p.own_tpot_p50 for p in used if p.tool == "guidellm"])
@@ -366,7 +370,8 @@ def report_agreement(points: list[Point], target: float) -> None:
     print(f"{'TPOT / server':<14}" + "".join(f"{ratio[t]:>13.3f}" for t in TOOLS)
           + "  the tool's TPOT p50 over the server's figure in the same run (host speed cancels)")
     print(f"{'failed':<14}" + "".join(f"{failed[t]:>13d}" for t in TOOLS) + "  requests, all rounds")
-    print(f"(GuideLLM's own TPOT, TTFT included: (last token - request start) / tokens = {own:.2f} ms)")
+    print(f"(GuideLLM's own TPOT, TTFT included: (last token - request start) / tokens = {own:.2f} ms; GuideLLM "
+          "keeps no per-chunk times, so it has no ITL p50: its inter_token_latency is the TPOT row)")
 
 
 def report_capacity(a, rows: list[Point], best: dict[str, Point | None]) -> None:
