@@ -21,56 +21,63 @@ def _f(v: float | None, fmt: str = "{:.4g}") -> str:
     return "—" if v is None else fmt.format(v)
 
 
-def _iv(lo: float | None, hi: float | None) -> str:
-    return "—" if lo is None or hi is None else f"{lo:.4g}–{hi:.4g}"
+def _v(v: float | None, lo: float | None = None, hi: float | None = None) -> str:
+    """A figure with its 95 % interval where it has one."""
+    return _f(v) + ("" if v is None or lo is None or hi is None else f" [{lo:.4g}–{hi:.4g}]")
 
 
-def curves_table(view: InteractivityFront) -> Table:
+def curves_table(view: InteractivityFront, group: str) -> Table:
     on = {(f.run_id, f.axis) for f in view.fronts}
-    t = Table(title="interactivity: tok/s per user (1000 / TPOT p50) vs output tok/s per device and $ per 1M tokens",
-              box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    for c in ("model", "deployment", "devices", "level", "tok/s/user", "95%", "tok/s/device", "95%", "$/1M", "95%",
-              "front"):
-        t.add_column(c, justify="left" if c in ("model", "deployment", "devices", "level", "front") else "right")
-    for c in view.curves:
+    t = Table(title=f"{group}: tok/s per user (1000 / TPOT p50) vs output tok/s per device and $ per 1M tokens "
+                    "[95 % intervals]", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for c in ("deployment", "devices", "level", "tok/s/user", "tok/s/device", "$/1M", "front"):
+        t.add_column(c, justify="left" if c in ("deployment", "devices", "level", "front") else "right")
+    for c in (c for c in view.curves if c.group == group):
         for p in c.points:
             front = ",".join(n for n, axis in (("tput", "tok_s_device"), ("cost", "cost_per_1m")) if (p.run_id, axis) in on)
-            t.add_row(c.group, c.deployment, c.devices.text, p.level, _f(p.tok_s_user),
-                      _iv(p.tok_s_user_lo, p.tok_s_user_hi), _f(p.tok_s_device),
-                      _iv(p.tok_s_device_lo, p.tok_s_device_hi), _f(p.cost_per_1m), _iv(p.cost_per_1m_lo, p.cost_per_1m_hi),
-                      front or "")
+            t.add_row(c.deployment, c.devices.text, p.level, _v(p.tok_s_user, p.tok_s_user_lo, p.tok_s_user_hi),
+                      _v(p.tok_s_device, p.tok_s_device_lo, p.tok_s_device_hi),
+                      _v(p.cost_per_1m, p.cost_per_1m_lo, p.cost_per_1m_hi), front)
     return t
 
 
 def print_front(out: Console, view: InteractivityFront) -> None:
-    out.print(curves_table(view))
+    say = (lambda text: out.print(text, highlight=False, markup=False))
+    if view.why_no_front:
+        cells = sum(len(c.left_out) for c in view.curves)
+        say(f"no interactivity front: none of {len(view.curves)} deployments ({cells} cells) has a curve: "
+            f"{view.why_no_front}")
+        return
+    for group in dict.fromkeys(c.group for c in view.curves if c.points):
+        out.print(curves_table(view, group))
     for c in view.curves:
         if c.points:
-            out.print(f"{c.deployment}: devices {c.devices.text} ({c.devices.source})", highlight=False, markup=False)
-        for line in c.left_out:
-            out.print(f"{c.deployment}: left off its curve: {line}", highlight=False, markup=False)
-    out.print("front: tput = no point of the same model (and device unit) is both faster per user and more tok/s "
-              "per device; cost = none is both faster per user and cheaper per 1M tokens", highlight=False, markup=False)
+            say(f"{c.deployment}: devices {c.devices.text} ({c.devices.source})")
+            for line in c.left_out:
+                say(f"{c.deployment}: left off its curve: {line}")
+        else:
+            say(f"{c.deployment}: no curve ({len(c.left_out)} cells): {c.why_no_curve}")
+    say("front: tput = no point of the same model (and device unit) is both faster per user and more tok/s "
+        "per device; cost = none is both faster per user and cheaper per 1M tokens")
     if view.target is not None:
-        out.print(f"read-off at {view.target:g} tok/s per user (PCHIP between measured levels, never extrapolated):",
-                  highlight=False, markup=False)
+        say(f"read-off at {view.target:g} tok/s per user (PCHIP between measured levels, never extrapolated):")
         for r in view.read_offs:
-            out.print(f"  {r.group}: {r.line}", highlight=False, markup=False)
+            say(f"  {r.group}: {r.line}")
 
 
 def speed_picks_table(picks: list[SpeedPick], title: str) -> Table:
     t = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    for c in ("model", "pick", "devices", "tok/s/device", "95%", "$/1M", "95%", "how", "margin"):
+    for c in ("model", "pick", "devices", "tok/s/device", "$/1M", "how", "margin"):
         t.add_column(c, justify="left" if c in ("model", "pick", "devices", "how") else "right")
     for sp in picks:
         r = sp.pick
         if r is None:
-            t.add_row(sp.group, "none (see below)", *["—"] * 7)
+            t.add_row(sp.group, "none (see below)", *["—"] * 5)
             continue
         margin = "—" if sp.margin is None else f"{sp.margin:.1%}" + (" tie" if sp.tie else "")
         how = ("measured " if r.status == "measured" else "interpolated ") + "–".join(r.between)
-        t.add_row(sp.group, r.deployment, r.devices.text, _f(r.tok_s_device), _iv(r.tok_s_device_lo, r.tok_s_device_hi),
-                  _f(r.cost_per_1m), _iv(r.cost_per_1m_lo, r.cost_per_1m_hi), how, margin)
+        t.add_row(sp.group, r.deployment, r.devices.text, _v(r.tok_s_device, r.tok_s_device_lo, r.tok_s_device_hi),
+                  _v(r.cost_per_1m, r.cost_per_1m_lo, r.cost_per_1m_hi), how, margin)
     return t
 
 

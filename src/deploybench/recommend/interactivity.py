@@ -58,6 +58,15 @@ class Curve(BaseModel):
     points: list[Point] = Field(default_factory=list)
     left_out: list[str] = Field(default_factory=list, description="its cells not on the curve, each with why")
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def why_no_curve(self) -> str | None:
+        """Why it has no curve: its cells' one reason (or all of them); None when it has one."""
+        if self.points:
+            return None
+        reasons = list(dict.fromkeys(line.split(": ", 1)[1] for line in self.left_out))
+        return "; ".join(reasons) or "no cells"
+
 
 class ReadOff(BaseModel):
     """A deployment's throughput per device and cost at one target speed per user."""
@@ -240,6 +249,12 @@ def _band(points: Sequence[Point], x: float) -> tuple[float | None, float | None
     return min(vals), max(vals)
 
 
+def common_reason(cs: Sequence[Curve]) -> str | None:
+    """The one reason no deployment in ``cs`` has a curve (the 2023 study: no TPOT), else None."""
+    reasons = {c.why_no_curve for c in cs}
+    return next(iter(reasons)) if cs and len(reasons) == 1 and None not in reasons else None
+
+
 def _measured_range(c: Curve) -> str:
     pts = c.points
     if len(pts) == 1:
@@ -253,8 +268,7 @@ def read_off(c: Curve, target: float) -> ReadOff:
     refused (outside the measured range; no curve)."""
     base = dict(group=c.group, deployment=c.deployment, target=target, devices=c.devices)
     if not c.points:
-        why = c.left_out[0].split(": ", 1)[1] if c.left_out else "no cells"
-        return ReadOff(**base, status="no-curve", note=f"no curve: {why}")
+        return ReadOff(**base, status="no-curve", note=f"no curve: {c.why_no_curve}")
     lo_x, hi_x = c.points[0].tok_s_user, c.points[-1].tok_s_user
     span = dict(measured_from=lo_x, measured_to=hi_x)
     if not lo_x <= target <= hi_x:
@@ -321,8 +335,12 @@ def cheapest_at(cs: Sequence[Curve], target: float, tie_threshold: float) -> lis
         sp = SpeedPick(group=group, target=target, refused=refused,
                        rule=f"lowest $ per 1M output tokens at {target:g} tokens/s per user (1000 / TPOT p50), "
                             "read off each deployment's curve over its load levels, per model")
-        if not ok:
+        same = common_reason([c for c in cs if c.group == group])
+        if same:
+            sp.note, sp.refused = f"no deployment of {group} has a curve: {same}", []
+        elif not ok:
             sp.note = f"no deployment of {group} reaches {target:g} tok/s/user inside its measured range with a price"
+        if not ok:
             out.append(sp)
             continue
         sp.pick = ok[0]
@@ -355,6 +373,12 @@ class Front(BaseModel):
     fronts: list[FrontPoint]
     target: float | None = None
     read_offs: list[ReadOff] = Field(default_factory=list)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def why_no_front(self) -> str | None:
+        """The one reason no deployment has a curve (the 2023 study: no TPOT); None when any has one."""
+        return common_reason(self.curves)
 
 
 def interactivity_front(summaries: Sequence[RunSummary], devices: Mapping[str, Devices],
