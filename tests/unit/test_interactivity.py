@@ -200,3 +200,14 @@ def test_read_off_of_a_curve_without_points_says_why():
     view = interactivity_front([s], {}, target=5)
     assert view.read_offs[0].status == "no-curve" and "llmperf does not give it" in view.read_offs[0].line
     assert read_off(view.curves[0], 5).note.startswith("no curve")
+
+
+def test_a_runner_up_inside_the_picks_interval_is_a_tie():
+    # F: A's curve and intervals at 3.7 $/h instead of 3.6: at x = 60 $4.282 [4.015–4.589] vs A's $4.167 [3.906–4.464]
+    f = [s.model_copy(update={"run_id": s.run_id.replace("A", "F"), "deployment": "F", "price_per_hour": 3.7})
+         for s in line_study(intervals=True)]
+    dev = {**DEV, **{s.run_id: Devices(count=2, unit="GPU") for s in f}}
+    [sp] = cheapest_at(interactivity_front(line_study(intervals=True) + f, dev).curves, 60, 0.02)
+    assert sp.pick.deployment == "A" and sp.runner_up.deployment == "F"
+    assert sp.tie and sp.tied_with == ["F"] and sp.tie_rule == "95 % intervals overlap"
+    assert sp.pick.cost_per_1m_hi == pytest.approx(3.6e6 / (224 * 3600))
