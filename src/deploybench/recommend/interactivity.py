@@ -335,20 +335,18 @@ def cheapest_at(cs: Sequence[Curve], target: float, tie_threshold: float) -> lis
         sp = SpeedPick(group=group, target=target, refused=refused,
                        rule=f"lowest $ per 1M output tokens at {target:g} tokens/s per user (1000 / TPOT p50), "
                             "read off each deployment's curve over its load levels, per model")
+        out.append(sp)
         same = common_reason([c for c in cs if c.group == group])
-        if same:
+        if same:  # one line for the model, not one per deployment (the 2023 import: no TPOT)
             sp.note, sp.refused = f"no deployment of {group} has a curve: {same}", []
-        elif not ok:
-            sp.note = f"no deployment of {group} reaches {target:g} tok/s/user inside its measured range with a price"
         if not ok:
-            out.append(sp)
+            sp.note = sp.note or f"no deployment of {group} reaches {target:g} tok/s/user inside its measured range with a price"
             continue
         sp.pick = ok[0]
         if len(ok) > 1:
             sp.runner_up, sp.margin = ok[1], (ok[1].cost_per_1m - ok[0].cost_per_1m) / ok[0].cost_per_1m
         sp.tied_with, sp.tie_rule = _ties(ok, tie_threshold)
         sp.tie = bool(sp.tied_with)
-        out.append(sp)
     return out
 
 
