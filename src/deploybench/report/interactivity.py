@@ -126,7 +126,8 @@ def html_section(ctx) -> tuple[str, list[str]]:
                              ("chart-interactivity-cost", "cost_per_1m", "$ per 1M output tokens")):
         fig = _figure(view, offs, axis)
         if not fig.data:
-            parts.append(f'<p class="note">{h(title)}: no deployment has this figure (no device count, or no price).</p>')
+            why = "no device count" if axis == "tok_s_device" else "no price per hour"
+            parts.append(f'<p class="note">{h(title)}: no deployment has this figure ({why}).</p>')
             continue
         parts.append(f'<figure id="fig-{cid}"><h3>{h(title)} against speed per user</h3>'
                      f'<div id="{cid}" class="chart plotly-graph-div"></div></figure>')
