@@ -66,7 +66,7 @@ def devices_of(meta: RunMeta, catalog: Catalog) -> Devices:
         if name and name in catalog:
             entry = catalog.get(name)
             if entry.gpu_count > 0:
-                return Devices(count=entry.gpu_count, unit=GPU, source=f"catalog: {name} has {entry.gpu_count} GPUs")
+                return Devices(count=entry.gpu_count, unit=GPU, source=f"catalog: {name} has {entry.gpu_count} GPU{'s' * (entry.gpu_count > 1)}")
             if entry.vcpus and entry.platform != "local":
                 return Devices(count=entry.vcpus, unit=VCPU, source=f"catalog: {name} has {entry.vcpus} vCPUs")
     if serving.threads:

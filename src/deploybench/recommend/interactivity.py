@@ -330,8 +330,7 @@ def cheapest_at(cs: Sequence[Curve], target: float, tie_threshold: float) -> lis
     for group in dict.fromkeys(c.group for c in cs):
         offs = [read_off(c, target) for c in cs if c.group == group]
         ok = sorted((r for r in offs if r.cost_per_1m is not None), key=lambda r: (r.cost_per_1m, r.deployment))
-        refused = [r.line if r.status not in ("measured", "interpolated") else f"{r.line} (no price)"
-                   for r in offs if r.cost_per_1m is None]
+        refused = [r.line for r in offs if r.cost_per_1m is None]  # outside, no curve, or "$/1M: no price"
         sp = SpeedPick(group=group, target=target, refused=refused,
                        rule=f"lowest $ per 1M output tokens at {target:g} tokens/s per user (1000 / TPOT p50), "
                             "read off each deployment's curve over its load levels, per model")
