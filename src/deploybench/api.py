@@ -19,7 +19,8 @@ from .ingest import FORMATS as _IMPORT_READERS
 from .metrics import Constraint, ttft_ms
 from .metrics import slo as slo_mod
 from .predict.study import MODEL_FILE as PREDICT_MODEL_FILE
-from .recommend import DEFAULT_LATENCY, TIE_REL, ParetoPoint, Pick
+from .recommend import DEFAULT_LATENCY, TIE_REL, ParetoPoint, Pick, SpeedPick
+from .recommend import Front as InteractivityFront
 from .schemas import ConfigError, DeploybenchError, EngineError, RunConfig, RunSummary, Study
 from .storage.cells import combined_cells, finished_dirs, load_cell, summarize_cell
 from .storage.lock import StudyLock
@@ -33,12 +34,14 @@ __all__ = [
     "prune_result", "roofline", "doctor", "doctor_figures", "preflight", "planned_peak",
     # stored data
     "summarize", "load_summaries", "stored_runs", "write_report", "compare", "recommend_picks", "pareto", "import_seed",
+    "interactivity", "recommend_at_interactivity",
     "import_results", "export_table", "IMPORT_FORMATS", "load_external", "load_catalog",
     # quality, predict, cloud
     "quality_ladder", "quality_gate", "predict_fit", "predict_validate", "predict_cells", "host_bandwidth",
     "capacity", "cloud_leftovers", "delete_cloud_leftovers", "shortcut_engine",
     # vocabulary: models, errors, helpers the results are made of
     "RunConfig", "RunSummary", "Study", "ExternalEngine", "LlamaCppEngine", "Catalog", "Pick", "ParetoPoint",
+    "InteractivityFront", "SpeedPick",
     "Constraint", "Reporter", "DeploybenchError", "ConfigError", "EngineError", "parse_slo", "ttft_ms",
     "DEFAULT_LATENCY", "DEFAULT_REGION", "PREDICT_MODEL_FILE", "TIE_REL",
 ]
@@ -265,6 +268,35 @@ def pareto(data: Path | str | list[RunSummary], latency: str | None = None, per_
         external = load_external(data)
     return _pareto(_summaries(data), latency=latency or DEFAULT_LATENCY, per_concurrency=per_concurrency,
                    basis=basis, external=external)
+
+
+def _cells_and_devices(path: Path | str, catalog: Path | str | None):
+    from .recommend import devices_by_run
+
+    cells = combined_cells(Path(path))
+    if not cells:
+        raise ConfigError(f"no runs under {path}", "give a folder written by `deploybench run` or `deploybench import`")
+    return [c.summary for c in cells], devices_by_run(cells, load_catalog(catalog))
+
+
+def interactivity(path: Path | str, at: float | None = None, catalog: Path | str | None = None) -> InteractivityFront:
+    """Per-user speed (1000 / TPOT p50) against output tokens/s per device and $ per 1M tokens: one curve per
+    deployment over its load levels and the fronts per model; with ``at`` (tokens/s per user) each curve read
+    off there, interpolated monotonically and never extrapolated (docs/metrics.md, "The interactivity front")."""
+    from .recommend import interactivity_front
+
+    summaries, devices = _cells_and_devices(path, catalog)
+    return interactivity_front(summaries, devices, at)
+
+
+def recommend_at_interactivity(path: Path | str, at: float, tie_threshold: float | None = None,
+                               catalog: Path | str | None = None) -> list[SpeedPick]:
+    """``recommend --scenario cost --at-interactivity N``: per model, the cheapest deployment at N tokens/s per user."""
+    from .recommend import cheapest_at, interactivity_front
+
+    summaries, devices = _cells_and_devices(path, catalog)
+    return cheapest_at(interactivity_front(summaries, devices).curves, at,
+                       TIE_REL if tie_threshold is None else tie_threshold)
 
 
 def import_seed(seed_dir: Path | str | None = None, out: Path | str = "runs", include_superseded: bool = False,

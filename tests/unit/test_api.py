@@ -18,13 +18,13 @@ PUBLIC = [
     "prune_result", "roofline", "doctor", "doctor_figures", "preflight", "planned_peak",
     # stored data
     "summarize", "load_summaries", "stored_runs", "write_report", "compare", "recommend_picks", "pareto",
-    "import_seed", "import_results", "export_table", "IMPORT_FORMATS", "load_external", "load_catalog",
+    "import_seed", "interactivity", "recommend_at_interactivity", "import_results", "export_table", "IMPORT_FORMATS", "load_external", "load_catalog",
     # quality, predict, cloud
     "quality_ladder", "quality_gate", "predict_fit", "predict_validate", "predict_cells", "host_bandwidth",
     "capacity", "cloud_leftovers", "delete_cloud_leftovers", "shortcut_engine",
     # vocabulary
     "RunConfig", "RunSummary", "Study", "ExternalEngine", "LlamaCppEngine", "Catalog", "Pick", "ParetoPoint",
-    "Constraint", "Reporter", "DeploybenchError", "ConfigError", "EngineError", "parse_slo", "ttft_ms",
+    "InteractivityFront", "SpeedPick", "Constraint", "Reporter", "DeploybenchError", "ConfigError", "EngineError", "parse_slo", "ttft_ms",
     "DEFAULT_LATENCY", "DEFAULT_REGION", "PREDICT_MODEL_FILE", "TIE_REL",
 ]
 

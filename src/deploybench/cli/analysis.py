@@ -186,9 +186,16 @@ def recommend_cmd(
     as_json: bool = typer.Option(False, "--json", help="print the picks as JSON"),
     max_quality_loss: Optional[str] = typer.Option(None, "--max-quality-loss", help='only deployments within e.g. '
                                                    '"kld<=0.05,ppl<=+2%,top1>=95%" (quality.json of the study)'),
+    at_interactivity: Optional[float] = typer.Option(None, "--at-interactivity", help="with --scenario cost: the "
+                                                     "cheapest at N tok/s per user (1000 / TPOT p50), read off each "
+                                                     "deployment's curve over its load levels"),
 ) -> None:
     """Pick the best deployment per model for a scenario, with the rule and the margin."""
     from .quality import Gated
+
+    if at_interactivity is not None:
+        _at_interactivity(path, scenario, at_interactivity, tie, as_json, slo, max_quality_loss, basis)
+        return
 
     constraints = api.parse_slo(slo)
     external = api.load_external(path)
@@ -214,14 +221,48 @@ def recommend_cmd(
     gated.print(out, picks)
 
 
+def _at_interactivity(path: Path, scenario: str, at: float, tie: float, as_json: bool, *others) -> None:
+    from .interactivity import print_speed_picks
+
+    if scenario != "cost":
+        raise ConfigError(f"--at-interactivity: works with --scenario cost, not '{scenario}'", "use --scenario cost")
+    if others[0] or others[1] or others[2] != "deploybench":
+        raise ConfigError("--at-interactivity: cannot be combined with --slo, --max-quality-loss or --basis study",
+                          "drop those options (the read-off uses measured TPOT and throughput)")
+    _summaries(path)  # a missing or empty folder: one line
+    picks = api.recommend_at_interactivity(path, at, tie_threshold=tie)
+    if as_json:
+        _json([p.model_dump(mode="json") for p in picks])
+        return
+    print_speed_picks(out, picks, path)
+
+
 def pareto_cmd(
     path: Path = typer.Argument(..., help="a study folder"),
+    front: str = typer.Option("cost-latency", "--front", help="cost-latency | interactivity (tok/s per user vs "
+                              "tok/s per device and $ per 1M tokens, one curve per deployment)"),
+    at_interactivity: Optional[float] = typer.Option(None, "--at-interactivity", help="with --front interactivity: "
+                                                     "read each curve off at N tok/s per user"),
     latency: str = typer.Option(DEFAULT_LATENCY, "--latency", help="<stat>_<metric>, e.g. p90_ttft_ms"),
     all_levels: bool = typer.Option(False, "--across-levels", help="one front across concurrency levels"),
     basis: str = typer.Option("deploybench", "--basis", help="deploybench | study"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Cells on the cost vs latency Pareto front, per model (and per concurrency level)."""
+    """Cells on the cost vs latency Pareto front, per model (and per concurrency level); or the interactivity front."""
+    from .interactivity import FRONTS, print_front
+
+    if front not in FRONTS:
+        raise ConfigError(f"--front: unknown front '{front}'", f"use one of: {', '.join(FRONTS)}")
+    if front == "interactivity" or at_interactivity is not None:
+        if front != "interactivity":
+            raise ConfigError("--at-interactivity needs --front interactivity", "add --front interactivity")
+        _summaries(path)  # a missing or empty folder: one line
+        view = api.interactivity(path, at=at_interactivity)
+        if as_json:
+            _json(view.model_dump(mode="json"))
+        else:
+            print_front(out, view)
+        return
     points = api.pareto(_summaries(path), latency=latency, per_concurrency=not all_levels, basis=basis,
                         external=api.load_external(path))
     if as_json:

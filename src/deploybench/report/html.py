@@ -29,6 +29,7 @@ from .picks import Recommendation, cost_reader
 from .tables import CELL_COLUMNS, STUDY_COLUMNS, TTFT_SPLIT_COLUMNS, TTFT_SPLIT_NOTE, Column, split_cells
 from .quality import html_section as quality_section
 from .pruned import html_section as pruned_section
+from .interactivity import html_section as interactivity_section
 
 
 def h(text: Any) -> str:
@@ -139,7 +140,7 @@ def _slo_row_attrs(entry: dict[str, Any], limits, best) -> str:
     return f' class="{cls}" data-run-id="{h(entry["run_id"])}"'
 
 
-def charts_section(ctx: ReportContext) -> tuple[str, str]:
+def charts_section(ctx: ReportContext) -> tuple[str, list[str]]:
     cost_of = cost_reader(ctx.store, ctx.basis)
     charts, notes = charts_mod.all_charts(ctx.store.cells, ctx.pareto, ctx.recommendations, cost_of)
     from .quality import chart as quality_chart
@@ -154,7 +155,7 @@ def charts_section(ctx: ReportContext) -> tuple[str, str]:
         figs.append(f"{json.dumps(ch.id)}: {pio.to_json(ch.figure, validate=False)}")
     parts += [f'<p class="note">{h(n)}</p>' for n in notes]
     parts.append("</section>")
-    return "\n".join(parts), "{" + ", ".join(figs) + "}"
+    return "\n".join(parts), figs
 
 
 def ttft_split_section(ctx: ReportContext) -> str:
@@ -178,6 +179,8 @@ def render(ctx: ReportContext) -> str:
     nonce = secrets.token_urlsafe(16)
     slo_html, slo_data = slo_section(ctx)
     charts_html, figs = charts_section(ctx)
+    interactivity_html, more_figs = interactivity_section(ctx)
+    figs = "{" + ", ".join(figs + more_figs) + "}"
     csp = ("default-src 'none'; "
            f"script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; img-src data: blob:; font-src data:; "
            "connect-src 'none'; base-uri 'none'; form-action 'none'")
@@ -202,6 +205,7 @@ def render(ctx: ReportContext) -> str:
 {recommendations_section(ctx.recommendations)}
 {slo_html}
 {charts_html}
+{interactivity_html}
 {quality_section(ctx)}
 {ttft_split_section(ctx)}
 {pruned_section(ctx)}
