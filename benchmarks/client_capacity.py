@@ -91,6 +91,7 @@ class Sampler:
 
         self.me, self.peak, self._stop = psutil.Process(), 0, threading.Event()
         self.cpu: list[tuple[int, float]] = []
+        self.rss: list[int] = []
         self._t = threading.Thread(target=self._loop, daemon=True)
 
     def _loop(self) -> None:
@@ -103,11 +104,16 @@ class Sampler:
                     cpu += t.user + t.system
             self.peak = max(self.peak, int(rss))
             self.cpu.append((time.monotonic_ns(), cpu))
+            self.rss.append(int(rss))
 
     def cpu_between(self, start_ns: int, end_ns: int) -> float | None:
         """CPU seconds spent between two instants (the nearest samples inside them)."""
         inside = [c for t, c in self.cpu if start_ns <= t <= end_ns]
         return inside[-1] - inside[0] if len(inside) >= 2 else None
+
+    def peak_between(self, start_ns: int, end_ns: int) -> int:
+        """Peak summed RSS sampled between two instants (the level's window: what measuring costs)."""
+        return max((r for (t, _), r in zip(self.cpu, self.rss) if start_ns <= t <= end_ns), default=0)
 
     def __enter__(self):
         self._t.start()
@@ -144,7 +150,8 @@ def measure(url: str, streams: int, workers: str, a, out: str) -> dict:
                 itl_err=(s.itl_ms.p50 - a.itl_ms) if s.itl_ms.p50 is not None else None,
                 head=split["headers"], first=split["first_token"], errors=s.errors, requests=s.requests,
                 cpu_us=1e6 * cpu / window_tokens if cpu is not None and window_tokens else None,
-                rss_mb=sampler.peak / 2**20)
+                rss_mb=sampler.peak / 2**20,
+                rss_window_mb=sampler.peak_between(meta.window_start_ns, meta.window_end_ns) / 2**20)
 
 
 def measure_in_child(src: Path, url: str, streams: int, workers: str, argv: list[str]) -> dict:
@@ -180,16 +187,17 @@ def print_table(rows: list[dict], a) -> None:
           f"spin {a.spin_ms:g} ms; {a.requests_per_stream} requests/stream, at most {a.seconds:g} s per level")
     head = (f"{'streams':>7} {'workers':>7} {'tok/s':>8} {'% theory':>8} {'lag p50':>8} {'lag p99':>8} "
             f"{'TTFT err':>8} {'server':>7} {'client':>7} {'ITL err':>8} {'head':>6} {'first':>6} {'errors':>6} "
-            f"{'cpu us/tok':>10} {'RSS MB':>6}")
+            f"{'cpu us/tok':>10} {'MBw':>5} {'MB':>5}")
     print(head)
     for r in rows:
         print(f"{r['streams']:>7} {r['workers']:>7} {r['tok_s']:>8.0f} {r['pct']:>7.1f}% {_f(r['lag50'], '{:8.2f}')} "
               f"{_f(r['lag99'], '{:8.2f}')} {_f(r['err'], '{:+8.2f}')} {_f(r['server'], '{:+7.2f}')} "
               f"{_f(r['client'], '{:+7.2f}')} {_f(r['itl_err'], '{:+8.2f}')} {_f(r['head'], '{:6.2f}')} "
-              f"{_f(r['first'], '{:6.2f}')} {r['errors']:>6} {_f(r['cpu_us'], '{:10.1f}')} {r['rss_mb']:>6.0f}")
+              f"{_f(r['first'], '{:6.2f}')} {r['errors']:>6} {_f(r['cpu_us'], '{:10.1f}')} {r['rss_window_mb']:>5.0f} {r['rss_mb']:>5.0f}")
     print("times in ms; TTFT err = measured p50 - scripted; server = p50 of the server's own first-token lateness; "
           "client = the rest; cpu us/tok = CPU time inside the level's window per token streamed there, summed over "
-          "the measuring process and its load workers; RSS = peak, summed over the measuring process and its workers")
+          "the measuring process and its load workers; MBw / MB = peak RSS, summed over the measuring process and its "
+          "workers, inside the window / over the whole run")
     for r in rows:
         if r["streams"] == 1024:
             ok = (r["client"] is not None and r["client"] <= 5.0, r["pct"] >= 90.0)
@@ -206,15 +214,18 @@ def print_pairs(pairs: list[tuple[dict, dict]], ref: str) -> None:
     """Per A/B pair: REF's and this checkout's figures and the ratios this / REF."""
     print(f"\nA = {ref}, B = this checkout; ratios B / A (tok/s: higher is better; client TTFT and CPU: lower)")
     print(f"{'streams':>7} {'pair':>4} {'A tok/s':>8} {'B tok/s':>8} {'ratio':>6} {'A client':>8} {'B client':>8} "
-          f"{'ratio':>6} {'A cpu':>6} {'B cpu':>6} {'ratio':>6} {'A %lim':>6} {'B %lim':>6} {'A MB':>6} {'B MB':>6}")
+          f"{'ratio':>6} {'A cpu':>6} {'B cpu':>6} {'ratio':>6} {'A %lim':>6} {'B %lim':>6} {'A MBw':>6} {'B MBw':>6} "
+          f"{'A MB':>6} {'B MB':>6}")
     for k, (ra, rb) in enumerate(pairs):
         print(f"{ra['streams']:>7} {k + 1:>4} {ra['tok_s']:>8.0f} {rb['tok_s']:>8.0f} {_ratio(rb['tok_s'], ra['tok_s']):>6} "
               f"{_f(ra['client'], '{:+8.2f}')} {_f(rb['client'], '{:+8.2f}')} {_ratio(rb['client'], ra['client']):>6} "
               f"{_f(ra['cpu_us'], '{:6.1f}')} {_f(rb['cpu_us'], '{:6.1f}')} {_ratio(rb['cpu_us'], ra['cpu_us']):>6} "
-              f"{ra['pct']:>5.1f}% {rb['pct']:>5.1f}% {ra['rss_mb']:>6.0f} {rb['rss_mb']:>6.0f}")
+              f"{ra['pct']:>5.1f}% {rb['pct']:>5.1f}% {ra['rss_window_mb']:>6.0f} {rb['rss_window_mb']:>6.0f} "
+              f"{ra['rss_mb']:>6.0f} {rb['rss_mb']:>6.0f}")
     print("client = ms the client adds to TTFT p50 (measured - scripted - the server's own lateness); cpu = us of CPU "
           "per token inside the window (the measuring process and its workers); %lim = of the scripted server's limit; "
-          "MB = peak RSS summed over the measuring process and its workers")
+          "MBw / MB = peak RSS summed over the measuring process and its workers, inside the level's window / over the "
+          "whole run (the summary and Parquet writing after the level included)")
     for streams in sorted({ra["streams"] for ra, _ in pairs}):
         ab = [(ra, rb) for ra, rb in pairs if ra["streams"] == streams]
         floors = (all(rb["tok_s"] >= ra["tok_s"] for ra, rb in ab),

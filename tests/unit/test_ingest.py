@@ -211,3 +211,16 @@ def test_capacity_plan_from_imported_data_uses_its_published_rates(tmp_path):
     big = by["Llama-2-7b-hf_ml.g5.12xlarge_vllm_bf16_tp4"]  # r4: p90 110 ms, achieved 3.96 of 4
     assert big.max_rate_rps == 4.0 and big.replicas == 2
     assert by["Llama-2-13b-hf_ml.p4d.24xlarge_tensorrt-llm_fp8_tp8"].source == "predicted"  # no rate rows: predicted
+
+
+def test_rows_of_one_deployment_and_level_with_other_token_shapes_are_workloads_of_their_own(tmp_path):
+    """The public GPU table measures each deployment at concurrency 128 with 800 output tokens (its load
+    sweep) and again with 1600, 3200 and 6400: those rows get their shape in the deployment name instead
+    of colliding with the sweep's c128 cell; rows that do not collide keep the plain name."""
+    public = sorted((Path(__file__).resolve().parents[1] / "data" / "public-gpu").glob("*.csv"))
+    study, _ = deploybench.import_results(public, "table", out=tmp_path, name="pub")
+    cells = {d.name for d in study.iterdir() if d.is_dir()}
+    vllm = "DeepSeek-R1_H200-SXM-141GB_vllm_fp8_tp8"
+    assert {f"{vllm}__c128", f"{vllm}_in3200-out1600__c128", f"{vllm}_in3200-out6400__c128"} <= cells
+    assert not any("405B" in c and "_in" in c for c in cells), sorted(c for c in cells if "405B" in c)
+    assert len(cells) == 57

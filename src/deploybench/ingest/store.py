@@ -80,7 +80,7 @@ def _deployment(facts: dict[str, Any]) -> str:
         return str(facts["deployment"])
     model = str(facts.get("model") or "model").rstrip("/").rsplit("/", 1)[-1]
     parts = [model, facts.get("hardware"), facts.get("engine"), facts.get("precision"),
-             f"tp{facts['tp']}" if facts.get("tp") else None]
+             f"tp{facts['tp']}" if facts.get("tp") else None, facts.get("shape")]
     return "_".join(str(p) for p in parts if p)
 
 

@@ -46,7 +46,33 @@ def read(path: Path) -> list[ImportedCell]:
     if not any(c in header for c in LEVEL):
         raise bad(path, "column 'concurrency'", "is missing, and so is 'rate_rps' (one is required)",
                   "add 'concurrency' (closed-loop users) or 'rate_rps' (open-loop requests/s)")
-    return [_cell(path, i, row) for i, row in enumerate(rows, 1)]
+    return _shapes([_cell(path, i, row) for i, row in enumerate(rows, 1)])
+
+
+def _shapes(cells: list[ImportedCell]) -> list[ImportedCell]:
+    """Rows of one deployment at one load level with different (input, output) token shapes are
+    workloads of their own: the rows whose shape is not the deployment's most common one get it in
+    their deployment name (``…_in3200-out6400``) instead of colliding. Rows that do not collide keep
+    the plain name (a study's measured mean lengths differ a little from row to row)."""
+    def shape(c: ImportedCell) -> tuple:
+        return c.figures["input_tokens_per_request"], c.figures["output_tokens_per_request"]
+
+    deployments: dict[tuple, list[ImportedCell]] = {}
+    for c in cells:
+        deployments.setdefault(tuple(sorted((k, str(v)) for k, v in c.facts.items())), []).append(c)
+    for group in deployments.values():
+        at: dict[str, list[ImportedCell]] = {}
+        for c in group:
+            at.setdefault(c.level.key, []).append(c)
+        counts: dict[tuple, int] = {}
+        for c in group:
+            counts[shape(c)] = counts.get(shape(c), 0) + 1
+        common = max(counts, key=lambda k: (counts[k], k))
+        for same_level in at.values():
+            for c in same_level if len(same_level) > 1 else ():
+                if shape(c) != common:
+                    c.facts["shape"] = "in{:g}-out{:g}".format(*shape(c))
+    return cells
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:
