@@ -86,7 +86,7 @@ def _unpack(x: np.ndarray, groups: list[str]) -> tuple[Params, dict[str, Params]
     out = {}
     for i, name in enumerate(groups):
         d = x[len(GLOBAL) + i * len(GROUPED): len(GLOBAL) + (i + 1) * len(GROUPED)]
-        upd = {k: min(_BOUNDS[k][1], g[k] * math.exp(v)) for k, v in zip(GROUPED, d)}
+        upd = {k: min(_BOUNDS[k][1], getattr(base, k) * math.exp(v)) for k, v in zip(GROUPED, d)}
         out[name] = base.model_copy(update=upd)
     return base, out
 

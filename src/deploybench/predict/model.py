@@ -43,6 +43,9 @@ class Params(BaseModel):
     e_pre: float = Field(0.4, gt=0, description="fraction of peak FLOP/s in prefill")
     o_step: float = Field(2.0, ge=0, description="ms per forward pass, fixed")
     o_layer: float = Field(0.2, ge=0, description="ms per layer per forward pass")
+    moe_spread: float = Field(1.0, gt=0, le=1, description="MoE routing: a pass over b tokens hits the experts "
+                              "b^moe_spread uniformly routed tokens would (1 = uniform; below 1, the tokens of a "
+                              "batch share experts more than chance)")
     alpha: float = Field(0.005, ge=0, description="ms per ring hop of an all-reduce (latency)")
     e_link: float = Field(0.7, gt=0, description="fraction of interconnect bandwidth reached")
     q_overhead: float = Field(1.0, gt=0, description="overhead multiplier of quantized (weight-only) kernels")
@@ -136,33 +139,48 @@ def _mem_ms(f: CellFeatures, nbytes: float, p: Params) -> float:
     return 1e3 * nbytes / f.tp / (f.hardware.bandwidth_gbs * 1e9 * p.e_mem)
 
 
-def _flop_ms(f: CellFeatures, flops: float, eff: float) -> float:
-    return 1e3 * flops / f.tp / (f.hardware.tflops(f.compute_dtype) * 1e12 * eff)
+def _flop_ms(f: CellFeatures, tokens: float, context: float, eff: float, prefill: bool = False) -> tuple[float, float]:
+    """(matrix multiplies, attention) compute ms of a pass over ``tokens`` tokens at mean ``context``: the
+    multiplies at the peak of the deployment's dtype (fp8 / fp4 where it quantizes activations), attention
+    at the fp16 peak."""
+    a, hw = f.arch, f.hardware
+    mat = tokens * 2 * (a.active_matrix_params + a.vocab * a.hidden) / (hw.tflops(f.compute_dtype) * 1e12)
+    att = tokens * a.layers * a.attn_flops(prefill) * context / (hw.tflops("fp16") * 1e12)
+    return 1e3 * mat / f.tp / eff, 1e3 * att / f.tp / eff
 
 
 def decode_step_ms(f: CellFeatures, batch: int, context: float, p: Params) -> tuple[float, float, float]:
     """(step ms, memory-bound ms, compute-bound ms) of one decode step: the time between two tokens of a
-    request. With PP stages the batch runs as ``pp`` micro-batches, one per stage at a time."""
+    request. Two kinds of kernels, each at its own roofline: the weight multiplies (weights read vs their
+    FLOPs) and attention (the batch's KV cache read vs its FLOPs). With PP stages the batch runs as ``pp``
+    micro-batches, one per stage at a time."""
     m = max(1.0, batch / f.pp)
-    mem = _mem_ms(f, weight_bytes(f, m) + kv_bytes(f, m * context), p)
-    cmp_ = _flop_ms(f, m * flops_per_token(f, context), p.e_dec)
-    return _overhead(f, p) + max(mem, cmp_) + comm_ms(f, m, p), mem, cmp_
+    mem_w, mem_kv = _mem_ms(f, weight_bytes(f, m ** p.moe_spread), p), _mem_ms(f, kv_bytes(f, m * context), p)
+    cmp_w, cmp_kv = _flop_ms(f, m, context, p.e_dec)
+    step = _overhead(f, p) + max(mem_w, cmp_w) + max(mem_kv, cmp_kv) + comm_ms(f, m, p)
+    return step, mem_w + mem_kv, cmp_w + cmp_kv
 
 
 def prefill_ms(f: CellFeatures, tokens: float, p: Params) -> float:
     """One prefill forward pass over ``tokens`` prompt tokens (all prompts joining together)."""
     eff = p.e_pre * (p.q_compute if _quantized(f) else 1.0)
-    cmp_ = _flop_ms(f, tokens * flops_per_token(f, f.workload.input_mean / 2, prefill=True), eff)
-    return _overhead(f, p) + max(_mem_ms(f, weight_bytes(f, tokens), p), cmp_) + comm_ms(f, tokens, p)
+    cmp_ = sum(_flop_ms(f, tokens, f.workload.input_mean / 2, eff, prefill=True))
+    return _overhead(f, p) + max(_mem_ms(f, weight_bytes(f, tokens ** p.moe_spread), p), cmp_) + comm_ms(f, tokens, p)
 
 
-def max_batch(f: CellFeatures, p: Params) -> int:
-    """Requests whose KV cache fits beside the weights (prompt + output each), capped by the engine's limit."""
+def capacity(f: CellFeatures, p: Params) -> float:
+    """Requests whose KV cache fits beside the weights (prompt + output each), capped by the engine's limit;
+    not rounded (the fit needs a smooth figure)."""
     hw = f.hardware
     free = hw.memory_gib * 2**30 * (1 - p.mem_reserve) - weight_bytes(f) / hw.devices  # per device
     per_req = kv_bytes(f, f.workload.input_mean + f.workload.output_tokens) / hw.devices
-    fit = int(free // per_req) if free > 0 else 0
-    return min(fit, f.max_batch) if f.max_batch else fit
+    fit = max(0.0, free / per_req)
+    return min(fit, float(f.max_batch)) if f.max_batch else fit
+
+
+def max_batch(f: CellFeatures, p: Params) -> int:
+    """Whole requests whose KV cache fits (:func:`capacity`)."""
+    return int(capacity(f, p))
 
 
 def roofline_decode(f: CellFeatures, batch: int | None = None) -> tuple[float, str]:
@@ -195,8 +213,8 @@ def _server_ms(f: CellFeatures, own_prompt: float, b: int, dec: float, p: Params
 
 def figures(f: CellFeatures, p: Params) -> dict[str, float]:
     """The predicted figures as plain floats (the fit calls this thousands of times)."""
-    cap = max_batch(f, p)
-    b, n, out = max(1, min(f.concurrency, cap or 1)), f.concurrency, f.workload.output_tokens
+    cap = capacity(f, p)
+    b, n, out = max(1.0, min(f.concurrency, cap)), f.concurrency, f.workload.output_tokens
     dec, mem, cmp_ = decode_step_ms(f, b, f.workload.input_mean + out / 2, p)
     queue = p.k_queue * (p.k_queue_q if _quantized(f) else 1.0) * dec if n > 1 else 0.0
     med = _server_ms(f, f.workload.input_median, b, dec, p)

@@ -164,6 +164,9 @@ def _fold(cells: list[Cell], holdout: str, key: str, basis: str, train_keys: Seq
           **fit_kw) -> tuple[Fold, list[CellCheck], list[PickCheck]]:
     train = [c for c in cells if _key(c, holdout) != key and (train_keys is None or _key(c, holdout) in train_keys)]
     test = [c for c in cells if _key(c, holdout) == key]
+    if holdout == "length":  # compare lengths at the levels where another length was measured too
+        shared = {c.features.concurrency for c in cells if _key(c, holdout) != key}
+        test = [c for c in test if c.features.concurrency in shared]
     model: FittedModel = fit(train, source=f"holdout {holdout}={key}", **fit_kw)
     preds = {c.features.run_id: predict(model, c.features) for c in test}
     checks = [_check(c, key, preds[c.features.run_id]) for c in test]
