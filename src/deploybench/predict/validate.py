@@ -202,7 +202,7 @@ def validate(cells: Sequence[Cell], holdout: str = "model", train: Sequence[str]
                               f"leave at least one {holdout} out of --train")
     if len(keys) < 2:
         raise ConfigError(f"--holdout {holdout}: the study has only one {holdout} ({', '.join(keys)})",
-                          f"validate on a study with two or more {holdout}s, or use the other holdout")
+                          f"validate on a study with two or more {holdout}s, or use another holdout")
     basis = "study" if all(c.summary is not None and rfig.study_throughput(c.summary) is not None
                            for c in cells) else "deploybench"
     folds, checks, picks = [], [], []
