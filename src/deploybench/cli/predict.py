@@ -144,7 +144,8 @@ def _capacity_table(rows, target_rate: float, constraints, life) -> None:
     title = (f"{target_rate:g} req/s within {', '.join(map(str, constraints)) or 'no SLO'}; "
              f"{life.hours_per_day:g} h/day, {life.min_replicas} replica(s) otherwise — max req/s measured where a rate sweep was, "
              "predicted otherwise (source column)")
-    title += "; fit err = the model's mean ms/token error on the deployment's measured closed-loop cells"
+    title += ("; fit err = the model's mean ms/token error (TPOT where no ms/token was measured) on the "
+              "deployment's measured closed-loop cells")
     t = Table(title=title, box=box.SIMPLE_HEAD)
     for c in ("deployment", "max req/s per replica", "replicas", "$/h fleet", "$/day", "$/1M tok", "start-up s",
               "fit err", "note"):
