@@ -149,3 +149,16 @@ def test_cli_validate_table_and_bad_holdout(capsys):
     assert main(["predict", "validate", str(TABLE), "--holdout", "gpu"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--holdout" in err[0] and "concurrency" in err[0]
+
+
+def test_roofline_of_imported_gpu_cells_uses_the_fp8_peak(cells):
+    from deploybench.report.roofline import cell_roofline
+
+    c = next(c for c in cells if c.features.run_id.startswith("DeepSeek-R1_MI300X-192GB_vllm") and
+             c.features.concurrency == 4)
+    r = cell_roofline(c.meta, c.summary)  # a table naming the GPU, not an instance: still on a catalog GPU
+    assert r is not None and r.bound == "memory-bandwidth"
+    bf16 = c.features.model_copy(update={"quantization": "bf16", "bits": 16.0})
+    bound8, _ = roofline_decode(c.features, 4)
+    assert r.fraction == pytest.approx(bound8 / c.measured["tpot_ms"])
+    assert roofline_decode(bf16, 4)[0] > 1.8 * bound8  # FP8 bytes: about half the bf16 bound

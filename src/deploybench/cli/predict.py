@@ -101,12 +101,14 @@ def cells_cmd(path: Path = typer.Argument(..., help="study folder"),
         _json(rows)
         return
     t = Table(title="predicted (± 1 sigma) vs measured", box=box.SIMPLE_HEAD)
-    for c in ("run", "ms/tok pred", "meas", "tok/s pred", "meas", "$/1M pred", "bound", "% roofline"):
+    for c in ("run", "ms/tok pred", "meas", "TPOT pred", "meas", "tok/s pred", "meas", "$/1M pred", "bound",
+              "% roofline"):
         t.add_column(c, justify="left" if c == "run" else "right")
     for r in rows:
         p, m = r["prediction"], r["measured"]
         u = p["uncertainty"]
         t.add_row(r["run_id"], f"{p['ms_per_token']:.1f} ±{u['ms_per_token']:.0%}", _f(m.get("ms_per_token")),
+                  f"{p['tpot_ms']:.1f} ±{u['tpot_ms']:.0%}", _f(m.get("tpot_ms")),
                   f"{p['tok_s']:.1f} ±{u['tok_s']:.0%}", _f(m.get("tok_s")), _f(p["cost_per_1m"], "{:.2f}"),
                   p["bound"], _f(r["roofline_fraction"] and 100 * r["roofline_fraction"], "{:.0f}%"))
     out.print(t)
