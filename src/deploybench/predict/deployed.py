@@ -100,7 +100,7 @@ def deployment_features(dep, concurrency: int, workload: Workload, model_path: s
                         quantization=quant, bits=bits, kv_bits=kv_bits(serving),
                         hardware=serving_hardware(dep.hardware.name, dep.hardware.price_per_hour, serving, catalog),
                         engine=plugins.calibration_group(dep.engine), concurrency=max(1, concurrency),
-                        max_batch=serving.batch_slots, workload=workload, level=level)
+                        max_batch=serving.batch_slots, workload=workload, level=level, pp=serving.pp or 1)
 
 
 def features_or_why(dep, concurrency: int, workload, prompts=None, model_path=None, level: str = "",

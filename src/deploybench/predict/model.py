@@ -99,12 +99,6 @@ def weight_bytes(f: CellFeatures, batch: float | None = None) -> float:
     return mats * f.bits / 8 + a.vocab * a.hidden * 2
 
 
-def flops_per_token(f: CellFeatures, context: float, prefill: bool = False) -> float:
-    """Matrix FLOPs of the active weights and the output head, plus attention over ``context`` tokens."""
-    a = f.arch
-    return 2 * (a.active_matrix_params + a.vocab * a.hidden) + a.layers * a.attn_flops(prefill) * context
-
-
 def kv_copies(f: CellFeatures) -> float:
     """How many TP ranks hold each KV element: 1, or more when there are fewer KV heads than ranks (MLA's
     shared latent: every rank)."""
