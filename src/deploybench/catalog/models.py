@@ -103,7 +103,8 @@ class ModelArchitecture(BaseModel):
             per_layer = 2 * self.num_key_value_heads * self.head_dim
         return self.num_hidden_layers * per_layer * kv_bytes
 
-    def _attention_params(self) -> int:
+    def attention_params(self) -> int:
+        """Weights of one layer's attention projections (MLA: its down/up projections)."""
         d, h = self.hidden_size, self.num_attention_heads
         if self.uses_mla:
             nope, rope = self.qk_nope_head_dim or 0, self.qk_rope_head_dim or 0
@@ -117,7 +118,7 @@ class ModelArchitecture(BaseModel):
     def param_counts(self) -> tuple[int, int]:
         """(total, active per token) parameters estimated from the shape, norms and biases left out."""
         d, layers = self.hidden_size, self.num_hidden_layers
-        attn = self._attention_params()
+        attn = self.attention_params()
         dense_mlp = 3 * d * self.intermediate_size
         emb = self.vocab_size * d * (1 if self.tie_word_embeddings else 2)
         if not self.is_moe:

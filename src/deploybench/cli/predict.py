@@ -49,28 +49,40 @@ def fit_cmd(path: Path = typer.Argument(..., help="study folder"),
     out.print("fit error (RMS, relative): " + ", ".join(f"{k} {v:.1%}" for k, v in model.sigma.items()))
 
 
+_SHORT = {"ms_per_token": "ms/tok", "tok_s": "tok/s", "tpot_ms": "TPOT ms", "ttft_ms": "TTFT ms"}
+
+
 @predict_app.command("validate")
-def validate_cmd(path: Path = typer.Argument(..., help="study folder"),
-                 holdout: str = typer.Option("model", "--holdout", help="model | hardware"),
+def validate_cmd(path: Path = typer.Argument(..., help="study folder, or a table file (.csv / .parquet, the "
+                                                       "`import --from table` format)"),
+                 holdout: str = typer.Option("model", "--holdout",
+                                             help="model | hardware | engine | concurrency | length"),
                  train: Optional[str] = typer.Option(None, "--train", help="fit only on these models (or instance "
-                                                     "types), comma-separated; predict each of the others"),
+                                                     "types, ...), comma-separated; predict each of the others"),
                  as_json: bool = typer.Option(False, "--json")) -> None:
-    """Fit on all but one model size (or instance type), predict it; MAPE per figure and picks agreement."""
+    """Fit on all but one model (hardware, engine, concurrency level, workload length), predict it; MAPE per
+    figure and picks agreement."""
     v = api.predict_validate(path, holdout, [t.strip() for t in train.split(",") if t.strip()] if train else None)
     if as_json:
         _json(v.model_dump())
         return
+    figs = list(v.mape)
     t = Table(title=f"hold out each {holdout}: predicted vs measured", box=box.SIMPLE_HEAD)
-    for c in ("held out", "run", "ms/tok pred", "meas", "err", "tok/s pred", "meas", "err"):
-        t.add_column(c, justify="left" if c in ("held out", "run") else "right")
+    t.add_column("held out")
+    t.add_column("run")
+    for f in figs:
+        for c in (f"{_SHORT.get(f, f)} pred", "meas", "err"):
+            t.add_column(c, justify="right")
     for x in v.cells:
-        t.add_row(x.fold, x.run_id, _f(x.predicted.get("ms_per_token")), _f(x.measured.get("ms_per_token")),
-                  _f(x.error_pct.get("ms_per_token"), "{:+.0f}%"), _f(x.predicted.get("tok_s")),
-                  _f(x.measured.get("tok_s")), _f(x.error_pct.get("tok_s"), "{:+.0f}%"))
+        row = [x.fold, x.run_id]
+        for f in figs:
+            row += [_f(x.predicted.get(f)), _f(x.measured.get(f)), _f(x.error_pct.get(f), "{:+.0f}%")]
+        t.add_row(*row)
     out.print(t)
     for f in v.folds:
-        out.print(f"  {f.held_out}: MAPE " + ", ".join(f"{k} {m:.1f}%" for k, m in f.mape.items()))
-    out.print(f"MAPE over held-out cells: " + ", ".join(f"{k} {m:.1f}%" for k, m in v.mape.items()))
+        out.print(f"  {f.held_out} ({f.test_cells} cells, fit on {f.train_cells}): MAPE "
+                  + ", ".join(f"{k} {m:.1f}%" for k, m in f.mape.items()))
+    out.print("MAPE over held-out cells: " + ", ".join(f"{k} {m:.1f}%" for k, m in v.mape.items()))
     out.print(f"picks same as measured: {v.picks_same}/{v.picks_total} ({v.picks_same_or_tie} counting ties); "
               f"basis {v.basis}")
     for p in v.picks:
@@ -89,12 +101,14 @@ def cells_cmd(path: Path = typer.Argument(..., help="study folder"),
         _json(rows)
         return
     t = Table(title="predicted (± 1 sigma) vs measured", box=box.SIMPLE_HEAD)
-    for c in ("run", "ms/tok pred", "meas", "tok/s pred", "meas", "$/1M pred", "bound", "% roofline"):
+    for c in ("run", "ms/tok pred", "meas", "TPOT pred", "meas", "tok/s pred", "meas", "$/1M pred", "bound",
+              "% roofline"):
         t.add_column(c, justify="left" if c == "run" else "right")
     for r in rows:
         p, m = r["prediction"], r["measured"]
         u = p["uncertainty"]
         t.add_row(r["run_id"], f"{p['ms_per_token']:.1f} ±{u['ms_per_token']:.0%}", _f(m.get("ms_per_token")),
+                  f"{p['tpot_ms']:.1f} ±{u['tpot_ms']:.0%}", _f(m.get("tpot_ms")),
                   f"{p['tok_s']:.1f} ±{u['tok_s']:.0%}", _f(m.get("tok_s")), _f(p["cost_per_1m"], "{:.2f}"),
                   p["bound"], _f(r["roofline_fraction"] and 100 * r["roofline_fraction"], "{:.0f}%"))
     out.print(t)
@@ -132,7 +146,8 @@ def _capacity_table(rows, target_rate: float, constraints, life) -> None:
     title = (f"{target_rate:g} req/s within {', '.join(map(str, constraints)) or 'no SLO'}; "
              f"{life.hours_per_day:g} h/day, {life.min_replicas} replica(s) otherwise — max req/s measured where a rate sweep was, "
              "predicted otherwise (source column)")
-    title += "; fit err = the model's mean ms/token error on the deployment's measured closed-loop cells"
+    title += ("; fit err = the model's mean ms/token error (TPOT where no ms/token was measured) on the "
+              "deployment's measured closed-loop cells")
     t = Table(title=title, box=box.SIMPLE_HEAD)
     for c in ("deployment", "max req/s per replica", "replicas", "$/h fleet", "$/day", "$/1M tok", "start-up s",
               "fit err", "note"):

@@ -13,17 +13,21 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .. import storage
+from ..ingest import SOURCE as IMPORTED
 from ..storage.cells import load_cell
 from ..catalog import Catalog, load_catalog
 from ..schemas import ConfigError, RunMeta, RunSummary, Serving
 from ..schemas import plugins
 from .deployed import kv_bits, model_arch, serving_hardware
 from .features import (SEED_WORKLOAD, Architecture, CellFeatures, HardwareFeatures, Workload, bits_per_weight,
-                       measure_cpu_bandwidth)
+                       gpu_features, measure_cpu_bandwidth)
 
 __all__ = ["Cell", "cell_features", "load_cells", "measured_figures", "host_figures"]
 
 STUDY_MS = "Latency (ms/token) med"
+KV_COLUMN = "kv_cache_dtype"
+"""An imported table's column for the KV-cache precision (tests/data/public-gpu: AMD's FP8-KV checkpoint)."""
+TABLES = (".csv", ".parquet")
 
 
 @dataclass
@@ -88,16 +92,32 @@ def _engine_config(meta: RunMeta):
     return plugins.stored_config(meta.deployment_config.get("engine"))
 
 
+def _serving(meta: RunMeta) -> Serving:
+    """What the engine plugin says of the stored config; an imported cell's own ``tp`` / ``pp`` labels and
+    KV-cache precision (a table's ``kv_cache_dtype`` column) where it has them."""
+    labels = meta.labels
+    cfg = None if labels.get("source") == IMPORTED else _engine_config(meta)  # an import's config is a stub:
+    serving = plugins.serving(cfg) if cfg is not None else Serving()  # its plugin's defaults are not the server's
+    if labels.get("tp", "").isdigit():  # an imported cell's own label
+        pp = labels.get("pp", "")
+        serving = replace(serving, tp=int(labels["tp"]), pp=int(pp) if pp.isdigit() else None)
+    columns = (meta.external or {}).get("table_columns") or {}
+    if serving.kv_precision is None and columns.get(KV_COLUMN):
+        serving = replace(serving, kv_precision=str(columns[KV_COLUMN]))
+    return serving
+
+
 def _hardware(meta: RunMeta, catalog: Catalog) -> HardwareFeatures:
     labels = meta.labels
     name = labels.get("hardware") or (meta.deployment_config.get("hardware") or {}).get("name", "")
-    cfg = _engine_config(meta)
-    serving = plugins.serving(cfg) if cfg is not None else Serving()
-    if labels.get("tp", "").isdigit():  # an imported cell's own label
-        serving = replace(serving, tp=int(labels["tp"]), pp=None)
+    serving = _serving(meta)
     inst = serving.instance_type or name
     if inst in catalog and catalog.get(inst).gpu_count > 0:
         return serving_hardware(name, meta.price_per_hour, serving, catalog)
+    if name and name.lower() in {g.lower() for g in catalog.gpus}:  # a table names the GPU, not an instance
+        gpus = labels.get("gpus", "")
+        devices = serving.devices or (int(gpus) if gpus.isdigit() else 1)
+        return gpu_features(name, devices, catalog, meta.price_per_hour)
     stored = _stored(meta)
     if stored is not None:  # measured on the host that ran the cell, at run time
         return stored.hardware.model_copy(update={"price_per_hour": meta.price_per_hour})
@@ -131,10 +151,10 @@ def cell_features(meta: RunMeta, s: RunSummary, catalog: Catalog | None = None) 
     quant = meta.labels.get("quantization") or "none"
     bits = gguf_bits or bits_per_weight(quant)
     cfg = _engine_config(meta)
-    serving = plugins.serving(cfg) if cfg is not None else Serving()
+    serving = _serving(meta)
     return CellFeatures(run_id=meta.run_id, deployment=meta.deployment, model=meta.labels.get("model", arch.name),
                         arch=arch, quantization=quant, bits=bits, kv_bits=kv_bits(serving),
-                        hardware=_hardware(meta, catalog),
+                        hardware=_hardware(meta, catalog), pp=serving.pp or 1,
                         engine=_group(meta, cfg), concurrency=meta.concurrency, max_batch=serving.batch_slots,
                         workload=_workload(meta, s), level=str(meta.level.get("key") or f"c{meta.concurrency}"))
 
@@ -143,20 +163,41 @@ def load_cells(path: Path | str, catalog: Catalog | None = None) -> list[Cell]:
     """Every complete closed-loop run under ``path`` with its features and measured figures (the model is
     a closed-loop one; open-loop rate cells feed capacity plans through their sweep instead)."""
     path = Path(path)
-    if not path.is_dir():
-        raise ConfigError(f"{path} is not a study folder",
-                          "give a folder written by `deploybench run` or `deploybench import-seed`")
     catalog = catalog or load_catalog()
+    if path.is_file() and path.suffix.lower() in TABLES:
+        pairs = table_cells(path, catalog)
+    elif not path.is_dir():
+        raise ConfigError(f"{path} is not a study folder",
+                          "give a folder written by `deploybench run` or `deploybench import-seed`, or a table "
+                          "file (.csv / .parquet, the `import --from table` format)")
+    else:
+        pairs = [(c.meta, c.summary) for c in map(load_cell, storage.run_dirs(path))]
     cells = []
-    for d in storage.run_dirs(path):
-        stored = load_cell(d)
-        meta, s = stored.meta, stored.summary
+    for meta, s in pairs:
         if meta.status != "complete" or meta.concurrency < 1:  # not complete, or an open-loop level
             continue
         m = measured_figures(s)
-        if "ms_per_token" in m or "tok_s" in m:
+        if "ms_per_token" in m or "tok_s" in m or "tpot_ms" in m:
             cells.append(Cell(cell_features(meta, s, catalog), m, s, meta))
     if not cells:
         raise ConfigError(f"no complete runs with figures under {path}",
                           "give a folder written by `deploybench run` or `deploybench import-seed`")
     return cells
+
+
+def table_cells(path: Path, catalog: Catalog) -> list[tuple[RunMeta, RunSummary]]:
+    """A table file (``deploybench import --from table`` format) read by the importer's own code, cells built
+    exactly as the import stores them but kept in memory: rows that differ only in their workload (the
+    public data's output lengths at one concurrency) would share a cell folder in one study."""
+    from ..ingest import DeploymentFacts, prepare, table
+    from ..ingest.store import digest, now
+
+    d, when = digest(path), now()
+    study = path.stem
+    out = []
+    for c in table.read(path):
+        p = prepare(c, DeploymentFacts(), catalog, study, d, when)
+        wl = f"{c.figures.get('input_tokens_per_request')}-{c.figures.get('output_tokens_per_request')}"
+        run_id = f"{p.meta.run_id}__in{wl.replace('-', '-out')}"
+        out.append((p.meta.model_copy(update={"run_id": run_id}), p.summary.model_copy(update={"run_id": run_id})))
+    return out

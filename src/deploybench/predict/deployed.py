@@ -15,7 +15,7 @@ from ..catalog import Catalog, load_catalog
 from ..schemas import ConfigError, DeploybenchError, Serving
 from ..schemas import plugins
 from .features import (Architecture, CellFeatures, HardwareFeatures, Workload, arch_from_gguf, arch_from_hf_config,
-                       bits_per_weight, hardware_features, llama2_arch)
+                       bits_per_weight, catalog_arch, hardware_features, llama2_arch)
 
 __all__ = ["cpu_hardware", "deployment_features", "features_or_why", "kv_bits", "model_arch", "serving_hardware",
            "workload_of"]
@@ -23,7 +23,8 @@ __all__ = ["cpu_hardware", "deployment_features", "features_or_why", "kv_bits", 
 
 def model_arch(refs: list[str], model_path: str | Path | None) -> tuple[Architecture, float | None]:
     """(architecture, bits per weight read from the file or None) from a Llama 2 label/id, a GGUF
-    file or a local Hugging Face folder with ``config.json``."""
+    file, a local Hugging Face folder with ``config.json``, or a model of the catalog's table
+    (``catalog/models.yaml``, by name, Hugging Face id or alias)."""
     for ref in refs:
         a = llama2_arch(ref or "")
         if a is not None:
@@ -34,8 +35,13 @@ def model_arch(refs: list[str], model_path: str | Path | None) -> tuple[Architec
             return arch_from_gguf(p)
         if (p / "config.json").is_file():
             return arch_from_hf_config(p / "config.json", name=p.name), None
+    for ref in refs:
+        a = catalog_arch(ref) if ref else None
+        if a is not None:
+            return a, None
     raise ConfigError(f"model '{(refs or ['?'])[0]}' has no known architecture",
-                      "serve a GGUF file or a local Hugging Face folder (config.json), or use a Llama 2 model")
+                      "serve a GGUF file or a local Hugging Face folder (config.json), or use a model of "
+                      "catalog/models.yaml")
 
 
 def cpu_hardware(name: str, threads: int | None, price_per_hour: float | None,
@@ -94,7 +100,7 @@ def deployment_features(dep, concurrency: int, workload: Workload, model_path: s
                         quantization=quant, bits=bits, kv_bits=kv_bits(serving),
                         hardware=serving_hardware(dep.hardware.name, dep.hardware.price_per_hour, serving, catalog),
                         engine=plugins.calibration_group(dep.engine), concurrency=max(1, concurrency),
-                        max_batch=serving.batch_slots, workload=workload, level=level)
+                        max_batch=serving.batch_slots, workload=workload, level=level, pp=serving.pp or 1)
 
 
 def features_or_why(dep, concurrency: int, workload, prompts=None, model_path=None, level: str = "",

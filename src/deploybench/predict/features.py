@@ -17,10 +17,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..catalog import Catalog, HardwareEntry, load_catalog
+from ..catalog import Catalog, GpuSpec, HardwareEntry, ModelArchitecture, architecture, load_catalog
 from ..schemas import ConfigError
 
-__all__ = ["Architecture", "CellFeatures", "HardwareFeatures", "LLAMA2", "QUANT_BITS", "Workload",
+__all__ = ["ACTIVATION_DTYPE", "Architecture", "arch_from_catalog", "catalog_arch", "gpu_features", "CellFeatures", "HardwareFeatures", "LLAMA2", "QUANT_BITS", "Workload",
            "arch_from_gguf", "arch_from_hf_config", "bits_per_weight", "hardware_features",
            "measure_cpu_bandwidth", "SEED_WORKLOAD"]
 
@@ -42,30 +42,66 @@ class Architecture(_M):
     context: int = Field(0, ge=0)
     tied_embeddings: bool = False
     source: str = ""
+    # From the catalog's model table (catalog/models.yaml) where the shape is not a plain dense Llama:
+    head_size: int | None = Field(None, ge=1, description="per-head width where it is not hidden / heads")
+    dense_matrix_params: int | None = Field(None, ge=0, description="matrix weights outside the routed experts, all "
+                                            "layers (None: layers x linear_params_per_layer)")
+    experts: int = Field(0, ge=0, description="routed experts per MoE layer (0: dense)")
+    experts_per_tok: int = Field(0, ge=0)
+    moe_layers: int = Field(0, ge=0, description="layers whose MLP is routed experts")
+    expert_params: int = Field(0, ge=0, description="weights of one routed expert in one layer")
+    kv_elems_per_layer: int | None = Field(None, ge=1, description="KV-cache elements per token per layer (MLA: "
+                                           "latent + RoPE key); None: 2 x kv_heads x head_dim")
+    kv_replicated: bool = Field(False, description="every TP rank caches the whole token (MLA's shared latent)")
+    attn_flops_decode: int | None = Field(None, ge=0, description="attention FLOPs per token per context token per "
+                                          "layer in decode (None: 4 x heads x head_dim)")
+    attn_flops_prefill: int | None = Field(None, ge=0, description="the same in prefill")
 
     @property
     def head_dim(self) -> int:
-        return self.hidden // self.heads
+        return self.head_size or self.hidden // self.heads
 
     @cached_property
     def linear_params_per_layer(self) -> int:
         """q, o (d x d), k, v (d x kv_heads*head_dim), gate/up/down (d x ffn)."""
         d, kv = self.hidden, self.kv_heads * self.head_dim
-        return 2 * d * d + 2 * d * kv + 3 * d * self.ffn
+        return 2 * d * self.heads * self.head_dim + 2 * d * kv + 3 * d * self.ffn
 
     @cached_property
     def matrix_params(self) -> int:
-        """Weights of all layers' matrices (what a forward pass multiplies by, besides the output head)."""
-        return self.layers * self.linear_params_per_layer
+        """Weights of all layers' matrices held in memory (besides the embeddings / output head)."""
+        if self.dense_matrix_params is None:
+            return self.layers * self.linear_params_per_layer
+        return self.dense_matrix_params + self.moe_layers * self.experts * self.expert_params
+
+    @cached_property
+    def active_matrix_params(self) -> int:
+        """Matrix weights one token passes through (= matrix_params for a dense model)."""
+        if not self.experts:
+            return self.matrix_params
+        return (self.dense_matrix_params or 0) + self.moe_layers * self.experts_per_tok * self.expert_params
+
+    def matrix_params_read(self, batch: float) -> float:
+        """Matrix weights one forward pass over ``batch`` tokens reads: all of a dense model; of an MoE, the
+        experts the batch routes to, E x (1 - (1 - k/E)^batch) per layer under uniform routing."""
+        if not self.experts:
+            return float(self.matrix_params)
+        hit = self.experts * (1.0 - (1.0 - self.experts_per_tok / self.experts) ** max(1.0, batch))
+        return (self.dense_matrix_params or 0) + self.moe_layers * hit * self.expert_params
 
     @cached_property
     def params(self) -> int:
         emb = self.vocab * self.hidden * (1 if self.tied_embeddings else 2)
-        return self.layers * (self.linear_params_per_layer + 2 * self.hidden) + emb + self.hidden
+        return self.layers * 2 * self.hidden + self.matrix_params + emb + self.hidden
 
     def kv_bytes_per_token(self, kv_bytes: float = 2.0) -> float:
-        """K and V of one token, all layers (fp16 cache by default)."""
-        return 2 * self.layers * self.kv_heads * self.head_dim * kv_bytes
+        """K and V (or MLA's latent) of one token, all layers (fp16 cache by default)."""
+        return self.layers * (self.kv_elems_per_layer or 2 * self.kv_heads * self.head_dim) * kv_bytes
+
+    def attn_flops(self, prefill: bool = False) -> int:
+        """Attention FLOPs per token per context token per layer (QK^T and AV)."""
+        own = self.attn_flops_prefill if prefill else self.attn_flops_decode
+        return own if own is not None else 4 * self.heads * self.head_dim
 
 
 _META_SRC = ("Touvron et al. 2023, 'Llama 2: Open Foundation and Fine-Tuned Chat Models' (arXiv:2307.09288) "
@@ -84,11 +120,20 @@ LLAMA2: dict[str, Architecture] = {
 # for Llama models. A GGUF file's own tensor sizes override these (arch_from_gguf -> bits).
 QUANT_BITS: dict[str, float] = {
     "none": 16.0, "native": 16.0, "fp16": 16.0, "bf16": 16.0, "f16": 16.0, "f32": 32.0, "fp8": 8.0, "int8": 8.0,
+    "fp8_e4m3": 8.0, "fp8_e5m2": 8.0, "w8a8-fp8": 8.0,
+    "nvfp4": 4.5,  # 4-bit E2M1 + an FP8 scale per 16 weights
+    "fp4": 4.5, "mxfp4": 4.25,  # MX: an 8-bit scale per 32 weights
     "eetq": 8.0, "bitsandbytes": 8.0, "awq": 4.25,
     "gptq": 4.156,  # 4-bit, group size 128: + fp16 scale and 4-bit zero per 128 weights
     "q8_0": 8.5, "q6_k": 6.5625, "q5_k_m": 5.69, "q5_k_s": 5.54, "q5_1": 6.0, "q5_0": 5.5,
     "q4_k_m": 4.85, "q4_k_s": 4.58, "q4_1": 5.0, "q4_0": 4.5, "q3_k_m": 3.91, "q3_k_s": 3.5, "q2_k": 3.0,
 }
+
+
+# Formats that quantize activations too, so the matrix multiplies run at that dtype's own peak
+# (``GpuSpec.peak``); any other format below 12 bits is weight-only (dequantized to fp16 to multiply).
+ACTIVATION_DTYPE: dict[str, str] = {"fp8": "fp8", "fp8_e4m3": "fp8", "fp8_e5m2": "fp8", "w8a8-fp8": "fp8",
+                                    "fp4": "fp4", "nvfp4": "fp4", "mxfp4": "fp4"}
 
 
 def bits_per_weight(quantization: str | None) -> float:
@@ -173,7 +218,33 @@ class HardwareFeatures(_M):
     recalled: bool = False
 
     def tflops(self, dtype: str = "fp16") -> float:
-        return self.peak_tflops.get(dtype) or self.peak_tflops.get("fp16") or self.peak_tflops.get("fp32") or 1.0
+        """Dense peak for ``dtype``; a GPU without that format runs it at the next wider one it has (fp4 on an
+        H100 multiplies at its fp8 peak), down to fp16 and fp32."""
+        order = ("fp4", "fp8", "fp16", "bf16", "fp32")
+        chain = order[order.index(dtype):] if dtype in order else (dtype, *order[2:])
+        return next((self.peak_tflops[d] for d in chain if self.peak_tflops.get(d)), 1.0)
+
+
+def _peaks(spec: GpuSpec) -> dict[str, float]:
+    """Dense peaks by dtype, each as ``GpuSpec.peak`` gives it (fp16 and bf16 stand in for each other)."""
+    out = {d: spec.peak(d) for d in ("fp4", "fp8", "fp16", "bf16", "int8", "fp32")}
+    return {d: v for d, v in out.items() if v}
+
+
+def gpu_features(gpu: str, devices: int, catalog: Catalog | None = None,
+                 price_per_hour: float | None = None) -> HardwareFeatures:
+    """Hardware features of ``devices`` catalog GPUs named directly (an imported table's ``hardware`` column:
+    ``H200-SXM-141GB``); the calibration family is the GPU model."""
+    cat = catalog or load_catalog()
+    key = next((k for k in cat.gpus if k.lower() == gpu.strip().lower()), None)
+    if key is None:
+        raise ConfigError(f"hardware '{gpu}' is neither an instance type nor a GPU in the catalog",
+                          f"use a GPU of `deploybench catalog` ({', '.join(sorted(cat.gpus))}) or an instance type")
+    spec = cat.gpus[key]
+    return HardwareFeatures(name=key, family=key, devices=max(1, devices), memory_gib=spec.memory_gib,
+                            bandwidth_gbs=spec.memory_bandwidth_gbs, peak_tflops=_peaks(spec),
+                            interconnect=spec.interconnect, interconnect_gbs=spec.interconnect_gbs,
+                            price_per_hour=price_per_hour, source=spec.source or "", recalled=spec.recalled)
 
 
 def hardware_features(name: str, tp: int | None = None, catalog: Catalog | None = None,
@@ -200,7 +271,7 @@ def hardware_features(name: str, tp: int | None = None, catalog: Catalog | None 
     if tp > e.gpu_count:
         raise ConfigError(f"tp {tp} exceeds the {e.gpu_count} GPU(s) of '{name}'", f"use tp <= {e.gpu_count}")
     return HardwareFeatures(name=e.name, family=e.family or e.name, devices=tp, memory_gib=e.gpu_memory_gib,
-                            bandwidth_gbs=e.memory_bandwidth_gbs, peak_tflops=dict(spec.peak_tflops),
+                            bandwidth_gbs=e.memory_bandwidth_gbs, peak_tflops=_peaks(spec),
                             interconnect=spec.interconnect, interconnect_gbs=e.interconnect_gbs,
                             price_per_hour=price_per_hour, source=spec.source or "", recalled=spec.recalled)
 
@@ -260,6 +331,21 @@ class CellFeatures(_M):
     max_batch: int | None = Field(None, description="engine's slot / batch limit, if set")
     workload: Workload
     level: str = Field("", description="the load level's key (c4, r2-poisson); empty in older stores")
+    pp: int = Field(1, ge=1, description="pipeline stages; hardware.devices = TP x PP")
+
+    @property
+    def tp(self) -> int:
+        return max(1, self.hardware.devices // self.pp)
+
+    @property
+    def compute_dtype(self) -> str:
+        """The dtype the matrix multiplies run at: fp8 / fp4 for formats that quantize activations, else fp16."""
+        return ACTIVATION_DTYPE.get(self.quantization.strip().lower(), "fp16")
+
+    @property
+    def weight_only(self) -> bool:
+        """Weight-only quantized (GPTQ, AWQ, GGUF types): narrow weights dequantized to multiply."""
+        return self.bits < 12 and self.compute_dtype == "fp16"
 
     @property
     def group(self) -> str:
@@ -276,3 +362,36 @@ def llama2_arch(label: str) -> Architecture | None:
         return None
     m = _SIZE.search(label.split("/")[-1].replace("-", " "))
     return LLAMA2.get(f"{m.group(1)}B") if m else None
+
+
+def arch_from_catalog(m: ModelArchitecture) -> Architecture:
+    """The predictor's view of a catalog model (``catalog/models.yaml`` or a ``config.json``): MoE experts
+    (routed, shared, leading dense layers), MLA's latent KV cache and absorbed attention, head widths."""
+    d, layers = m.hidden_size, m.num_hidden_layers
+    attn = m.attention_params()
+    moe_layers = layers - m.first_k_dense if m.is_moe else 0
+    expert = 3 * d * (m.moe_intermediate_size or m.intermediate_size) if m.is_moe else 0
+    dense = layers * attn + (layers - moe_layers) * 3 * d * m.intermediate_size
+    dense += moe_layers * (m.num_shared_experts * expert + d * m.num_experts)  # shared experts, router
+    h = m.num_attention_heads
+    if m.uses_mla:  # decode multiplies in the latent space (absorbed); prefill expands the heads
+        lat, rope = m.kv_lora_rank or 0, m.qk_rope_head_dim or 0
+        kv, dec = lat + rope, 2 * h * (2 * lat + rope)
+        pre = 2 * h * ((m.qk_nope_head_dim or 0) + rope + (m.v_head_dim or m.head_dim))
+    else:
+        kv, dec = 2 * m.num_key_value_heads * m.head_dim, 4 * h * m.head_dim
+        pre = dec
+    return Architecture(name=m.name, layers=layers, hidden=d, heads=h, kv_heads=m.num_key_value_heads,
+                        ffn=m.intermediate_size, vocab=m.vocab_size, context=m.max_position_embeddings or 0,
+                        tied_embeddings=m.tie_word_embeddings, source=m.source, head_size=m.head_dim,
+                        dense_matrix_params=dense, experts=m.num_experts, experts_per_tok=m.num_experts_per_tok,
+                        moe_layers=moe_layers, expert_params=expert, kv_elems_per_layer=kv, kv_replicated=m.uses_mla,
+                        attn_flops_decode=dec, attn_flops_prefill=pre)
+
+
+def catalog_arch(ref: str) -> Architecture | None:
+    """A model label or Hugging Face id in the catalog's model table, else None."""
+    try:
+        return arch_from_catalog(architecture(ref))
+    except ConfigError:
+        return None

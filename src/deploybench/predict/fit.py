@@ -31,11 +31,11 @@ from .model import FIGURES, Params, Prediction, figures, predict_cell, roofline_
 __all__ = ["GLOBAL", "GROUPED", "FittedModel", "fit", "predict", "roofline_fraction"]
 
 GLOBAL = ("e_mem", "e_pre", "o_step", "o_layer", "alpha", "e_link", "q_overhead", "q_compute", "q_comm", "k_queue",
-          "k_queue_q")
-GROUPED = ("e_mem", "o_layer", "alpha", "e_pre")
+          "k_queue_q", "moe_spread")
+GROUPED = ("e_mem", "o_layer", "alpha", "e_pre", "mem_reserve")
 _BOUNDS = {"e_mem": (0.05, 1.0), "e_pre": (0.01, 1.5), "e_link": (0.01, 1.5), "o_step": (1e-3, 100.0),
            "o_layer": (1e-3, 5.0), "alpha": (1e-4, 2.0), "q_overhead": (0.2, 10.0), "q_compute": (0.05, 5.0), "q_comm": (0.2, 20.0),
-           "k_queue": (1e-3, 50.0), "k_queue_q": (0.1, 50.0)}
+           "k_queue": (1e-3, 50.0), "k_queue_q": (0.1, 50.0), "moe_spread": (0.2, 1.0), "mem_reserve": (0.02, 0.8)}
 PRIOR_WEIGHT = 0.05
 LOSS, F_SCALE = "soft_l1", 0.3  # robust: a cell off by more than ~30 % pulls the fit less than squared error
 FIT_FIGURES = ("ms_per_token", "tok_s", "ttft_ms", "tpot_ms")
@@ -86,7 +86,7 @@ def _unpack(x: np.ndarray, groups: list[str]) -> tuple[Params, dict[str, Params]
     out = {}
     for i, name in enumerate(groups):
         d = x[len(GLOBAL) + i * len(GROUPED): len(GLOBAL) + (i + 1) * len(GROUPED)]
-        upd = {k: min(_BOUNDS[k][1], g[k] * math.exp(v)) for k, v in zip(GROUPED, d)}
+        upd = {k: min(_BOUNDS[k][1], getattr(base, k) * math.exp(v)) for k, v in zip(GROUPED, d)}
         out[name] = base.model_copy(update=upd)
     return base, out
 

@@ -13,7 +13,11 @@ Pure functions of :class:`~.features.CellFeatures` and :class:`Params`; times in
 * a request at level N with batch limit B: batch b = min(N, B); its server time = prefill of its
   own prompt plus the b-1 others that join while it runs + (output - 1) decode steps; median
   ms/token uses the median prompt, mean times the mean prompt; queueing inside the batch is
-  ``k_queue`` decode steps; beyond the batch, a closed loop of N users on b slots waits N/b cycles.
+  ``k_queue`` decode steps; beyond the batch, a closed loop of N users on b slots waits N/b cycles;
+  TTFT = that wait + queue + prefill of its own prompt and half of the others + half a step;
+  TPOT = (server time - TTFT) / (output - 1), the benchmarks' definition;
+* fp8 / fp4 deployments multiply at that dtype's peak; an MoE reads the experts its batch routes to
+  and multiplies by the active ones; PP runs pp micro-batches through pp stages.
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ class Params(BaseModel):
     e_pre: float = Field(0.4, gt=0, description="fraction of peak FLOP/s in prefill")
     o_step: float = Field(2.0, ge=0, description="ms per forward pass, fixed")
     o_layer: float = Field(0.2, ge=0, description="ms per layer per forward pass")
+    moe_spread: float = Field(1.0, gt=0, le=1, description="MoE routing: a pass over b tokens hits the experts "
+                              "b^moe_spread uniformly routed tokens would (1 = uniform; below 1, the tokens of a "
+                              "batch share experts more than chance)")
     alpha: float = Field(0.005, ge=0, description="ms per ring hop of an all-reduce (latency)")
     e_link: float = Field(0.7, gt=0, description="fraction of interconnect bandwidth reached")
     q_overhead: float = Field(1.0, gt=0, description="overhead multiplier of quantized (weight-only) kernels")
@@ -80,18 +87,28 @@ class Prediction(BaseModel):
 
 
 def _quantized(f: CellFeatures) -> bool:
-    return f.bits < 12
+    """Weight-only quantized: the ``q_*`` factors apply (fp8 / fp4 weights and activations run at their own peak)."""
+    return f.weight_only
 
 
-def weight_bytes(f: CellFeatures) -> float:
-    """Bytes of weights read per forward pass (matrices at their bits; output head at 16 bits)."""
+def weight_bytes(f: CellFeatures, batch: float | None = None) -> float:
+    """Bytes of weights: held in memory (``batch`` None), or read by one pass over ``batch`` tokens (an MoE
+    reads only the experts they route to). Matrices at their bits; the output head at 16 bits."""
     a = f.arch
-    return a.matrix_params * f.bits / 8 + a.vocab * a.hidden * 2
+    mats = a.matrix_params if batch is None else a.matrix_params_read(batch)
+    return mats * f.bits / 8 + a.vocab * a.hidden * 2
 
 
-def flops_per_token(f: CellFeatures, context: float) -> float:
-    a = f.arch
-    return 2 * (a.matrix_params + a.vocab * a.hidden) + 4 * a.layers * a.hidden * context
+def kv_copies(f: CellFeatures) -> float:
+    """How many TP ranks hold each KV element: 1, or more when there are fewer KV heads than ranks (MLA's
+    shared latent: every rank)."""
+    tp = f.tp
+    return float(tp) if f.arch.kv_replicated else max(1.0, tp / f.arch.kv_heads)
+
+
+def kv_bytes(f: CellFeatures, tokens: float) -> float:
+    """KV-cache bytes of ``tokens`` cached tokens over all devices, copies included (engine's KV precision)."""
+    return tokens * f.arch.kv_bytes_per_token(f.kv_bits / 8) * kv_copies(f)
 
 
 def _overhead(f: CellFeatures, p: Params) -> float:
@@ -99,45 +116,65 @@ def _overhead(f: CellFeatures, p: Params) -> float:
 
 
 def comm_ms(f: CellFeatures, tokens: float, p: Params) -> float:
-    """Tensor-parallel all-reduces of one forward pass over ``tokens`` tokens (0 on one device)."""
-    tp = f.hardware.devices
-    if tp <= 1:
-        return 0.0
+    """Tensor-parallel all-reduces of one forward pass over ``tokens`` tokens (0 on one device), plus the
+    activations sent between pipeline stages."""
+    tp, pp = f.tp, f.pp
     link = (f.hardware.interconnect_gbs or 16.0) * 1e9 * p.e_link
-    msg = tokens * f.arch.hidden * 2 * 2 * (tp - 1) / tp  # fp16 activations, ring all-reduce
-    q = p.q_comm if _quantized(f) else 1.0
-    return 2 * f.arch.layers * (p.alpha * 2 * (tp - 1) + 1e3 * msg / link) * q
+    act = tokens * f.arch.hidden * 2  # fp16 activations
+    ms = (pp - 1) * (p.alpha + 1e3 * act / link)
+    if tp > 1:
+        msg = act * 2 * (tp - 1) / tp  # ring all-reduce
+        ms += 2 * f.arch.layers * (p.alpha * 2 * (tp - 1) + 1e3 * msg / link)
+    return ms * (p.q_comm if _quantized(f) else 1.0)
 
 
 def _mem_ms(f: CellFeatures, nbytes: float, p: Params) -> float:
-    return 1e3 * nbytes / f.hardware.devices / (f.hardware.bandwidth_gbs * 1e9 * p.e_mem)
+    """Reading ``nbytes`` (of the whole model) split over the TP ranks; pipeline stages run one after another."""
+    return 1e3 * nbytes / f.tp / (f.hardware.bandwidth_gbs * 1e9 * p.e_mem)
 
 
-def _flop_ms(f: CellFeatures, flops: float, eff: float) -> float:
-    return 1e3 * flops / f.hardware.devices / (f.hardware.tflops("fp16") * 1e12 * eff)
+def _flop_ms(f: CellFeatures, tokens: float, context: float, eff: float, prefill: bool = False) -> tuple[float, float]:
+    """(matrix multiplies, attention) compute ms of a pass over ``tokens`` tokens at mean ``context``: the
+    multiplies at the peak of the deployment's dtype (fp8 / fp4 where it quantizes activations), attention
+    at the fp16 peak."""
+    a, hw = f.arch, f.hardware
+    mat = tokens * 2 * (a.active_matrix_params + a.vocab * a.hidden) / (hw.tflops(f.compute_dtype) * 1e12)
+    att = tokens * a.layers * a.attn_flops(prefill) * context / (hw.tflops("fp16") * 1e12)
+    return 1e3 * mat / f.tp / eff, 1e3 * att / f.tp / eff
 
 
 def decode_step_ms(f: CellFeatures, batch: int, context: float, p: Params) -> tuple[float, float, float]:
-    """(step ms, memory-bound ms, compute-bound ms) of one decode step."""
-    mem = _mem_ms(f, weight_bytes(f) + batch * context * f.arch.kv_bytes_per_token(f.kv_bits / 8), p)
-    cmp_ = _flop_ms(f, batch * flops_per_token(f, context), p.e_dec)
-    return _overhead(f, p) + max(mem, cmp_) + comm_ms(f, batch, p), mem, cmp_
+    """(step ms, memory-bound ms, compute-bound ms) of one decode step: the time between two tokens of a
+    request. Two kinds of kernels, each at its own roofline: the weight multiplies (weights read vs their
+    FLOPs) and attention (the batch's KV cache read vs its FLOPs). With PP stages the batch runs as ``pp``
+    micro-batches, one per stage at a time."""
+    m = max(1.0, batch / f.pp)
+    mem_w, mem_kv = _mem_ms(f, weight_bytes(f, m ** p.moe_spread), p), _mem_ms(f, kv_bytes(f, m * context), p)
+    cmp_w, cmp_kv = _flop_ms(f, m, context, p.e_dec)
+    step = _overhead(f, p) + max(mem_w, cmp_w) + max(mem_kv, cmp_kv) + comm_ms(f, m, p)
+    return step, mem_w + mem_kv, cmp_w + cmp_kv
 
 
 def prefill_ms(f: CellFeatures, tokens: float, p: Params) -> float:
     """One prefill forward pass over ``tokens`` prompt tokens (all prompts joining together)."""
     eff = p.e_pre * (p.q_compute if _quantized(f) else 1.0)
-    cmp_ = _flop_ms(f, tokens * flops_per_token(f, f.workload.input_mean / 2), eff)
-    return _overhead(f, p) + max(_mem_ms(f, weight_bytes(f), p), cmp_) + comm_ms(f, tokens, p)
+    cmp_ = sum(_flop_ms(f, tokens, f.workload.input_mean / 2, eff, prefill=True))
+    return _overhead(f, p) + max(_mem_ms(f, weight_bytes(f, tokens ** p.moe_spread), p), cmp_) + comm_ms(f, tokens, p)
+
+
+def capacity(f: CellFeatures, p: Params) -> float:
+    """Requests whose KV cache fits beside the weights (prompt + output each), capped by the engine's limit;
+    not rounded (the fit needs a smooth figure)."""
+    hw = f.hardware
+    free = hw.memory_gib * 2**30 * (1 - p.mem_reserve) - weight_bytes(f) / hw.devices  # per device
+    per_req = kv_bytes(f, f.workload.input_mean + f.workload.output_tokens) / hw.devices
+    fit = max(0.0, free / per_req)
+    return min(fit, float(f.max_batch)) if f.max_batch else fit
 
 
 def max_batch(f: CellFeatures, p: Params) -> int:
-    """Requests whose KV cache fits beside the weights (prompt + output each), capped by the engine's limit."""
-    hw = f.hardware
-    free = hw.memory_gib * 2**30 * hw.devices * (1 - p.mem_reserve) - weight_bytes(f)
-    per_req = (f.workload.input_mean + f.workload.output_tokens) * f.arch.kv_bytes_per_token(f.kv_bits / 8)
-    fit = int(free // per_req) if free > 0 else 0
-    return min(fit, f.max_batch) if f.max_batch else fit
+    """Whole requests whose KV cache fits (:func:`capacity`)."""
+    return int(capacity(f, p))
 
 
 def roofline_decode(f: CellFeatures, batch: int | None = None) -> tuple[float, str]:
@@ -170,18 +207,21 @@ def _server_ms(f: CellFeatures, own_prompt: float, b: int, dec: float, p: Params
 
 def figures(f: CellFeatures, p: Params) -> dict[str, float]:
     """The predicted figures as plain floats (the fit calls this thousands of times)."""
-    cap = max_batch(f, p)
-    b, n, out = max(1, min(f.concurrency, cap or 1)), f.concurrency, f.workload.output_tokens
+    cap = capacity(f, p)
+    b, n, out = max(1.0, min(f.concurrency, cap)), f.concurrency, f.workload.output_tokens
     dec, mem, cmp_ = decode_step_ms(f, b, f.workload.input_mean + out / 2, p)
     queue = p.k_queue * (p.k_queue_q if _quantized(f) else 1.0) * dec if n > 1 else 0.0
     med = _server_ms(f, f.workload.input_median, b, dec, p)
     mean = _server_ms(f, f.workload.input_mean, b, dec, p) + queue
+    wait = 0.0
     if n > b:  # closed loop beyond the batch: N users share b slots, each waits its turn
+        wait = mean * (n - b) / b
         mean *= n / b
-    own = prefill_ms(f, f.workload.input_median, p)
+    # first token: its own prompt and, on average, half of the others joining with it are prefilled first
+    own = prefill_ms(f, f.workload.input_median + (b - 1) / 2 * f.workload.input_mean, p)
     return {"ms_per_token": med / out, "tok_s": n * out * 1e3 / mean, "e2e_ms": mean,
-            "ttft_ms": queue + own + (dec / 2 if b > 1 else 0.0),  # + the step in progress when it arrives
-            "tpot_ms": dec + (med - own - (out - 1) * dec) / max(1.0, out - 1),
+            "ttft_ms": wait + queue + own + (dec / 2 if b > 1 else 0.0),  # + the step in progress when it arrives
+            "tpot_ms": (med - own) / max(1.0, out - 1) if out > 1 else dec,
             "batch": b, "max_batch": cap, "memory_bound": float(mem >= cmp_)}
 
 

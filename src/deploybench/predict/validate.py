@@ -29,8 +29,8 @@ from .model import Prediction
 
 __all__ = ["CellCheck", "Fold", "PickCheck", "Validation", "as_summary", "mape", "validate"]
 
-HOLDOUTS = ("model", "hardware")
-FIGS = ("ms_per_token", "tok_s")
+HOLDOUTS = ("model", "hardware", "engine", "concurrency", "length")
+FIGS = ("ms_per_token", "tok_s", "tpot_ms", "ttft_ms")
 
 
 class CellCheck(BaseModel):
@@ -84,7 +84,25 @@ def mape(pred: Sequence[float], meas: Sequence[float]) -> float:
 
 
 def _key(c: Cell, holdout: str) -> str:
-    return c.features.model if holdout == "model" else c.features.hardware.name
+    """The fold a cell belongs to: its model, hardware, engine label, concurrency (``c16``) or workload
+    lengths (``3200/800``: mean input / output tokens)."""
+    f = c.features
+    if holdout == "model":
+        return f.model
+    if holdout == "hardware":
+        return f.hardware.name
+    if holdout == "engine":
+        return f.engine
+    if holdout == "concurrency":
+        return f"c{f.concurrency}"
+    return f"{f.workload.input_mean:.0f}/{f.workload.output_tokens:.0f}"
+
+
+def _mapes(checks: Sequence[CellCheck]) -> dict[str, float]:
+    """MAPE per figure over the checks that have it (figures no cell has are left out)."""
+    return {f: mape([x.predicted[f] for x in checks if f in x.predicted],
+                    [x.measured[f] for x in checks if f in x.measured])
+            for f in FIGS if any(f in x.measured for x in checks)}
 
 
 def as_summary(s: RunSummary, p: Prediction) -> RunSummary:
@@ -133,16 +151,26 @@ def _compare_picks(fold: str, models: list[str], measured: list[RunSummary], mix
     return out
 
 
+def _order(key: str):
+    """Folds in a readable order: model sizes as the picks order them, numbers (c4 < c16, 3200/800 < 3200/1600)
+    by value."""
+    import re
+
+    nums = [float(x) for x in re.findall(r"\d+(?:\.\d+)?", key)]
+    return (rfig.group_order(key), nums, key)
+
+
 def _fold(cells: list[Cell], holdout: str, key: str, basis: str, train_keys: Sequence[str] | None = None,
           **fit_kw) -> tuple[Fold, list[CellCheck], list[PickCheck]]:
     train = [c for c in cells if _key(c, holdout) != key and (train_keys is None or _key(c, holdout) in train_keys)]
     test = [c for c in cells if _key(c, holdout) == key]
+    if holdout == "length":  # compare lengths at the levels where another length was measured too
+        shared = {c.features.concurrency for c in cells if _key(c, holdout) != key}
+        test = [c for c in test if c.features.concurrency in shared]
     model: FittedModel = fit(train, source=f"holdout {holdout}={key}", **fit_kw)
     preds = {c.features.run_id: predict(model, c.features) for c in test}
     checks = [_check(c, key, preds[c.features.run_id]) for c in test]
-    fold = Fold(held_out=key, train_cells=len(train), test_cells=len(test),
-                mape={f: mape([x.predicted[f] for x in checks if f in x.predicted],
-                              [x.measured[f] for x in checks if f in x.measured]) for f in FIGS})
+    fold = Fold(held_out=key, train_cells=len(train), test_cells=len(test), mape=_mapes(checks))
     measured = [c.summary for c in cells if c.summary is not None]
     pred_ids = set(preds)
     if holdout == "model":
@@ -162,7 +190,7 @@ def validate(cells: Sequence[Cell], holdout: str = "model", train: Sequence[str]
     if holdout not in HOLDOUTS:
         raise ConfigError(f"--holdout: unknown '{holdout}'", f"use one of: {', '.join(HOLDOUTS)}")
     cells = list(cells)
-    keys = sorted({_key(c, holdout) for c in cells}, key=rfig.group_order)
+    keys = sorted({_key(c, holdout) for c in cells}, key=_order)
     if train:
         unknown = [k for k in train if k not in keys]
         if unknown:
@@ -174,7 +202,7 @@ def validate(cells: Sequence[Cell], holdout: str = "model", train: Sequence[str]
                               f"leave at least one {holdout} out of --train")
     if len(keys) < 2:
         raise ConfigError(f"--holdout {holdout}: the study has only one {holdout} ({', '.join(keys)})",
-                          f"validate on a study with two or more {holdout}s, or use the other holdout")
+                          f"validate on a study with two or more {holdout}s, or use another holdout")
     basis = "study" if all(c.summary is not None and rfig.study_throughput(c.summary) is not None
                            for c in cells) else "deploybench"
     folds, checks, picks = [], [], []
@@ -183,8 +211,7 @@ def validate(cells: Sequence[Cell], holdout: str = "model", train: Sequence[str]
         folds.append(f)
         checks += c
         picks += p
-    overall = {f: mape([x.predicted[f] for x in checks if f in x.predicted],
-                       [x.measured[f] for x in checks if f in x.measured]) for f in FIGS}
+    overall = _mapes(checks)
     return Validation(holdout=holdout, cells=checks, folds=folds, mape=overall, picks=picks,
                       picks_same=sum(p.same for p in picks), picks_same_or_tie=sum(p.same or p.tie for p in picks),
                       picks_total=len(picks), basis=basis)

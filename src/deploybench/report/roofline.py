@@ -1,9 +1,11 @@
 """Share of its roofline bound each measured cell reaches ("reaches 71 % of its memory-bandwidth limit").
 
-The bound of one decode step is the hardware's: weights + the batch's KV cache read at peak memory
-bandwidth, or the step's FLOPs at peak FLOP/s, whichever is longer
-(:func:`deploybench.predict.model.roofline_decode`); the share is that bound over the measured
-step (TPOT p50, else the median ms/token). Definition: ``docs/predict.md`` ("% of roofline").
+The bound of one decode step is the hardware's: for the weight multiplies and for attention, bytes
+read at peak memory bandwidth or FLOPs at peak FLOP/s, whichever is longer
+(:func:`deploybench.predict.model.roofline_decode`). The peak is the deployment's own dtype's
+(``GpuSpec.peak``): an FP8 deployment is measured against the FP8 peak and its FP8 weight bytes, an
+FP4 one against FP4 (attention against fp16). The share is that bound over the measured step (TPOT
+p50, else the median ms/token). Definition: ``docs/predict.md`` ("% of roofline").
 
 Features come from the cell's ``meta.json`` (stored at run time, with this host's measured memory
 bandwidth) or, for imported cells on catalog GPUs, from the catalog and the published
@@ -36,11 +38,12 @@ class Roofline:
 
 
 def _catalog_gpu(meta: RunMeta) -> bool:
+    """The cell ran on catalog GPUs: an instance type with GPUs, or a GPU named directly (an imported table)."""
     from ..catalog import load_catalog
 
     name = meta.labels.get("hardware") or ""
     cat = load_catalog()
-    return name in cat and cat.get(name).gpu_count > 0
+    return (name in cat and cat.get(name).gpu_count > 0) or name.lower() in {g.lower() for g in cat.gpus}
 
 
 def cell_roofline(meta: RunMeta, summary: RunSummary) -> Roofline | None:
