@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from pydantic import BaseModel, Field, computed_field
-from scipy.interpolate import PchipInterpolator
 
 from ..metrics import cost_per_1m
 from ..metrics.rounds import combine_all
@@ -233,6 +232,8 @@ def _interp(xs: Sequence[float], ys: Sequence[float], x: float) -> float | None:
         return None
     if len(xa) == 1:
         return float(ya[0])
+    from scipy.interpolate import PchipInterpolator  # noqa: PLC0415  (lazy: 0.3 s and tens of MB a measuring run never needs)
+
     return float(PchipInterpolator(xa, ya, extrapolate=False)(x))
 
 
