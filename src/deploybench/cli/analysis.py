@@ -185,6 +185,7 @@ def recommend_cmd(
     as_json: bool = typer.Option(False, "--json", help="print the picks as JSON"),
     max_quality_loss: Optional[str] = typer.Option(None, "--max-quality-loss", help='only deployments within e.g. '
                                                    '"kld<=0.05,ppl<=+2%,top1>=95%" (quality.json of the study)'),
+    details: bool = typer.Option(False, "--details", help="also the picks' full table (the 2023 study's columns)"),
 ) -> None:
     """Pick the best deployment per model for a scenario, with the rule and the margin."""
     from .quality import Gated
@@ -197,7 +198,8 @@ def recommend_cmd(
     if as_json:
         _json(gated.json([p.model_dump(mode="json") for p in picks]))
         return
-    out.print(picks_table(picks, f"deploybench recommend — {scenario} ({basis} basis) — {path}"))
+    if details:
+        out.print(picks_table(picks, f"deploybench recommend — {scenario} ({basis} basis) — {path}"))
     for rule in dict.fromkeys(p.rule for p in picks):
         out.print(f"rule: {rule}", highlight=False, markup=False)
     for p in picks:
