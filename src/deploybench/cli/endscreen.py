@@ -88,7 +88,7 @@ def _num(v: float) -> str:
 
 
 class PickLines:
-    """One line per pick: ``scenario  model  deployment level  figure ±h%  margin | tie with ...``."""
+    """One line per pick: ``scenario  model  deployment level  figure ±h%  lead over the next best | tie with ...``."""
 
     def __init__(self, summaries: Sequence[RunSummary], names: ShortNames) -> None:
         self.by_run = {s.run_id: s for s in summaries}
@@ -103,12 +103,20 @@ class PickLines:
         mine = self.by_run.get(pick.run_id or "")
         if mine is None or s.deployment == mine.deployment:
             parts = [] if mine is not None else [self.names(s.deployment)]
-        else:  # one label tells them apart (Q8_0 vs Q4_K_M): that label; else the cell's short name
+        else:  # the labels that tell them apart (Q8_0 vs Q4_K_M), else the name without the parts they share
             parts = [s.labels[k] for k in _LABELS if s.labels.get(k) and s.labels.get(k) != mine.labels.get(k)]
-            parts = [self.names(parts[0])] if len(parts) == 1 else [self.names(s.deployment)]
+            parts = [self.names(x) for x in parts] if 0 < len(parts) <= 2 else [self._unshared(s, mine)]
         if mine is None or level_of(s) != level_of(mine):
             parts.append(level_of(s))
         return " ".join(parts)
+
+    def _unshared(self, s: RunSummary, mine: RunSummary) -> str:
+        """The short name of ``s`` less the leading parts it shares with ``mine``'s."""
+        a, b = self.names(s.deployment).split("_"), self.names(mine.deployment).split("_")
+        k = 0
+        while k < min(len(a), len(b)) - 1 and a[k] == b[k]:
+            k += 1
+        return "_".join(a[k:])
 
     def margin(self, p) -> str:
         if p.run_id is None:
@@ -119,7 +127,8 @@ class PickLines:
             return "tie with " + ", ".join(shown) + more
         if p.runner_up is None or p.margin is None:
             return "only candidate"
-        return f"clear, {p.margin:.1%} ahead of {self._differs(p.runner_up.run_id, p)}"
+        lead = f"{p.margin:.1%}" if p.margin < 0.1 else f"{p.margin:.0%}"
+        return f"{lead} ahead of {self._differs(p.runner_up.run_id, p)}"
 
     def rows(self, picks: Sequence, scenario: str) -> list[tuple[str, ...]]:
         out = []
@@ -196,15 +205,15 @@ def _order(summaries: Sequence[RunSummary]) -> list[RunSummary]:
 
 def warning_lines(summaries: Sequence[RunSummary], retried: Iterable[str] = ()) -> list[str]:
     """One line per kind of warning, with how many cells it affects."""
-    total, lines = len(summaries), []
+    lines = []
     again = set(retried)
     if again:
         lines.append(f"{_cells(len(again))} contended: measured again (a busy host took the server's CPU)")
     for flag in FLAGS:
         n = sum(flag in s.flags for s in summaries)
         if n:
-            skip = " — left out of picks" if flag in ("client-lag", "contended") else ""
-            lines.append(fit(f"{n} of {_cells(total)} {flag}{skip}: {_SHORT_MEANING[flag]}"))
+            skip = " (never picked)" if "skipped by recommend" in FLAGS[flag] else ""
+            lines.append(fit(f"{_cells(n)} {flag}{skip}: {_SHORT_MEANING[flag]}"))
     erred = [s for s in summaries if s.errors]
     if erred:
         lines.append(fit(f"{_cells(len(erred))} had failed requests ({sum(s.errors for s in erred)} in all): "
@@ -231,7 +240,7 @@ def screen(summaries: Sequence[RunSummary], title: str, picks: Sequence[tuple[st
         pick_rows += pl.rows(ps, scenario)
         keep |= {p.run_id for p in ps if p.run_id}
     if pick_rows:
-        lines.append(fit("picks per model: figure ±95 % interval, clear margin or ties"
+        lines.append(fit("picks: figure ±95 %, lead over the next best or ties"
                          + (f"; SLO = cheapest meeting {slo}" if slo else "")))
         lines += table(pick_rows)
     tail = [x for x in (names.legend(),) if x] + warning_lines(summaries, retried) + [fit(x) for x in extra]
