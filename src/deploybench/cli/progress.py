@@ -48,6 +48,7 @@ class Eta:
     def cell_ended(self) -> None:
         self.measured += 1
         self.measured_s = time.monotonic() - self.started
+        self.cell_started = time.monotonic()  # between cells, none is under way
 
     def per_cell(self) -> float | None:
         if self.per_plan is None:
