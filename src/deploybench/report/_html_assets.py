@@ -37,7 +37,7 @@ nav { display: flex; flex-wrap: wrap; gap: 2px 0; }
              background: #fff; min-width: 0; }
 .pick-card.tie { border-left-color: #e0a800; } .pick-card.none { border-left-color: #9aa3ab; }
 .card-head { font-size: 12px; color: var(--muted); text-transform: uppercase; letter-spacing: .03em; }
-.card-dep { font-weight: 600; } .card-fig { font-size: 18px; } .card-iv { font-size: 13px; color: var(--muted); }
+.card-dep { font-weight: 600; } .card-fig { font-size: 18px; line-height: 1.3; } .card-iv { font-size: 13px; color: var(--muted); }
 .card-margin { font-size: 12px; color: var(--muted); }
 #notes { margin: 16px 0; } #notes summary { cursor: pointer; font-weight: 600; }
 figure { max-width: 100%; } figure .chart { width: 100%; }
