@@ -73,7 +73,7 @@ def replay(raw: str) -> list[str]:
     return [ln.rstrip() for ln in lines]
 
 
-def run_in_terminal(args: list[str], timeout: float = 240) -> tuple[int, str]:
+def run_in_terminal(args: list[str], timeout: float = 240, cwd: Path | None = None) -> tuple[int, str]:
     """The CLI with stdin, stdout and stderr on one pseudo-terminal of COLS x ROWS; (exit code, raw output)."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
@@ -81,7 +81,7 @@ def run_in_terminal(args: list[str], timeout: float = 240) -> tuple[int, str]:
     for var in ("NO_COLOR", "FORCE_COLOR", "CI", "TERM_PROGRAM"):
         env.pop(var, None)
     proc = subprocess.Popen([sys.executable, "-m", "deploybench", *args], stdin=slave, stdout=slave, stderr=slave,
-                            env=env, close_fds=True)
+                            env=env, close_fds=True, cwd=cwd)
     os.close(slave)
     chunks, deadline = [], time.monotonic() + timeout
     try:
@@ -138,10 +138,11 @@ def _legend(screen: list[str]) -> dict[str, str]:
 
 def test_end_of_a_study_fits_one_100_column_screen(tmp_path):
     with scripted_server(ttft_ms=4, itl_ms=1) as fast, scripted_server(ttft_ms=12, itl_ms=3) as slow:
-        rc, raw = run_in_terminal(["run", str(_study(tmp_path, fast, slow)), "--out", str(tmp_path / "runs")])
+        # as a user runs it: from a working folder, results under runs/ (the report's path is then short)
+        rc, raw = run_in_terminal(["run", str(_study(tmp_path, fast, slow)), "--out", "runs"], cwd=tmp_path)
     screen = replay(raw)
     assert rc == 0, "\n".join(screen)
-    study_dir = tmp_path / "runs" / "screen"
+    study_dir = Path("runs") / "screen"
     assert re.search(r"cells .*\d+/16.*left", raw), "no live progress line with the time left"
     start = next(i for i, ln in enumerate(screen) if ln.startswith(f"deploybench — {study_dir}: 8 cells"))
     end = [ln for ln in screen[start:] if ln.strip()]
@@ -155,7 +156,7 @@ def test_end_of_a_study_fits_one_100_column_screen(tmp_path):
     def short(name: str) -> str:
         return "_".join(legend.get(part, part) for part in name.split("_"))
 
-    summaries = api.load_summaries(study_dir)
+    summaries = api.load_summaries(tmp_path / study_dir)
     titles = {"cost": "cost", "latency": "latency", "throughput": "throughput"}
     named = 0
     for scenario, slo in (*((s, None) for s in titles), ("cost", "p90_ttft_ms<=500")):

@@ -73,14 +73,17 @@ class ShortNames:
         return fit("short names: " + "; ".join(f"{a} = {p}" for p, a in self.alias.items()))
 
 
+def _half(value: float, iv) -> str:
+    """`` ±h%``: the 95 % interval's half-width relative to the figure (``±>99%`` beyond that); or nothing."""
+    if iv is None or not value:
+        return ""
+    h = (iv.hi - iv.lo) / 2 / abs(value)
+    return " ±>99%" if h > 0.995 else f" ±{h:.0%}"
+
+
 def _pm(value: float | None, iv, fmt: str) -> str:
-    """``value ±h%`` (the 95 % interval's half-width relative to the figure), or ``—``."""
-    if value is None:
-        return "—"
-    text = fmt.format(value)
-    if iv is not None and value:
-        text += f" ±{(iv.hi - iv.lo) / 2 / abs(value):.0%}"
-    return text
+    """``value ±h%``, or ``—``."""
+    return "—" if value is None else fmt.format(value) + _half(value, iv)
 
 
 def _num(v: float) -> str:
@@ -140,14 +143,13 @@ class PickLines:
             s = self.by_run.get(p.run_id)
             level = level_of(s) if s is not None else f"c{p.concurrency}"
             unit = UNITS.get(p.unit, p.unit)
-            figure = "—" if p.value is None else (_num(p.value) + f" {unit}" + (
-                f" ±{(p.interval.hi - p.interval.lo) / 2 / abs(p.value):.0%}" if p.interval and p.value else ""))
+            figure = "—" if p.value is None else f"{_num(p.value)} {unit}{_half(p.value, p.interval)}"
             out.append((title, self.names(p.group), self.names(p.deployment or "—"), level, figure, self.margin(p)))
         return out
 
 
-def table(rows: list[tuple[str, ...]], right: set[int] = frozenset()) -> list[str]:
-    """Plain columns two spaces apart, each line cut to WIDTH."""
+def table(rows: list[tuple[str, ...]], right: set[int] = frozenset(), sep: str = "  ") -> list[str]:
+    """Plain columns ``sep`` apart (two spaces after the first), each line cut to WIDTH."""
     if not rows:
         return []
     n = len(rows[0])
@@ -155,7 +157,7 @@ def table(rows: list[tuple[str, ...]], right: set[int] = frozenset()) -> list[st
     lines = []
     for r in rows:
         cells = [r[i].rjust(widths[i]) if i in right else r[i].ljust(widths[i]) for i in range(n)]
-        lines.append(fit("  ".join(cells)))
+        lines.append(fit(cells[0] + "  " + sep.join(cells[1:])))
     return lines
 
 
@@ -171,16 +173,16 @@ def cell_rows(summaries: Sequence[RunSummary], names: ShortNames, max_rows: int 
         rest = [s for s in shown if s.run_id not in keep][: room - len(must)]
         chosen = {id(s) for s in must + rest}
         shown = [s for s in shown if id(s) in chosen]
-    rows = [("deployment", "level", "tok/s", "TTFT p50 ms", "TPOT p50 ms", "$/1M", "flags")]
+    rows = [("deployment", "level", "tok/s", "TTFT p50", "TPOT p50", "$/1M", "flags (times in ms)")]
     for s in shown:
         trial = f" t{s.trial}" if s.trial > 1 and s.trials <= 1 else ""
         rows.append((names(s.deployment) + trial, level_of(s),
                      _pm(s.output_throughput_tok_s, s.intervals.get("output_throughput_tok_s"), "{:.1f}"),
-                     _pm(s.ttft_ms.p50, s.intervals.get("ttft_ms.p50"), "{:.1f}"),
+                     "—" if s.ttft_ms.p50 is None else f"{s.ttft_ms.p50:.1f}",
                      "—" if s.tpot_ms.p50 is None else f"{s.tpot_ms.p50:.2f}",
                      "—" if s.cost_per_1m_tokens is None else f"{s.cost_per_1m_tokens:.4g}",
-                     ", ".join(s.flags) or "—"))
-    lines = table(rows, right={2, 3, 4, 5})
+                     ",".join(s.flags) or "—"))
+    lines = table(rows, right={2, 3, 4, 5}, sep=" ")
     hidden = len(summaries) - len(shown)
     if hidden:
         lines.append(fit(f"… {hidden} more cells: `deploybench summarize DIR --details`, or the report"))
