@@ -95,3 +95,15 @@ def test_roofline_cpu_share_beyond_numpy_peak_is_not_a_percentage():
     assert Roofline(0.4, "compute", cpu=True).share == pytest.approx(40.0)
     gpu = Roofline(0.9, "compute")  # a datasheet peak: a share, as before
     assert gpu.label == "90 %" and gpu.text == "reaches 90 % of its compute limit"
+
+
+def test_a_lone_pick_says_how_many_rivals_were_left_out():
+    from deploybench.recommend.picks import Pick
+
+    p = Pick(scenario="cost", group="m", metric="cost_per_1m_tokens", rule="r", run_id="m_q8__c4", deployment="m_q8",
+             concurrency=4, value=1.0, skipped=["m_q4__c4: flagged contended", "m_q4__c1: flagged contended",
+                                               "m_q2__c4: flagged client-lag", "m_q2__c48: flagged contended"])
+    assert p.left_out_here() == ["m_q4__c4: flagged contended", "m_q2__c4: flagged client-lag"]
+    lines = endscreen.PickLines([], endscreen.ShortNames(["m_q8"]))
+    assert lines.margin(p) == "only one: 2 rivals flagged"
+    assert lines.margin(p.model_copy(update={"skipped": []})) == "only candidate"

@@ -129,7 +129,8 @@ class PickLines:
             more = f" (+{len(p.tied_with) - 3})" if len(p.tied_with) > 3 else ""
             return "tie with " + ", ".join(shown) + more
         if p.runner_up is None or p.margin is None:
-            return "only candidate"
+            out = len(p.left_out_here())
+            return f"only one: {out} rivals flagged" if out else "only candidate"
         lead = f"{p.margin:.1%}" if p.margin < 0.1 else f"{p.margin:.0%}"
         return f"{lead} ahead of {self._differs(p.runner_up.run_id, p)}"
 

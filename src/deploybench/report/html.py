@@ -86,7 +86,8 @@ def _card(title: str, pick: Any) -> str:
     elif pick.runner_up is not None and pick.margin is not None:
         margin = f"clear: {pick.margin_text}"
     else:
-        margin = "only candidate"
+        out = pick.left_out_here()
+        margin = "only candidate" + (f" ({len(out)} cells at its level left out: {'; '.join(out)})" if out else "")
     cls = "pick-card tie" if pick.tie else "pick-card"
     return (f'<div class="{cls}" title="{h(rule)}" data-run-id="{h(pick.run_id)}">{head}'
             f'<div class="card-dep">{h(pick.deployment)} @ c={h(pick.concurrency)}</div>'
