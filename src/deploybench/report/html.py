@@ -87,7 +87,7 @@ def _card(title: str, pick: Any) -> str:
         margin = f"clear: {pick.margin_text}"
     else:
         out = pick.left_out_here()
-        margin = "only candidate" + (f" ({len(out)} cells at its level left out: {'; '.join(out)})" if out else "")
+        margin = "only candidate" + (f" ({len(out)} at its level flagged and left out)" if out else "")
     cls = "pick-card tie" if pick.tie else "pick-card"
     return (f'<div class="{cls}" title="{h(rule)}" data-run-id="{h(pick.run_id)}">{head}'
             f'<div class="card-dep">{h(pick.deployment)} @ c={h(pick.concurrency)}</div>'
