@@ -145,3 +145,55 @@ def test_report_renders_in_chromium(tmp_path):
     for root in (study, imported, unpriced):  # as a user would
         assert main(["report", str(root), "--format", "html"]) == 0
     asyncio.run(_check(study, imported, unpriced))
+
+
+FIRST_SCREEN = """JSON.stringify({
+  scroll_width: document.documentElement.scrollWidth, inner_width: window.innerWidth,
+  cards: Array.from(document.querySelectorAll('#picks .pick-card')).map(c => ({
+    bottom: c.getBoundingClientRect().bottom + window.scrollY, rule: c.getAttribute('title'),
+    run_id: c.getAttribute('data-run-id')})),
+  slo_form: document.getElementById('slo-form').getBoundingClientRect().top + window.scrollY,
+  caveats: Array.from(document.querySelectorAll('#caveats a')).map(a => a.getAttribute('href')),
+  notes_open: document.getElementById('notes').open})"""
+
+
+async def _first_screen(report: Path, recs) -> None:
+    picks = [p for rec in recs for p in rec.picks]
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    for width, height in ((390, 844), (1400, 900)):
+        async with bc.Browser(width=width, height=height) as browser:
+            await browser.open(report.as_uri())
+            await bc.wait_for_charts(browser)
+            got = json.loads(await browser.evaluate(FIRST_SCREEN))
+            await browser.screenshot(OUTPUT / f"first-screen-{width}.png", full_page=False)
+            assert browser.errors == []
+            assert got["scroll_width"] <= got["inner_width"], f"horizontal scroll at {width} px: {got}"
+            assert len(got["cards"]) == len(picks)
+            assert [c["run_id"] for c in got["cards"]] == [p.run_id for p in picks]
+            for card, pick in zip(got["cards"], picks):
+                assert card["rule"].startswith(f"Rule: {pick.rule}")  # the rule, in the tooltip
+            if width == 1400:  # the answer on the first screen: every card, and the SLO picker starts there
+                assert max(c["bottom"] for c in got["cards"]) <= 900, got["cards"]
+                assert got["slo_form"] < 900
+            # one line of caveats, each linking to its note in the folded Notes section, which opens on a click
+            assert got["caveats"] and not got["notes_open"]
+            for href in got["caveats"]:
+                assert await browser.evaluate(f"document.getElementById('notes').contains("
+                                              f"document.getElementById({href[1:]!r}))")
+            await browser.evaluate(f"document.querySelector('#caveats a').click()")
+            await asyncio.sleep(0.2)
+            assert await browser.evaluate("document.getElementById('notes').open")
+
+
+def test_report_first_screen_answers_at_phone_and_desktop_width(tmp_path):
+    from deploybench.report.context import build_context
+
+    deps = (*DEFAULT_DEPS, Dep(MALICIOUS, MALICIOUS_MODEL, "hw<i>", 0.8, 60.0, 12.0))
+    study = make_store(tmp_path / "study", deps=deps, levels=(1, 5, 20), n=30)
+    from deploybench.cli import main
+
+    assert main(["report", str(study), "--format", "html"]) == 0
+    page = (study / "report" / "report.html").read_text()
+    # the cell-name lists are in the folded Notes, after the picks; none sits above the first card
+    assert page.index('id="picks"') < page.index('<details id="notes">') < page.index('class="note"')
+    asyncio.run(_first_screen(study / "report" / "report.html", build_context(study).recommendations))

@@ -1,4 +1,5 @@
-"""What `deploybench run` leaves a user with: whole progress lines when piped, and the report at the end."""
+"""What `deploybench run` leaves a user with: whole progress lines when piped (cells done, the current cell,
+elapsed and time left), one screen at the end, and the report's path last."""
 
 import json
 import os
@@ -13,13 +14,12 @@ from deploybench.testing.servers import scripted_server
 from tests.e2e.test_cli import CLI
 
 CELL = r"endpoint__c\d+"
-PROGRESS = [
-    rf"\[\d+/\d+\] {CELL}: started",
-    rf"  {CELL}: \d+ req, [\d.]+ tok/s, TTFT p50 (\d+|nan) ms, \d+ errors, \d+s",
-    rf"\[\d+/\d+\] {CELL}: done, [\d.]+ tok/s, \d+ errors",
-]
+CLOCK = r"\d+m\d\ds"
+STARTED = rf"\[\d+/\d+\] {CELL}: started; elapsed {CLOCK}, left (\?|~{CLOCK})"
+INTERIM = rf"  {CELL}: \d+ req, [\d.]+ tok/s, TTFT p50 (\d+|nan) ms, \d+ errors, \d+s"
+PROGRESS = [STARTED, rf"\[\d+/\d+\] {CELL}: done, [\d.]+ tok/s, \d+ errors"]
 OTHER = [r"results: \S+", r"report: \S+"]
-PHRASES = ("started", "req, ", "tok/s", "TTFT p50", "errors", "done, ", "results: ", "report: ")
+PHRASES = ("started", "elapsed", "left", "tok/s", "TTFT p50", "errors", "done, ", "report: ")
 
 
 def _cli(*args, columns: int = 40, **kw) -> subprocess.CompletedProcess:
@@ -51,14 +51,34 @@ def test_piped_progress_lines_are_whole_and_run_ends_with_report(tmp_path):
         assert any(re.fullmatch(pat, ln) for pat in PROGRESS + OTHER), f"broken or unknown line: {ln!r}"
     for phrase in PHRASES:  # every phrase appears, and only ever whole
         assert any(phrase in ln for ln in lines + p.stdout.splitlines()), phrase
-    assert sum(ln.endswith(": started") for ln in lines) == 2
+    assert sum(": started; " in ln for ln in lines) == 2
     assert sum(": done, " in ln for ln in lines) == 2
+    # time left: unknown before the first cell (no plan for an endpoint), measured from the first cell on
+    assert re.search(r"\[1/2\] .*left \?$", lines[0]) and re.search(r"\[2/2\] .*left ~", p.stderr)
     assert "\x1b[" not in p.stderr, "no terminal control codes in a pipe"
+    # the end: one screen on stdout, at most 40 lines of at most 100 columns, every cell in its table
+    screen = p.stdout.rstrip().splitlines()
+    assert screen[0] == f"deploybench — {tmp_path / 'piped-run'}: 2 cells", screen
+    assert len(screen) <= 40 and max(map(len, screen)) <= 100
+    assert sum(ln.startswith("endpoint ") for ln in screen) == 2, screen
     # the run ends with the report's path, last on stdout
     assert p.stdout.rstrip().splitlines()[-1].startswith("report: ")
     html = _report_path(p.stdout)
     assert html == tmp_path / "piped-run" / "report" / "report.html" and html.is_file()
     assert {f.name for f in html.parent.iterdir()} >= {"report.html", "report.md", "report.json"}
+
+
+def test_verbose_adds_interim_lines_and_details_the_full_tables(tmp_path):
+    with scripted_server(ttft_ms=5, itl_ms=1) as url:
+        p = _endpoint_run(url, tmp_path, "--verbose", "--details")
+    assert p.returncode == 0, p.stderr
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    for ln in lines:
+        assert any(re.fullmatch(pat, ln) for pat in PROGRESS + OTHER + [INTERIM]), f"broken or unknown line: {ln!r}"
+    assert any(re.fullmatch(INTERIM, ln) for ln in lines)  # the first request of a cell is said at once
+    # --details: the wide tables of every figure and of where TTFT goes, before the one screen
+    assert "srv run/queue" in p.stdout and "where time to first token goes" in p.stdout
+    assert p.stdout.rstrip().splitlines()[-1].startswith("report: ")
 
 
 def test_json_stdout_stays_json_and_no_report_skips(tmp_path):

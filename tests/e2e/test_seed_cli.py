@@ -72,7 +72,11 @@ def test_recommend_study_basis_and_table(study):
     t = run_cli("recommend", study, "--scenario", "cost")
     assert t.returncode == 0, t.stderr
     assert "rule: lowest cost per 1M output tokens at concurrency 5, per model" in t.stdout
-    assert "ml.g5.2xlarge tp1" in t.stdout and "runner-up" in t.stdout
+    assert "7B: Llama-2-7b-hf_ml.g5.2xlarge_tp1; " in t.stdout and "runner-up" in t.stdout
+    assert "ml.g5.2xlarge tp1" not in t.stdout  # the picks' wide table is behind --details
+    d = run_cli("recommend", study, "--scenario", "cost", "--details")
+    assert d.returncode == 0, d.stderr
+    assert "ml.g5.2xlarge tp1" in d.stdout and d.stdout.endswith(t.stdout)
 
 
 def test_recommend_with_slo(study):

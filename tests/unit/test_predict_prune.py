@@ -82,5 +82,8 @@ def test_roofline_share_from_stored_features():
                    request_throughput_rps=1.0, ttft_ms=d, tpot_ms=Dist(n=4, p50=2 * bound_ms), itl_ms=d, e2e_ms=d,
                    ms_per_token=d, schedule_lag_ms=Dist())
     rf = cell_roofline(meta, s)
-    assert rf.fraction == pytest.approx(0.5) and rf.text == "reaches 50 % of its memory-bandwidth limit"
+    assert rf.fraction == pytest.approx(0.5) and rf.cpu  # a CPU host: the peak is numpy's, and the text says so
+    assert rf.text == "reaches 50 % of its memory-bandwidth limit (numpy's copy bandwidth)" and rf.label == "50 %"
+    fast = cell_roofline(meta, s.model_copy(update={"tpot_ms": Dist(n=4, p50=bound_ms / 1.2)}))
+    assert fast.fraction == pytest.approx(1.2) and fast.label == "≥ numpy's copy bandwidth" and fast.share is None
     assert cell_roofline(meta.model_copy(update={"features": None}), s) is None  # never guessed from this host

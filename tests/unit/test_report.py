@@ -278,8 +278,8 @@ def test_every_format_escapes_names(tmp_path):
     for raw in (MALICIOUS, MALICIOUS_MODEL, "hw<b>"):
         assert raw not in page
     assert html.escape(MALICIOUS) in page
-    # only the report's own scripts: error catcher, plotly, two JSON blocks, filter, chart renderer
-    assert len(re.findall(r"<script\b", page)) == 6
+    # only the report's own scripts: error catcher, plotly, two JSON blocks, filter, notes opener, chart renderer
+    assert len(re.findall(r"<script\b", page)) == 7
     md = (root / "report" / "report.md").read_text()
     assert MALICIOUS not in md and "&lt;script&gt;" in md
     cells_csv = (root / "report" / "cells.csv").read_text()

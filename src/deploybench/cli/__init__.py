@@ -73,6 +73,9 @@ def run(
                               "instead of refusing"),
     max_cost: Optional[float] = typer.Option(None, "--max-cost", help="refuse studies whose cloud cost estimate is above this ($)"),
     as_json: bool = typer.Option(False, "--json", help="print run summaries as JSON on stdout"),
+    details: bool = typer.Option(False, "--details", help="at the end, also every table: all figures, where TTFT "
+                                 "goes, the picks with their rules, % of roofline (the report has them too)"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="per-cell interim figures while a cell runs"),
     no_report: bool = typer.Option(False, "--no-report", help="skip writing the report (DIR/report/) at the end"),
     no_preflight: bool = typer.Option(False, "--no-preflight", help="skip the client self-check that runs before "
                                       "a study whose peak is over 64 streams (deploybench doctor)"),
@@ -134,13 +137,12 @@ def run(
         from .doctor import preflight
 
         preflight(cfg.load, no_preflight)
-        with RunProgress(total_cells=len(cfg.load.all_levels) * cfg.load.rounds) as progress:
+        with RunProgress(total_cells=len(cfg.load.all_levels) * cfg.load.rounds, verbose=verbose) as progress:
             study_dir, summaries = api.run(cfg, out_dir, name=name, reporter=progress, wait=wait)
-        _print_summaries(summaries, study_dir, as_json)
-        _report_after_run(study_dir, as_json, no_report)
+        _end_of_run(summaries, study_dir, as_json, details, retried=progress.retried, no_report=no_report)
         return
     _run_study(study, quick, name, load_over, max_tokens, out_dir, dry_run, fresh, max_cost, as_json, no_report,
-               (True if prune else None, prune_margin), parallel_deployments, no_preflight, wait)
+               (True if prune else None, prune_margin), parallel_deployments, no_preflight, wait, (details, verbose))
 
 
 def _note_missing(planned) -> None:
@@ -158,9 +160,49 @@ def _report_after_run(study_dir: Path, as_json: bool, no_report: bool) -> None:
         write_after_run(study_dir, as_json)
 
 
+def _end_of_run(summaries, study_dir: Path, as_json: bool, details: bool, study=None, retried=(),
+                failures=(), no_report: bool = False) -> None:
+    """After the last cell: --details' tables, then one screen (picks, cells, warnings), errors, the report."""
+    if as_json:
+        _print_summaries(summaries, study_dir, as_json)
+    else:
+        from .endscreen import screen
+        from .studyview import end_picks
+
+        if details:
+            _print_summaries(summaries, study_dir, as_json, details=True)
+        extra = []
+        if study is not None:
+            from .predict import pruning_line
+
+            if details:
+                _print_study_details(summaries, study_dir)
+            extra = [x for x in [pruning_line(api.prune_result(study_dir))] if x]
+        picks = end_picks(summaries, study.load.slo if study is not None else None) if study is not None else []
+        rounds = max((s.trials for s in summaries), default=1)
+        title = (f"deploybench — {study_dir}: {len(summaries)} cells"
+                 + (f", {rounds} rounds each" if rounds > 1 else ""))
+        reserve = len(failures) + (0 if no_report else 1)
+        slo = study.load.slo if study is not None else None
+        for line in screen(summaries, title, picks, retried, extra, reserve=reserve, slo=slo):
+            out.print(line, highlight=False, markup=False, soft_wrap=True)
+    for line in failures:
+        err.print(f"error: {line}", highlight=False, markup=False)
+    _report_after_run(study_dir, as_json, no_report)
+
+
+def _print_study_details(summaries, study_dir: Path) -> None:
+    from .predict import print_pruning, print_roofline
+    from .studyview import print_picks
+
+    print_picks(summaries, out)
+    print_pruning(api.prune_result(study_dir), out)
+    print_roofline(api.roofline(study_dir), out)
+
+
 def _run_study(path, quick, name, load_over, max_tokens, out_dir, dry_run, fresh, max_cost, as_json,
                no_report=False, prune=(None, None), parallel: int = 1, no_preflight: bool = False,
-               wait: bool = False) -> None:
+               wait: bool = False, shown=(False, False)) -> None:
     st = api.load_study(path) if path is not None else api.default_study(quick)
     overrides = {k: v for k, v in load_over.items() if v is not None}
     if overrides or name or max_tokens:
@@ -176,43 +218,45 @@ def _run_study(path, quick, name, load_over, max_tokens, out_dir, dry_run, fresh
             data["workload"]["max_tokens"] = max_tokens
         st = api.validate_study(data, str(path or "default study"))
     planned = api.plan(st, str(path or "default study"))
+    est = api.estimate(st, planned, out_dir)
     if dry_run:
         from .studyview import print_plan
 
-        print_plan(st, planned, api.estimate(st, planned, out_dir), out)
+        print_plan(st, planned, est, out)
         _note_missing(planned)
         return
     from .doctor import preflight
 
     preflight(st.load, no_preflight)
-    with RunProgress(total_cells=len(planned) * len(st.load.all_levels) * st.load.rounds) as progress:
+    details, verbose = shown
+    todo = sum(not c.done for c in est.cells) if not fresh else len(est.cells)
+    with RunProgress(total_cells=len(planned) * len(st.load.all_levels) * st.load.rounds, verbose=verbose,
+                     plan_s=est.wall_s if not fresh else None, plan_cells=todo) as progress:
         study_dir, summaries, failures = api.run_study(st, out_dir, reporter=progress, fresh=fresh,
                                                        max_cost=max_cost, prune=prune[0], prune_margin=prune[1],
                                                        parallel_deployments=parallel, wait=wait)
-    _print_summaries(summaries, study_dir, as_json)
-    if not as_json:
-        from .studyview import print_picks
-
-        print_picks(summaries, out)
-        from .predict import print_pruning, print_roofline
-
-        print_pruning(api.prune_result(study_dir), out)
-        print_roofline(api.roofline(study_dir), out)
-    for line in failures:
-        err.print(f"error: {line}", highlight=False, markup=False)
-    _report_after_run(study_dir, as_json, no_report)
+    _end_of_run(summaries, study_dir, as_json, details, st, progress.retried, failures, no_report)
     if failures:
         raise Exit(3)
 
 
-def _print_summaries(summaries, study_dir: Path, as_json: bool) -> None:
+def _print_summaries(summaries, study_dir: Path, as_json: bool, details: bool = False) -> None:
+    """--json: the summaries; --details: every figure and where TTFT goes; else the compact cell table."""
     if as_json:
         sys.stdout.write(json.dumps([s.model_dump(mode="json") for s in summaries], indent=2) + "\n")
-    else:
+        err.print(f"results: {study_dir}", highlight=False)
+    elif details:
         out.print(summary_table(summaries, title=f"deploybench — {study_dir}"))
         if (split := ttft_split_table(summaries)) is not None:
             out.print(split)
-    err.print(f"results: {study_dir}", highlight=False)
+    else:
+        from .endscreen import ShortNames, cell_rows, warning_lines
+
+        names = ShortNames(s.deployment for s in summaries)
+        lines = [f"deploybench — {study_dir}: {len(summaries)} cells", *cell_rows(summaries, names),
+                 *[x for x in (names.legend(),) if x], *warning_lines(summaries)]
+        for line in lines:
+            out.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -220,6 +264,7 @@ def summarize(
     path: Path = typer.Argument(..., help="a run or study folder"),
     slo: Optional[str] = typer.Option(None, "--slo", help='goodput SLO, e.g. "ttft_ms<=500,tpot_ms<=40"'),
     as_json: bool = typer.Option(False, "--json"),
+    details: bool = typer.Option(False, "--details", help="every figure of every cell, and where TTFT goes"),
 ) -> None:
     """Recompute summaries from stored raw records (no re-run)."""
     if not path.exists():
@@ -227,7 +272,11 @@ def summarize(
     summaries = api.summarize(path, slo)
     if not summaries:
         raise ConfigError(f"no runs under {path}", "give a folder written by `deploybench run`")
-    _print_summaries(summaries, path, as_json)
+    _print_summaries(summaries, path, as_json, details)
+    if details and not as_json:
+        from .predict import print_roofline
+
+        print_roofline(api.roofline(path), out)
 
 
 def _sigterm(signum, frame) -> None:  # make SIGTERM take the Ctrl-C path (cleanup included)

@@ -189,6 +189,7 @@ def recommend_cmd(
     at_interactivity: Optional[float] = typer.Option(None, "--at-interactivity", help="with --scenario cost: the "
                                                      "cheapest at N tok/s per user (1000 / TPOT p50), read off each "
                                                      "deployment's curve over its load levels"),
+    details: bool = typer.Option(False, "--details", help="also the picks' full table (the 2023 study's columns)"),
 ) -> None:
     """Pick the best deployment per model for a scenario, with the rule and the margin."""
     from .quality import Gated
@@ -205,7 +206,8 @@ def recommend_cmd(
     if as_json:
         _json(gated.json([p.model_dump(mode="json") for p in picks]))
         return
-    out.print(picks_table(picks, f"deploybench recommend — {scenario} ({basis} basis) — {path}"))
+    if details:
+        out.print(picks_table(picks, f"deploybench recommend — {scenario} ({basis} basis) — {path}"))
     for rule in dict.fromkeys(p.rule for p in picks):
         out.print(f"rule: {rule}", highlight=False, markup=False)
     for p in picks:

@@ -188,14 +188,22 @@ def print_pruning(result, console: Console) -> None:
                   f"this run took {result.actual_wall_s:.0f} s", highlight=False)
 
 
+def pruning_line(result) -> str | None:
+    """One line after ``run --prune``: what pruning measured and saved (the table: ``--details``)."""
+    if result is None:
+        return None
+    return (f"pruning measured {result.measured_cells} of {len(result.cells)} cells ({result.skipped_cells} "
+            f"PREDICTED only): saved ~{result.saved_wall_s:.0f} s and ${result.saved_usd:.4f} by the plan's estimate")
+
+
 def print_roofline(rows: dict, console: Console) -> None:
     """Console summary: the share of its roofline bound each measured cell reaches (docs/predict.md)."""
     if not rows:
         return
     t = Table(title="% of roofline: the hardware's bound on a decode step (peak memory bandwidth or FLOP/s) "
-              "over the measured step (TPOT p50)", box=box.SIMPLE_HEAD)
+              "over the measured step (TPOT p50); on a CPU the peaks are numpy's", box=box.SIMPLE_HEAD)
     for c in ("cell", "% of roofline", "limited by"):
         t.add_column(c, justify="right" if c == "% of roofline" else "left")
     for run_id, rf in rows.items():
-        t.add_row(run_id, f"{rf.pct:.0f} %", rf.bound)
+        t.add_row(run_id, rf.label, rf.bound)
     console.print(t)

@@ -57,3 +57,13 @@ def print_picks(summaries: Sequence[RunSummary], console: Console) -> None:
             t.add_row(p.group, p.deployment or "—", str(p.concurrency or "—"),
                       "—" if p.value is None else f"{p.value:.4g}", p.margin_text)
         console.print(t)
+
+
+def end_picks(summaries: Sequence[RunSummary], slo: str | None = None) -> list[tuple[str, list]]:
+    """(scenario, picks) for the end of a run: the three rules, and the SLO's cheapest cell if the study has one."""
+    from .. import api
+
+    out = [(scenario, api.recommend_picks(list(summaries), scenario)) for scenario in ("cost", "latency", "throughput")]
+    if slo:
+        out.append(("slo", api.recommend_picks(list(summaries), "cost", slo=slo)))
+    return [(scenario, picks) for scenario, picks in out if picks]

@@ -104,6 +104,12 @@ class Pick(BaseModel):
                 f"{self.margin:.1%} {worse} ({_num(self.runner_up.value)} vs {_num(self.value)} {self.unit})")
 
 
+    def left_out_here(self) -> list[str]:
+        """The ``skipped`` cells at the pick's own level (the rivals it was not judged against)."""
+        level = (self.run_id or "").rpartition("__")[2]
+        return [x for x in self.skipped if level and x.split(": ", 1)[0].endswith(f"__{level}")]
+
+
 def _num(v: float | None) -> str:
     return "—" if v is None else f"{v:.4g}" if abs(v) < 1000 else f"{v:,.0f}"
 

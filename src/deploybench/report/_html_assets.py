@@ -29,6 +29,19 @@ tbody tr:nth-child(even) { background: #fafbfc; }
 #js-errors { background: var(--bad); color: #a50e0e; padding: 8px; white-space: pre-wrap; }
 figure { margin: 18px 0 28px; } figure .chart { min-height: 460px; }
 .note { color: var(--muted); font-style: italic; }
+h1, .facts, .note, #caveats, .card-dep, .card-margin, #slo-answer { overflow-wrap: anywhere; }
+nav { display: flex; flex-wrap: wrap; gap: 2px 0; }
+#caveats { margin: 10px 0 4px; }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 300px), 1fr)); gap: 10px; }
+.pick-card { border: 1px solid var(--line); border-left: 4px solid #1f77b4; border-radius: 4px; padding: 8px 10px;
+             background: #fff; min-width: 0; }
+.pick-card.tie { border-left-color: #e0a800; } .pick-card.none { border-left-color: #9aa3ab; }
+.card-head { font-size: 12px; color: var(--muted); text-transform: uppercase; letter-spacing: .03em; }
+.card-dep { font-weight: 600; } .card-fig { font-size: 18px; line-height: 1.3; } .card-iv { font-size: 13px; color: var(--muted); }
+.card-margin { font-size: 12px; color: var(--muted); }
+#notes { margin: 16px 0; } #notes summary { cursor: pointer; font-weight: 600; }
+figure { max-width: 100%; } figure .chart { width: 100%; }
+@media (max-width: 600px) { body { padding: 0 10px 32px; } #slo-form input[type=number] { width: 90px; } }
 """
 
 # First script on the page: every later error lands in window.__reportErrors and in #js-errors.
@@ -46,6 +59,20 @@ window.addEventListener('unhandledrejection', function (e) { window.__noteError(
 document.addEventListener('securitypolicyviolation', function (e) {
   window.__noteError('blocked by the page policy: ' + e.violatedDirective + ' ' + (e.blockedURI || ''));
 });
+"""
+
+# A link to a note (the line of caveats) opens the folded Notes section first.
+OPEN_NOTES = """
+(function () {
+  function open() {
+    var id = decodeURIComponent(location.hash.slice(1));
+    var el = id && document.getElementById(id);
+    var box = document.getElementById('notes');
+    if (el && box && box.contains(el)) { box.open = true; el.scrollIntoView(); }
+  }
+  window.addEventListener('hashchange', open);
+  open();
+})();
 """
 
 RENDER_CHARTS = """

@@ -13,6 +13,18 @@ from .picks import FrontPoint, Recommendation, pareto_front, recommendations
 BASES = ("deploybench", "study")
 
 
+class Note(str):
+    """A report note (its full text, as every format prints it) with ``short``: a few words for the HTML
+    report's one line of caveats, which links to the note."""
+
+    short: str
+
+    def __new__(cls, text: str, short: str) -> "Note":
+        note = super().__new__(cls, text)
+        note.short = short
+        return note
+
+
 @dataclass
 class ReportContext:
     store: Store
@@ -52,28 +64,30 @@ def build_context(path_or_store, slo: Sequence[Constraint] | None = None, basis:
     ctx = ReportContext(store=store, recommendations=recommendations(store, slo, basis),
                         pareto=pareto_front(store, basis), slo=list(slo or []), basis=basis)
     if any(c.summary.price_per_hour is None for c in store.cells):
-        ctx.notes.append("some cells have no price per hour: their cost columns are empty "
-                         "(give --price-per-hour, or a hardware price in the study)")
+        ctx.notes.append(Note("some cells have no price per hour: their cost columns are empty "
+                              "(give --price-per-hour, or a hardware price in the study)", "cells without a price"))
     from ..schemas import FLAGS
 
     for flag, meaning in FLAGS.items():
         hit = [c.run_id for c in store.cells if flag in c.summary.flags]
         if hit:
-            ctx.notes.append(f"{len(hit)} of {len(store.cells)} cells flagged {flag}: {meaning} "
-                             f"({', '.join(hit[:6])}{', …' if len(hit) > 6 else ''})")
+            ctx.notes.append(Note(f"{len(hit)} of {len(store.cells)} cells flagged {flag}: {meaning} "
+                                  f"({', '.join(hit[:6])}{', …' if len(hit) > 6 else ''})",
+                                  f"{len(hit)} cell{'s' if len(hit) > 1 else ''} {flag}"))
     ctx.notes.extend(import_notes(store.cells))
     mixed = [c for c in store.cells if c.summary.errors_by_kind]
     if mixed:
-        ctx.notes.append(error_mix_note(mixed))
+        ctx.notes.append(Note(error_mix_note(mixed), f"{len(mixed)} cell{'s' if len(mixed) > 1 else ''} "
+                              "with failed requests"))
     roof = roofline_note(ctx)
     if roof:
-        ctx.notes.append(roof)
+        ctx.notes.append(Note(roof, "% of roofline"))
     if any(c.summary.intervals for c in store.cells):
-        ctx.notes.append(rounds_note(store.cells))
+        ctx.notes.append(Note(rounds_note(store.cells), "how ± and ties are decided"))
     return ctx
 
 
-def import_notes(cells) -> list[str]:
+def import_notes(cells) -> list[Note]:
     """Per tool imported: where its definitions differ from ours, what it does not give, where window figures
     come from; and which cells give means where a percentile is expected (docs/import.md)."""
     tools: dict[str, list] = {}
@@ -92,11 +106,11 @@ def import_notes(cells) -> list[str]:
             text += f"; not given (null, never invented): {', '.join(missing)}"
         if window:
             text += f"; window figures: {'; '.join(sorted(window))}"
-        out.append(text)
+        out.append(Note(text, f"imported from {tool}"))
     means = [f"{c.run_id} ({', '.join(k[:-5] for k, v in c.meta.labels.items() if k.endswith('_stat') and v == 'mean')})"
              for c in cells if any(k.endswith("_stat") for k in c.meta.labels)]
     if means:
-        out.append("these cells give means, not percentiles, for: " + "; ".join(means))
+        out.append(Note("these cells give means, not percentiles, for: " + "; ".join(means), "means, not percentiles"))
     return out
 
 

@@ -23,7 +23,7 @@ from .. import storage
 from . import charts as charts_mod
 from . import slo as slo_mod
 from .context import ReportContext
-from ._html_assets import CSS, ERROR_CATCHER, RENDER_CHARTS, SLO_FILTER
+from ._html_assets import CSS, ERROR_CATCHER, OPEN_NOTES, RENDER_CHARTS, SLO_FILTER
 from .markdown import DEFINITIONS
 from .picks import Recommendation, cost_reader
 from .tables import CELL_COLUMNS, STUDY_COLUMNS, TTFT_SPLIT_COLUMNS, TTFT_SPLIT_NOTE, Column, split_cells
@@ -66,6 +66,60 @@ def html_table(columns: Sequence[Column], rows: Sequence, table_id: str | None =
 
 
 # --------------------------------------------------------------------------- sections
+
+
+def _fig(v: float | None) -> str:
+    return "—" if v is None else f"{v:.4g}" if abs(v) < 1000 else f"{v:,.0f}"
+
+
+def _card(title: str, pick: Any) -> str:
+    """One pick: deployment and level, figure ± its interval, margin or ties; the rule in a tooltip."""
+    head = f'<div class="card-head">{h(title)} · {h(pick.group)}</div>'
+    rule = f"Rule: {pick.rule}" + (f" ({pick.tie_rule})" if pick.tie_rule else "")
+    if pick.run_id is None:
+        return (f'<div class="pick-card none" title="{h(rule)}">{head}'
+                f'<div class="card-margin">no pick: {h(pick.note or "no cell qualifies")}</div></div>')
+    iv = pick.interval
+    half = (f' <span class="card-iv">±{(iv.hi - iv.lo) / 2 / abs(pick.value):.0%} '
+            f"(95 %: {h(_fig(iv.lo))}–{h(_fig(iv.hi))})</span>") if iv and pick.value else ""
+    if pick.tie and pick.tied_with:
+        margin = "tie with " + ", ".join(pick.tied_with)
+    elif pick.runner_up is not None and pick.margin is not None:
+        margin = f"clear: {pick.margin_text}"
+    else:
+        out = pick.left_out_here()
+        margin = "only candidate" + (f" ({len(out)} at its level flagged and left out)" if out else "")
+    cls = "pick-card tie" if pick.tie else "pick-card"
+    return (f'<div class="{cls}" title="{h(rule)}" data-run-id="{h(pick.run_id)}">{head}'
+            f'<div class="card-dep">{h(pick.deployment)} @ c={h(pick.concurrency)}</div>'
+            f'<div class="card-fig">{h(_fig(pick.value))} {h(pick.unit)}{half}</div>'
+            f'<div class="card-margin">{h(margin)}</div></div>')
+
+
+def picks_cards(recs: Sequence[Recommendation]) -> str:
+    """The report's first answer: one card per pick (scenario x model); the full tables follow below."""
+    cards = [_card(rec.title, p) for rec in recs for p in rec.picks]
+    if not cards:
+        return '<section id="picks"><p class="muted">No picks: no cells to recommend from.</p></section>'
+    return (f'<section id="picks"><div class="cards">{"".join(cards)}</div><p class="muted">Hover a card for '
+            'its rule; <a href="#recommendations">Recommendations</a> has each pick\'s full figures.</p></section>')
+
+
+def caveats_line(notes: Sequence[str]) -> str:
+    """One line: each note's few words, linking to it in the Notes section."""
+    if not notes:
+        return ""
+    links = " · ".join(f'<a href="#note-{i}">{h(getattr(n, "short", None) or n[:40])}</a>'
+                       for i, n in enumerate(notes, 1))
+    return f'<p id="caveats"><strong>Caveats:</strong> {links}</p>'
+
+
+def notes_section(notes: Sequence[str]) -> str:
+    """Every note in full (cell names included), folded away until asked for."""
+    if not notes:
+        return ""
+    body = "".join(f'<p class="note" id="note-{i}">{h(n)}</p>' for i, n in enumerate(notes, 1))
+    return f'<details id="notes"><summary>Notes ({len(notes)})</summary>{body}</details>'
 
 
 def recommendations_section(recs: Sequence[Recommendation]) -> str:
@@ -186,7 +240,6 @@ def render(ctx: ReportContext) -> str:
            "connect-src 'none'; base-uri 'none'; form-action 'none'")
     title = f"deploybench report — {ctx.store.root}"
     facts = "".join(f"<li>{h(f)}</li>" for f in ctx.facts())
-    notes = "".join(f'<p class="note">{h(n)}</p>' for n in ctx.notes)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{h(csp)}">
@@ -197,13 +250,15 @@ def render(ctx: ReportContext) -> str:
 <script nonce="{nonce}">{get_plotlyjs()}</script>
 </head><body>
 <header><h1>{h(title)}</h1><ul class="facts">{facts}</ul>
-<nav><a href="#recommendations">Recommendations</a><a href="#slo">Cheapest meeting an SLO</a>
+<nav><a href="#picks">Picks</a><a href="#recommendations">Recommendations</a><a href="#slo">Cheapest meeting an SLO</a>
 <a href="#charts">Charts</a><a href="#quality">Quality</a><a href="#ttft-split">TTFT split</a>
-<a href="#cells">All cells</a></nav></header>
+<a href="#cells">All cells</a><a href="#notes">Notes</a></nav></header>
 <pre id="js-errors" hidden></pre>
-{notes}
-{recommendations_section(ctx.recommendations)}
+{caveats_line(ctx.notes)}
+{picks_cards(ctx.recommendations)}
 {slo_html}
+{notes_section(ctx.notes)}
+{recommendations_section(ctx.recommendations)}
 {charts_html}
 {interactivity_html}
 {quality_section(ctx)}
@@ -213,6 +268,7 @@ def render(ctx: ReportContext) -> str:
 <script type="application/json" id="slo-data">{safe_json(slo_data)}</script>
 <script type="application/json" id="chart-data">{safe_json(figs)}</script>
 <script nonce="{nonce}">{SLO_FILTER}</script>
+<script nonce="{nonce}">{OPEN_NOTES}</script>
 <script nonce="{nonce}">{RENDER_CHARTS}</script>
 </body></html>
 """

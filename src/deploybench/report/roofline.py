@@ -6,6 +6,8 @@ read at peak memory bandwidth or FLOPs at peak FLOP/s, whichever is longer
 (``GpuSpec.peak``): an FP8 deployment is measured against the FP8 peak and its FP8 weight bytes, an
 FP4 one against FP4 (attention against fp16). The share is that bound over the measured step (TPOT
 p50, else the median ms/token). Definition: ``docs/predict.md`` ("% of roofline").
+On a CPU host the peaks are numpy's (a float32 matmul, a copy): a cell beyond them shows
+"≥ numpy's matmul peak" (or copy bandwidth), never a share over 100 %.
 
 Features come from the cell's ``meta.json`` (stored at run time, with this host's measured memory
 bandwidth) or, for imported cells on catalog GPUs, from the catalog and the published
@@ -23,17 +25,42 @@ from ..schemas import RunMeta, RunSummary
 __all__ = ["Roofline", "cell_roofline", "of_cell"]
 
 
+PEAK_OF = {"compute": "numpy's matmul peak", "memory-bandwidth": "numpy's copy bandwidth"}
+"""What a CPU host's peak is: :func:`deploybench.predict.features.measure_cpu_bandwidth` times numpy."""
+
+
 @dataclass(frozen=True)
 class Roofline:
     fraction: float
     bound: str  # "memory-bandwidth" | "compute"
+    cpu: bool = False  # the peak was measured with numpy on a CPU host, not a datasheet's
 
     @property
     def pct(self) -> float:
         return 100.0 * self.fraction
 
     @property
+    def beyond_peak(self) -> bool:
+        """A CPU cell faster than numpy's figure: numpy's float32 matmul (or copy) is not a bound for
+        llama.cpp's quantized kernels (or for weights that sit in cache), so no share is shown."""
+        return self.cpu and self.fraction > 1.0
+
+    @property
+    def share(self) -> float | None:
+        """The share in percent, or None where it would be a number over 100 that means nothing."""
+        return None if self.beyond_peak else self.pct
+
+    @property
+    def label(self) -> str:
+        """``71 %``, or ``≥ numpy's matmul peak`` for a CPU cell beyond numpy's figure."""
+        return f"≥ {PEAK_OF[self.bound]}" if self.beyond_peak else f"{self.pct:.0f} %"
+
+    @property
     def text(self) -> str:
+        if self.beyond_peak:
+            return f"is {self.bound}-bound, at or above {PEAK_OF[self.bound]} (no share shown)"
+        if self.cpu:
+            return f"reaches {self.pct:.0f} % of its {self.bound} limit ({PEAK_OF[self.bound]})"
         return f"reaches {self.pct:.0f} % of its {self.bound} limit"
 
 
@@ -62,7 +89,7 @@ def cell_roofline(meta: RunMeta, summary: RunSummary) -> Roofline | None:
     if not step or step <= 0:
         return None
     bound_ms, bound = roofline_decode(f, step_times(f, Params()).batch)
-    return Roofline(bound_ms / step, bound)
+    return Roofline(bound_ms / step, bound, cpu=f.hardware.family == "cpu")
 
 
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()

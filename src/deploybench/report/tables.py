@@ -57,6 +57,13 @@ INTERVAL_COLUMNS = (("output_tok_s", "output tok/s", "output_throughput_tok_s", 
                     ("cost_per_1m_tokens", "$ per 1M tok", "cost_per_1m_tokens", "{:.3f}"))
 
 
+def _bound(rf) -> str | None:
+    """The bound, and for a CPU cell beyond numpy's peak why its share is empty."""
+    if rf is None:
+        return None
+    return f"{rf.bound} ({rf.label})" if rf.beyond_peak else rf.bound
+
+
 def _srv(name: str, stat: str) -> Callable[[Cell], float | None]:
     """The engine's own /metrics figure (mean/max inside the window), if it was scraped."""
     return lambda c: (c.summary.server.get(name) or {}).get(stat)
@@ -109,8 +116,8 @@ CELL_COLUMNS: list[Column] = [
     *[Column(f"{m}_{p}", f"{t} {p}", _d(f"{m}_ms", p), "{:.1f}")
       for m, t in (("ttft", "TTFT"), ("tpot", "TPOT"), ("e2e", "E2E")) for p in ("p50", "p90", "p99")],
     Column("ms_per_token_p50", "ms/token p50", _d("ms_per_token", "p50"), "{:.2f}"),
-    Column("roofline_pct", "% of roofline", lambda c: getattr(of_cell(c), "pct", None), "{:.0f}"),
-    Column("roofline_bound", "roofline bound", lambda c: getattr(of_cell(c), "bound", None)),
+    Column("roofline_pct", "% of roofline", lambda c: getattr(of_cell(c), "share", None), "{:.0f}"),
+    Column("roofline_bound", "roofline bound", lambda c: _bound(of_cell(c))),
     Column("output_tok_s", "output tok/s", _s("output_throughput_tok_s"), "{:.1f}"),
     Column("request_rps", "req/s", _s("request_throughput_rps"), "{:.3f}"),
     Column("goodput_rps", "goodput req/s", _s("goodput_rps"), "{:.3f}"),
