@@ -107,3 +107,16 @@ def test_a_lone_pick_says_how_many_rivals_were_left_out():
     lines = endscreen.PickLines([], endscreen.ShortNames(["m_q8"]))
     assert lines.margin(p) == "only one: 2 rivals flagged"
     assert lines.margin(p.model_copy(update={"skipped": []})) == "only candidate"
+
+
+def test_progress_ttft_median_is_constant_work_and_within_its_bucket():
+    """The live line's TTFT p50 comes from 2 % buckets (O(1) per record, however many requests)."""
+    from deploybench.schemas import RequestRecord
+
+    cell = progress._Cell("c", 1, None, None)
+    ttfts = [10.0 + i for i in range(1001)]  # median 510 ms
+    for t in ttfts:
+        cell.add(RequestRecord(index=0, scheduled_ns=0, started_ns=0, sent_ns=0, chunk_ns=[int(t * 1e6)],
+                               chunk_tokens=[1], done_ns=int(t * 1e6), output_tokens=1))
+    assert cell.done == 1001 and len(cell.ttfts) < 250
+    assert cell.ttft_p50() == pytest.approx(510, rel=0.02)

@@ -61,7 +61,7 @@ def make_records(n: int, concurrency: int, ttft_ms: float, tpot_ms: float, rng: 
             gap = max(0.1, rng.normal(tpot_ms, tpot_ms * 0.1)) * 1e6
             chunks = [first + int(k * gap) for k in range(tokens)]
             done = chunks[-1] + 500_000
-            recs.append(RequestRecord(index=0, vu=vu, scheduled_ns=sent, sent_ns=sent, chunk_ns=chunks,
+            recs.append(RequestRecord(index=0, vu=vu, scheduled_ns=sent, started_ns=sent, sent_ns=sent, chunk_ns=chunks,
                                       chunk_tokens=[1] * tokens, done_ns=done, input_tokens=64,
                                       output_tokens=tokens, token_source="usage", max_tokens=tokens,
                                       finish_reason="length"))
