@@ -254,6 +254,8 @@ async def run_level(client: ProtocolClient, prompts: Sequence[Prompt], params: G
             if pause > 0:  # back-off from a refusing server, or its Retry-After: waiting asked for, not lag
                 await asyncio.sleep(pause)
                 scheduled = time.monotonic_ns()
+            else:  # one turn of the loop first: the other streams the same read woke stamp their events
+                await asyncio.sleep(0)  # before this user sends its next request (sending costs the most)
 
     tasks = [asyncio.create_task(user(v)) for v in range(concurrency)]
     helpers = [asyncio.create_task(watch.watch()), asyncio.create_task(_stop_when_gone(watch, tasks, why))]
