@@ -57,7 +57,7 @@ def run(cfg: RunConfig, out: Path | str = "runs", name: str | None = None,
     needs.check([cfg.deployment])
     name = name or f"run-{time.strftime('%Y%m%d-%H%M%S')}"
     study_dir = Path(out) / name
-    with StudyLock(study_dir, wait), helper_process():
+    with StudyLock(study_dir, wait), helper_process(cfg.load.adaptive):
         study_dir.mkdir(parents=True, exist_ok=True)
         storage.atomic_write(study_dir / "study.json", cfg.model_dump_json(indent=2))
         prompts = workloads.load_prompts(cfg.workload.source)
@@ -117,7 +117,7 @@ def run_study(study, out: Path | str = "runs", reporter: Reporter | None = None,
     (an address or a ``distributed.Client``; default ``load.cluster``); only this process writes the folder.
     """
     study_dir = Path(out) / study.name
-    with StudyLock(study_dir, wait), helper_process():
+    with StudyLock(study_dir, wait), helper_process(study.load.adaptive):
         return _run_study_locked(study, study_dir, reporter, resume, fresh, max_cost, prune, prune_margin,
                                  parallel_deployments, cluster)
 

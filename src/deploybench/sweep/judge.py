@@ -4,8 +4,8 @@ Whether a window's intervals are tight is a bootstrap over every record: done in
 measuring process it holds the GIL for tens to hundreds of ms while the loop stamps tokens. Here
 the measuring loop only waits (the writer thread writes what is queued, then one helper process
 reads ``records.jsonl`` and computes :func:`~deploybench.metrics.intervals.precision_met`). The
-process is started once per run (spawned: it inherits no threads, sockets or servers) and warmed
-up while the first level warms up; :func:`shutdown` ends it.
+process is started once per run, before any engine starts (spawned: it inherits no threads, sockets
+or servers), and warmed up while the engine loads; :func:`shutdown` ends it.
 """
 
 from __future__ import annotations
@@ -56,8 +56,11 @@ def shutdown() -> None:
 
 
 @contextlib.contextmanager
-def helper_process():
-    """Around a run: the helper process (if one was started) ends with it."""
+def helper_process(adaptive: bool = False):
+    """Around a run: with adaptive windows the helper process starts now, before any engine (so its start-up
+    never takes CPU from a measured level), and ends with the run."""
+    if adaptive:
+        pool()
     try:
         yield
     finally:
