@@ -51,3 +51,9 @@ def pytest_runtest_makereport(item, call):
 def ci() -> bool:
     """Are we in CI (``CI`` set to anything but empty, 0, false or no): the one definition the tests use."""
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+VLLM_PYTHON = os.environ.get("DEPLOYBENCH_VLLM_PYTHON") or str(Path(__file__).resolve().parents[1] / ".venv-vllm" / "bin" / "python")
+"""The vLLM (CPU) interpreter scripts/setup.sh --test installs (.venv-vllm), or DEPLOYBENCH_VLLM_PYTHON."""
+needs_vllm = pytest.mark.skipif(not Path(VLLM_PYTHON).is_file(),
+                                reason=f"no vLLM interpreter at {VLLM_PYTHON} (set DEPLOYBENCH_VLLM_PYTHON)")

