@@ -21,8 +21,8 @@ from tests.e2e.test_cli import run_cli
 
 import os
 
-pytestmark = [pytest.mark.slow, pytest.mark.required, pytest.mark.usefixtures("have_llama"),
-              # Opt-in: on a shared 2-core host this measures the host's drift as much as the tool (it failed
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("have_llama"),
+              # Opt-in, so not `required` (CI would count the skip as a failure): on a shared 2-core host this measures the host's drift as much as the tool (it failed
               # 3 of 4 runs in one day: twice all ties, once two clear opposite picks 10.8 % apart while the
               # host probe read the host 1.57x slower than typical). It is issue 20's open problem, measured
               # by benchmarks/stability.py; the suite keeps the drift test with a known answer.
