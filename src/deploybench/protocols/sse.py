@@ -1,19 +1,25 @@
 """Server-sent events over an aiohttp response, with arrival timestamps.
 
-Reads whatever bytes have arrived (``iter_any``) and splits them into lines itself: one await per
-network read instead of one per line, and every event in a read gets that read's arrival time.
+Reads whatever bytes have arrived (``readany``) and splits them into lines itself: one await per
+network read instead of one per line. Each event is stamped with the time its last byte came off the
+socket: the connection's protocol (:class:`StampingHandler`) notes the clock each time it is handed
+bytes, before anything is parsed, so an event's time does not wait for the client's task to be
+scheduled behind a thousand other streams (docs/metrics.md, "Timestamps").
 Also the session every load maker uses (:func:`new_session`) and the timing hooks on it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import functools
 import json
 import time
 from collections.abc import AsyncIterator
 
 import aiohttp
+from aiohttp.client_proto import ResponseHandler
 
 
 MAX_EVENT_BYTES = 1 << 20
@@ -64,8 +70,9 @@ class _Watchdog:
 async def events(resp: aiohttp.ClientResponse, stall_s: float | None = None) -> AsyncIterator[tuple[int, str]]:
     """Yield ``(monotonic_ns, data)`` for each ``data:`` line (``error:`` lines become JSON errors).
 
-    One generator, one await per network read (``readany``: whatever bytes have arrived), stamped as
-    the read returns: every event in a read gets that read's arrival time. Bounded: a line over
+    One generator, one await per network read (``readany``: whatever bytes have arrived). Each event
+    is stamped with the time its last byte came off the socket (:func:`arrival_marks`); on a connection
+    that keeps no marks, with the time the read returned. Bounded: a line over
     :data:`MAX_EVENT_BYTES` raises :class:`OversizedEvent`, bytes that are not UTF-8 raise
     ``UnicodeDecodeError``, and ``stall_s`` without a complete line raises :class:`StalledStream`.
     This runs once per streamed event, so it is written for speed: no nested generator, no call for
@@ -73,6 +80,8 @@ async def events(resp: aiohttp.ClientResponse, stall_s: float | None = None) -> 
     """
     dog = _Watchdog(stall_s) if stall_s else None
     content, buf = resp.content, b""
+    marks = arrival_marks(resp)
+    end = 0  # payload bytes read so far: the offset just past ``data``
     try:
         while True:
             if dog is None:
@@ -85,20 +94,30 @@ async def events(resp: aiohttp.ClientResponse, stall_s: float | None = None) -> 
             if not data:
                 break
             if b"\n" not in data:
+                end += len(data)
                 buf += data
                 if len(buf) > MAX_EVENT_BYTES:
                     raise OversizedEvent(f"an SSE line longer than {MAX_EVENT_BYTES} bytes")
                 continue
+            pos = end - len(buf)  # the payload offset of the first byte of buf + data
+            end += len(data)
             *complete, buf = (buf + data).split(b"\n") if buf else data.split(b"\n")
             if dog is not None:
                 dog.last = dog.loop.time()
             for raw in complete:
                 if len(raw) > MAX_EVENT_BYTES:
                     raise OversizedEvent(f"an SSE line longer than {MAX_EVENT_BYTES} bytes")
+                pos += len(raw) + 1  # just past this line's newline
+                if marks is not None:  # the first socket read that reached it
+                    while marks and marks[0][0] < pos:
+                        marks.popleft()
+                    ts = marks[0][1] if marks else now
+                else:
+                    ts = now
                 if raw[:5] == b"data:":  # the common line, without a call
-                    yield now, raw[5:].strip().decode("utf-8")
+                    yield ts, raw[5:].strip().decode("utf-8")
                 elif raw and raw != b"\r" and (event := _event(raw)) is not None:
-                    yield now, event
+                    yield ts, event
         if len(buf) > MAX_EVENT_BYTES:
             raise OversizedEvent(f"an SSE line longer than {MAX_EVENT_BYTES} bytes")
         if buf and (event := _event(buf)) is not None:
@@ -111,6 +130,49 @@ async def events(resp: aiohttp.ClientResponse, stall_s: float | None = None) -> 
     finally:
         if dog is not None:
             dog.close()
+
+
+class StampingHandler(ResponseHandler):
+    """aiohttp's connection protocol, noting when each socket read's bytes reached the response body.
+
+    ``data_received`` runs in the event loop's I/O callback, before any task is woken: the clock read
+    on entry is the bytes' arrival, however many streams' tasks then queue behind each other. After
+    aiohttp has parsed the read, ``(payload bytes so far, ns)`` is appended to the current response's
+    marks, which :func:`events` consumes (so they stay as short as the unread part of the body)."""
+
+    rx_payload = None
+    rx_marks: collections.deque | None = None
+
+    def data_received(self, data: bytes) -> None:
+        now = time.monotonic_ns()
+        super().data_received(data)
+        payload = self._payload
+        if payload is None:
+            return
+        if payload is not self.rx_payload:
+            self.rx_payload, self.rx_marks = payload, collections.deque()
+        total = payload.total_bytes
+        marks = self.rx_marks
+        if not marks or marks[-1][0] != total:
+            marks.append((total, now))
+
+
+def arrival_marks(resp: aiohttp.ClientResponse) -> collections.deque | None:
+    """The ``(payload bytes, arrival ns)`` marks of ``resp``'s body, or None where its connection keeps
+    none (a session not made by :func:`new_session`)."""
+    conn = resp.connection
+    proto = conn.protocol if conn is not None else None
+    if isinstance(proto, StampingHandler) and proto.rx_payload is resp.content:
+        return proto.rx_marks
+    return None
+
+
+class _StampingConnector(aiohttp.TCPConnector):
+    """A TCP connector whose connections are :class:`StampingHandler` s."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self._factory = functools.partial(StampingHandler, loop=self._loop)
 
 
 def _event(raw: bytes) -> str | None:
@@ -136,9 +198,10 @@ def new_session(**kw) -> aiohttp.ClientSession:
     Tuned for many long streams (#10 item 4, figures in benchmarks/client_capacity.py): no pool limit,
     keep-alive connections dropped after 2 s idle (servers drop theirs, llama-server after 5 s: ours
     go first), no cookie jar (a benchmark's users share nothing, and a load balancer's sticky cookie
-    would pin them all to one backend), a large read buffer, and :func:`send_trace`'s stamps.
+    would pin them all to one backend), a large read buffer, :func:`send_trace`'s stamps, and
+    connections that note when bytes arrive (:class:`StampingHandler`).
     """
-    connector = aiohttp.TCPConnector(limit=0, force_close=False, keepalive_timeout=2.0)
+    connector = _StampingConnector(limit=0, force_close=False, keepalive_timeout=2.0)
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
     return aiohttp.ClientSession(connector=connector, timeout=timeout, trace_configs=[send_trace()],
                                  cookie_jar=aiohttp.DummyCookieJar(), read_bufsize=READ_BUFSIZE, **kw)
