@@ -10,7 +10,10 @@ Pure functions of :class:`~.features.CellFeatures` and :class:`Params`; times in
 * comm (TP > 1): 2 all-reduces per layer, each ``alpha + 2 (tp-1)/tp x msg / link bandwidth``;
 * overhead: ``o_step + layers x o_layer`` (kernel launches, scheduler), x ``q_overhead`` for
   quantized kernels;
-* a request at level N with batch limit B: batch b = min(N, B); its server time = prefill of its
+* KV admission (:func:`kv_schedule`): an engine that reserves runs b = min(N, B) requests, B those whose whole
+  prompt + output fits; one that admits on demand runs more, preempts when its cache runs out, re-prefills the
+  preempted requests and pauses them after their first token (TPOT, TTFT);
+* a request at level N with batch b: its server time = prefill of its
   own prompt plus the b-1 others that join while it runs + (output - 1) decode steps; median
   ms/token uses the median prompt, mean times the mean prompt; queueing inside the batch is
   ``k_queue`` decode steps; beyond the batch, a closed loop of N users on b slots waits N/b cycles;
