@@ -2,9 +2,9 @@
 
 The accuracy guards recompute everything from ``tests/data/public-gpu/dstack-gpu-results.csv`` (dstack's
 DeepSeek-R1 benchmarks, read through the table importer's code): each fold is fitted on its training
-cells only and predicts the held-out ones. Floors from issue 27: TPOT MAPE <= 15 % for the concurrency
-holdout, <= 30 % for the hardware holdout; the length holdout does not reach its 15 % floor (docs/predict.md
-says why) and is guarded at the level reached.
+cells only and predicts the held-out ones. Floors from issue 27: TPOT MAPE <= 15 % for the concurrency and
+length holdouts, <= 30 % for the hardware holdout (the length floor is met since the model preempts on-demand
+engines' requests when their KV cache runs out: predict/scheduling.py, model.kv_schedule).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from deploybench.predict.model import Params, decode_step_ms, kv_copies, rooflin
 from deploybench.predict.validate import validate
 
 TABLE = Path(__file__).resolve().parents[1] / "data" / "public-gpu" / "dstack-gpu-results.csv"
-# holdout -> TPOT MAPE guard (%): the issue's floors where they are met, else the level reached + a margin
-FLOORS = {"concurrency": 15.0, "hardware": 30.0, "length": 19.5}
+# holdout -> TPOT MAPE guard (%): the issue's floors (reached: 13.4, 24.3, 11.8 %)
+FLOORS = {"concurrency": 15.0, "hardware": 30.0, "length": 15.0}
 
 
 @pytest.fixture(scope="module")
@@ -162,3 +162,51 @@ def test_roofline_of_imported_gpu_cells_uses_the_fp8_peak(cells):
     bound8, _ = roofline_decode(c.features, 4)
     assert r.fraction == pytest.approx(bound8 / c.measured["tpot_ms"])
     assert roofline_decode(bf16, 4)[0] > 1.8 * bound8  # FP8 bytes: about half the bf16 bound
+
+
+def test_engine_settings_data_parallel_attention(cells):
+    from deploybench.predict.scheduling import attention_dp
+
+    assert attention_dp("--tp 8 --enable-dp-attention", 8) == 8  # SGLang 0.4.x: dp = tp when not given
+    assert attention_dp("--tp 8 --dp 4 --enable-dp-attention", 8) == 4
+    assert attention_dp("--tp 8 --enable-dp-attention --dp-size=3", 8) == 2  # made a divisor of tp
+    assert attention_dp("pytorch backend, tp 8, enable_attention_dp: true", 8) == 8
+    assert attention_dp("enable_attention_dp: false, tp 8", 8) == 1
+    assert attention_dp("--tensor-parallel-size 8 --data-parallel-size 2", 8) == 1  # whole replicas: no change
+    assert attention_dp(None, 8) == attention_dp("--tp 8", 8) == 1
+    dp = {c.features.group: c.features.attention_dp for c in cells}
+    assert dp == {"sglang|H200-SXM-141GB": 8, "sglang|MI300X-192GB": 1, "vllm|H200-SXM-141GB": 1,
+                  "vllm|MI300X-192GB": 1, "tensorrt-llm|H200-SXM-141GB": 1}
+    f = next(c.features for c in cells if c.features.group == "sglang|H200-SXM-141GB")
+    g = f.model_copy(update={"attention_dp": 1})
+    assert kv_copies(f, held=True) == 1 and kv_copies(f) == kv_copies(g) == 8  # memory: own requests; reads: TP
+    assert weight_bytes(f) - weight_bytes(g) == pytest.approx(7 * f.arch.attention_params * f.bits / 8)
+    assert weight_bytes(f, 64) == weight_bytes(g, 64)
+
+
+def test_kv_admission_reserve_and_on_demand():
+    import math
+
+    from deploybench.predict.model import kv_schedule, kv_tokens
+    from deploybench.predict.scheduling import kv_admission
+
+    assert (kv_admission("vllm"), kv_admission("sglang"), kv_admission("tensorrt-llm"), kv_admission("tgi-1.0.3"),
+            kv_admission("llamacpp")) == ("on-demand", "on-demand", "reserve", "reserve", "reserve")
+    f = _cell("fp8", gpu="H200-SXM-141GB", model="DeepSeek-R1", batch=128, prompt=3200)
+    p = Params(mem_reserve=0.3)
+    k = kv_tokens(f, p)
+    for out in (100, 800, 6400):
+        g = f.model_copy(update={"workload": Workload(input_mean=3200, input_median=3200, output_tokens=out)})
+        res = kv_schedule(g.model_copy(update={"kv_admission": "reserve"}), p)
+        dem = kv_schedule(g.model_copy(update={"kv_admission": "on-demand"}), p)
+        assert res.batch == pytest.approx(min(128, k / (3200 + out))) and res.pause_median == res.recompute_tokens == 0
+        b0 = min(128, k / 3200)
+        if b0 * (3200 + out) <= k:  # the wave fits at full length: nothing preempted
+            assert dem.batch == pytest.approx(b0) and dem.recompute_tokens == dem.pause_mean == 0
+        else:  # more running than reserving, some re-prefilled; the median pauses once over half are preempted
+            assert res.batch < dem.batch <= b0 and dem.recompute_tokens > 0 and dem.pause_mean > 0
+            preempted = 1 - k / (b0 * (3200 + out))
+            assert (dem.pause_median > 0) == (preempted > 0.5)
+            assert dem.recompute_tokens == pytest.approx(k * math.log((3200 + out) / max(3200, k / b0)))
+    # FP8 KV halves the bytes per token: twice the budget
+    assert kv_tokens(f.model_copy(update={"kv_bits": 8.0}), p) == pytest.approx(2 * k)

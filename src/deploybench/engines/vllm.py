@@ -197,6 +197,7 @@ class VllmPlugin(EnginePlugin):
     kind = "vllm"
     config = VllmEngine
     hardware_kinds = ("cpu", "instance")
+    kv_admission = "on-demand"  # blocks allocated as a request grows; preempted (recomputed) when they run out
     startup_s = 90.0
     metric_prefixes = ("vllm:",)
     server_gauges = {"requests_running": ("vllm:num_requests_running",),

@@ -19,6 +19,7 @@ from ..catalog import Catalog, load_catalog
 from ..schemas import ConfigError, RunMeta, RunSummary, Serving
 from ..schemas import plugins
 from .deployed import kv_bits, model_arch, serving_hardware
+from .scheduling import attention_dp
 from .features import (SEED_WORKLOAD, Architecture, CellFeatures, HardwareFeatures, Workload, bits_per_weight,
                        gpu_features, measure_cpu_bandwidth)
 
@@ -156,7 +157,9 @@ def cell_features(meta: RunMeta, s: RunSummary, catalog: Catalog | None = None) 
                         arch=arch, quantization=quant, bits=bits, kv_bits=kv_bits(serving),
                         hardware=_hardware(meta, catalog), pp=serving.pp or 1,
                         engine=_group(meta, cfg), concurrency=meta.concurrency, max_batch=serving.batch_slots,
-                        workload=_workload(meta, s), level=str(meta.level.get("key") or f"c{meta.concurrency}"))
+                        workload=_workload(meta, s), level=str(meta.level.get("key") or f"c{meta.concurrency}"),
+                        attention_dp=attention_dp(((meta.external or {}).get("table_columns") or {}).get(
+                            "engine_settings"), serving.tp or 1))
 
 
 def load_cells(path: Path | str, catalog: Catalog | None = None) -> list[Cell]:

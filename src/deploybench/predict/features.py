@@ -53,6 +53,8 @@ class Architecture(_M):
     kv_elems_per_layer: int | None = Field(None, ge=1, description="KV-cache elements per token per layer (MLA: "
                                            "latent + RoPE key); None: 2 x kv_heads x head_dim")
     kv_replicated: bool = Field(False, description="every TP rank caches the whole token (MLA's shared latent)")
+    attention_params: int = Field(0, ge=0, description="attention projection weights, all layers (0: unknown); "
+                                  "data-parallel attention keeps a copy per attention group")
     attn_flops_decode: int | None = Field(None, ge=0, description="attention FLOPs per token per context token per "
                                           "layer in decode (None: 4 x heads x head_dim)")
     attn_flops_prefill: int | None = Field(None, ge=0, description="the same in prefill")
@@ -332,6 +334,10 @@ class CellFeatures(_M):
     workload: Workload
     level: str = Field("", description="the load level's key (c4, r2-poisson); empty in older stores")
     pp: int = Field(1, ge=1, description="pipeline stages; hardware.devices = TP x PP")
+    attention_dp: int = Field(1, ge=1, description="data-parallel attention ranks (SGLang --enable-dp-attention): "
+                              "each caches only its own requests' KV (predict/scheduling.py)")
+    kv_admission: str | None = Field(None, description="reserve | on-demand: how the engine admits requests to "
+                                     "its KV cache; None: from the engine label (predict/scheduling.py)")
 
     @property
     def tp(self) -> int:
@@ -346,6 +352,13 @@ class CellFeatures(_M):
     def weight_only(self) -> bool:
         """Weight-only quantized (GPTQ, AWQ, GGUF types): narrow weights dequantized to multiply."""
         return self.bits < 12 and self.compute_dtype == "fp16"
+
+    @property
+    def admission(self) -> str:
+        """``reserve`` or ``on-demand`` (:func:`~.scheduling.kv_admission` of the engine label unless set)."""
+        from .scheduling import kv_admission
+
+        return self.kv_admission or kv_admission(self.engine)
 
     @property
     def group(self) -> str:
@@ -386,6 +399,7 @@ def arch_from_catalog(m: ModelArchitecture) -> Architecture:
                         tied_embeddings=m.tie_word_embeddings, source=m.source, head_size=m.head_dim,
                         dense_matrix_params=dense, experts=m.num_experts, experts_per_tok=m.num_experts_per_tok,
                         moe_layers=moe_layers, expert_params=expert, kv_elems_per_layer=kv, kv_replicated=m.uses_mla,
+                        attention_params=layers * attn,
                         attn_flops_decode=dec, attn_flops_prefill=pre)
 
 

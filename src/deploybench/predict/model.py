@@ -10,7 +10,10 @@ Pure functions of :class:`~.features.CellFeatures` and :class:`Params`; times in
 * comm (TP > 1): 2 all-reduces per layer, each ``alpha + 2 (tp-1)/tp x msg / link bandwidth``;
 * overhead: ``o_step + layers x o_layer`` (kernel launches, scheduler), x ``q_overhead`` for
   quantized kernels;
-* a request at level N with batch limit B: batch b = min(N, B); its server time = prefill of its
+* KV admission (:func:`kv_schedule`): an engine that reserves runs b = min(N, B) requests, B those whose whole
+  prompt + output fits; one that admits on demand runs more, preempts when its cache runs out, re-prefills the
+  preempted requests and pauses them after their first token (TPOT, TTFT);
+* a request at level N with batch b: its server time = prefill of its
   own prompt plus the b-1 others that join while it runs + (output - 1) decode steps; median
   ms/token uses the median prompt, mean times the mean prompt; queueing inside the batch is
   ``k_queue`` decode steps; beyond the batch, a closed loop of N users on b slots waits N/b cycles;
@@ -22,13 +25,15 @@ Pure functions of :class:`~.features.CellFeatures` and :class:`Params`; times in
 
 from __future__ import annotations
 
+import math
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from .features import CellFeatures
 
-__all__ = ["FIGURES", "Params", "Prediction", "StepTimes", "comm_ms", "decode_step_ms", "figures", "max_batch",
-           "predict_cell", "prefill_ms", "roofline_decode", "roofline_decode_ms", "step_times"]
+__all__ = ["FIGURES", "KvSchedule", "Params", "Prediction", "StepTimes", "comm_ms", "decode_step_ms", "figures",
+           "kv_schedule", "kv_tokens", "max_batch", "predict_cell", "prefill_ms", "roofline_decode", "roofline_decode_ms",
+           "step_times"]
 
 FIGURES = ("ms_per_token", "tok_s", "ttft_ms", "tpot_ms", "e2e_ms", "cost_per_1m")
 
@@ -93,22 +98,33 @@ def _quantized(f: CellFeatures) -> bool:
 
 def weight_bytes(f: CellFeatures, batch: float | None = None) -> float:
     """Bytes of weights: held in memory (``batch`` None), or read by one pass over ``batch`` tokens (an MoE
-    reads only the experts they route to). Matrices at their bits; the output head at 16 bits."""
+    reads only the experts they route to). Matrices at their bits; the output head at 16 bits. Data-parallel
+    attention over dp groups holds the attention projections dp times (each group its own copy); what one pass
+    reads stays the TP model's (see :func:`kv_copies`)."""
     a = f.arch
     mats = a.matrix_params if batch is None else a.matrix_params_read(batch)
+    if batch is None:  # held: data-parallel attention keeps a copy of the attention weights per group
+        mats += a.attention_params * (max(1, f.attention_dp) - 1)
     return mats * f.bits / 8 + a.vocab * a.hidden * 2
 
 
-def kv_copies(f: CellFeatures) -> float:
+def kv_copies(f: CellFeatures, held: bool = False) -> float:
     """How many TP ranks hold each KV element: 1, or more when there are fewer KV heads than ranks (MLA's
-    shared latent: every rank)."""
-    tp = f.tp
+    shared latent: every rank).
+
+    ``held``: the copies in memory, where data-parallel attention (``f.attention_dp`` groups of tp / dp ranks,
+    each caching only its own requests) divides them by dp. A decode step's KV read keeps the TP copies: the
+    model has no term for what data-parallel attention costs per step (ranks in lockstep, uneven requests per
+    rank, token gathers around the MoE), and SGLang 0.4.3's measured step grows with the batch as the replicated
+    read does (docs/predict.md, "Validation on public GPU data")."""
+    tp = f.tp / (max(1, f.attention_dp) if held else 1)
     return float(tp) if f.arch.kv_replicated else max(1.0, tp / f.arch.kv_heads)
 
 
-def kv_bytes(f: CellFeatures, tokens: float) -> float:
-    """KV-cache bytes of ``tokens`` cached tokens over all devices, copies included (engine's KV precision)."""
-    return tokens * f.arch.kv_bytes_per_token(f.kv_bits / 8) * kv_copies(f)
+def kv_bytes(f: CellFeatures, tokens: float, held: bool = False) -> float:
+    """KV-cache bytes of ``tokens`` cached tokens over all devices, copies included (engine's KV precision);
+    ``held``: the copies kept in memory (:func:`kv_copies`)."""
+    return tokens * f.arch.kv_bytes_per_token(f.kv_bits / 8) * kv_copies(f, held)
 
 
 def _overhead(f: CellFeatures, p: Params) -> float:
@@ -162,14 +178,56 @@ def prefill_ms(f: CellFeatures, tokens: float, p: Params) -> float:
     return _overhead(f, p) + max(_mem_ms(f, weight_bytes(f, tokens ** p.moe_spread), p), cmp_) + comm_ms(f, tokens, p)
 
 
+def kv_tokens(f: CellFeatures, p: Params) -> float:
+    """Tokens the KV cache holds beside the weights (the KV budget), copies included."""
+    hw = f.hardware
+    free = hw.memory_gib * 2**30 * (1 - p.mem_reserve) - weight_bytes(f) / hw.devices  # per device
+    return max(0.0, free / (kv_bytes(f, 1.0, held=True) / hw.devices))
+
+
 def capacity(f: CellFeatures, p: Params) -> float:
     """Requests whose KV cache fits beside the weights (prompt + output each), capped by the engine's limit;
     not rounded (the fit needs a smooth figure)."""
-    hw = f.hardware
-    free = hw.memory_gib * 2**30 * (1 - p.mem_reserve) - weight_bytes(f) / hw.devices  # per device
-    per_req = kv_bytes(f, f.workload.input_mean + f.workload.output_tokens) / hw.devices
-    fit = max(0.0, free / per_req)
+    fit = kv_tokens(f, p) / (f.workload.input_mean + f.workload.output_tokens)
     return min(fit, float(f.max_batch)) if f.max_batch else fit
+
+
+class KvSchedule(BaseModel):
+    """How the KV budget shapes a closed loop of N users (:func:`kv_schedule`); steps are decode steps."""
+
+    batch: float = Field(description="requests decoding at once, averaged over a request's output")
+    recompute_tokens: float = Field(0.0, description="prompt + output tokens re-prefilled after preemptions, "
+                                    "per output length of decode steps")
+    pause_median: float = Field(0.0, description="steps the median request spends preempted after its first token")
+    pause_mean: float = Field(0.0, description="the same, mean over requests")
+
+
+def kv_schedule(f: CellFeatures, p: Params) -> KvSchedule:
+    """The running batch and the cost of preemption under the engine's KV admission (``f.admission``).
+
+    *reserve*: a request is admitted when its whole prompt + output fits: b = min(N, K / (I + O)), never preempted.
+    *on-demand*: admitted when its prompt fits, b0 = min(N, K / I, slots) start together (a closed loop of
+    fixed-length requests keeps them in waves). Their cache grows a token a step; from progress
+    t* = K / b0 - I on it is full and the engine preempts the newest, so b(t) = K / (I + t) until the survivors,
+    K / (I + O), finish. Over the O steps: mean batch (b0 t* + K ln((I + O) / (I + t*))) / O; the requests
+    preempted at progress t (K / (I + t)^2 dt of them) re-prefill their I + t tokens, K ln(...) in all, and wait
+    O - t steps for the survivors' room; the median waits only where more than half are preempted
+    (O - (2K / b0 - I) steps, at least 0).
+    """
+    n, inp, out = float(f.concurrency), f.workload.input_mean, f.workload.output_tokens
+    slots = float(f.max_batch) if f.max_batch else math.inf
+    k = kv_tokens(f, p)
+    if f.admission != "on-demand":
+        return KvSchedule(batch=max(1.0, min(n, capacity(f, p))))
+    b0 = max(1.0, min(n, k / inp, slots))
+    if b0 * (inp + out) <= k:  # the whole wave fits at full length: nobody is preempted
+        return KvSchedule(batch=b0)
+    t0 = max(0.0, k / b0 - inp)
+    log = math.log((inp + out) / (inp + t0))
+    batch = max(1.0, (b0 * t0 + k * log) / out)
+    mean = k / b0 * ((out + inp) * (1 / (inp + t0) - 1 / (inp + out)) - log)
+    return KvSchedule(batch=batch, recompute_tokens=k * log, pause_median=max(0.0, out - (2 * k / b0 - inp)),
+                      pause_mean=max(0.0, mean))
 
 
 def max_batch(f: CellFeatures, p: Params) -> int:
@@ -199,29 +257,33 @@ def step_times(f: CellFeatures, p: Params) -> StepTimes:
                      overhead_ms=_overhead(f, p), prefill_ms=prefill_ms(f, f.workload.input_mean, p), batch=b)
 
 
-def _server_ms(f: CellFeatures, own_prompt: float, b: int, dec: float, p: Params) -> float:
-    """Server time of one request: prefill (own prompt + the b-1 joining it) + remaining decode steps."""
-    others = (b - 1) * f.workload.input_mean
+def _server_ms(f: CellFeatures, own_prompt: float, b: float, dec: float, p: Params, recompute: float = 0.0) -> float:
+    """Server time of one request: prefill (own prompt + the b-1 joining it + the tokens preempted requests
+    re-prefill meanwhile) + remaining decode steps."""
+    others = (b - 1) * f.workload.input_mean + recompute
     return prefill_ms(f, own_prompt + others, p) + (f.workload.output_tokens - 1) * dec
 
 
 def figures(f: CellFeatures, p: Params) -> dict[str, float]:
     """The predicted figures as plain floats (the fit calls this thousands of times)."""
     cap = capacity(f, p)
-    b, n, out = max(1.0, min(f.concurrency, cap)), f.concurrency, f.workload.output_tokens
+    kv = kv_schedule(f, p)
+    b, n, out = kv.batch, f.concurrency, f.workload.output_tokens
     dec, mem, cmp_ = decode_step_ms(f, b, f.workload.input_mean + out / 2, p)
     queue = p.k_queue * (p.k_queue_q if _quantized(f) else 1.0) * dec if n > 1 else 0.0
-    med = _server_ms(f, f.workload.input_median, b, dec, p)
-    mean = _server_ms(f, f.workload.input_mean, b, dec, p) + queue
+    med = _server_ms(f, f.workload.input_median, b, dec, p, kv.recompute_tokens)
+    mean = _server_ms(f, f.workload.input_mean, b, dec, p, kv.recompute_tokens) + queue
     wait = 0.0
     if n > b:  # closed loop beyond the batch: N users share b slots, each waits its turn
         wait = mean * (n - b) / b
         mean *= n / b
     # first token: its own prompt and, on average, half of the others joining with it are prefilled first
     own = prefill_ms(f, f.workload.input_median + (b - 1) / 2 * f.workload.input_mean, p)
-    return {"ms_per_token": med / out, "tok_s": n * out * 1e3 / mean, "e2e_ms": mean,
-            "ttft_ms": wait + queue + own + (dec / 2 if b > 1 else 0.0),  # + the step in progress when it arrives
-            "tpot_ms": (med - own) / max(1.0, out - 1) if out > 1 else dec,
+    step = (med - own) / max(1.0, out - 1) if out > 1 else dec  # between two tokens while it runs
+    # preempted after its first token, a request waits its turn there instead of before it
+    return {"ms_per_token": (med + kv.pause_median * step) / out, "tok_s": n * out * 1e3 / mean, "e2e_ms": mean,
+            "ttft_ms": max(0.0, wait - kv.pause_mean * step) + queue + own + (dec / 2 if b > 1 else 0.0),
+            "tpot_ms": step * (1 + kv.pause_median / max(1.0, out - 1)),
             "batch": b, "max_batch": cap, "memory_bound": float(mem >= cmp_)}
 
 

@@ -89,6 +89,10 @@ class EnginePlugin:
     hardware_kinds: ClassVar[tuple[str, ...]] = ("cpu",)
     #: seconds from start() to ready, for estimates (plan, capacity)
     startup_s: ClassVar[float] = 5.0
+    #: how the server admits requests to its KV cache, for the predictor: "reserve" (a request's whole prompt +
+    #: output must fit) or "on-demand" (its prompt; the cache grows, and running requests are preempted when it
+    #: runs out); None: predict/scheduling.py's table by kind, else "reserve"
+    kv_admission: ClassVar[str | None] = None
     #: billed per hour while up (a cloud endpoint): counts toward the study's max_cost
     cloud: ClassVar[bool] = False
     #: Prometheus series prefixes the scraper keeps (e.g. "vllm:")
