@@ -321,7 +321,7 @@ def import_results(paths, fmt: str, out: Path | str = "runs", name: str | None =
     from pydantic import ValidationError
 
     from .ingest import DeploymentFacts, import_files
-    from .schemas.errors import from_validation
+    from .schemas.validation import from_validation
 
     try:
         facts = DeploymentFacts(**{k: v for k, v in deployment.items() if v is not None})
@@ -480,8 +480,8 @@ def delete_cloud_leftovers(region: str, leftovers, report=None) -> list:
 def shortcut_engine(**options):
     """The engine config of ``deploybench run``'s one-server shortcut (``--endpoint URL`` or ``--model M
     --threads N ...``; None: not given): the engine whose shortcut key is given, else the default engine
-    (:func:`deploybench.schemas.plugins.shortcut_config`). Bad input raises one ConfigError line."""
-    from .schemas.plugins import shortcut_config
+    (:func:`deploybench.engines.shortcut.shortcut_config`). Bad input raises one ConfigError line."""
+    from .engines.shortcut import shortcut_config
 
     return shortcut_config(options)
 

@@ -31,7 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..schemas import ConfigError
-from ..schemas.errors import from_validation
+from ..schemas.validation import from_validation
 from .models import ModelArchitecture, architecture, from_hf_config, load_architectures
 
 __all__ = ["Catalog", "CpuProfile", "FigureSource", "GpuSpec", "HardwareEntry", "Price", "DEFAULT_REGION", "ENV_VAR",

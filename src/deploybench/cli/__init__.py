@@ -18,7 +18,7 @@ from .. import api
 from ..schemas import (
     ConfigError, Deployment, DeploybenchError, LoadConfig, RunConfig, SyntheticWorkload, JsonlWorkload, Workload,
 )
-from ..schemas.errors import from_validation
+from ..schemas.validation import from_validation
 from .progress import RunProgress
 from .tables import summary_table, ttft_split_table
 
