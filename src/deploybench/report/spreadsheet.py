@@ -10,19 +10,12 @@ from typing import Any
 from .. import storage
 from .context import ReportContext
 from .picks import Recommendation
+from .render.spreadsheet import safe_text
 from .tables import CELL_COLUMNS, RECORD_COLUMNS, STUDY_COLUMNS, cell_rows
 
 XLSX_MAX_ROWS = 1_048_576
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 NO_RECORDS = ("No per-request records: these runs hold summary figures only (e.g. imported 2023 data). "
               "Run `deploybench run` to measure requests.")
-
-
-def safe_text(v: Any) -> Any:
-    """Keep a spreadsheet from reading text (a deployment name, a prompt) as a formula."""
-    if isinstance(v, str) and v.startswith(_FORMULA_START):
-        return "'" + v
-    return v
 
 
 # --------------------------------------------------------------------------- rows
