@@ -249,7 +249,7 @@ def _sse_error(message: str) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m deploybench.adapters.tgi", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m deploybench.testing.adapters.tgi", description=__doc__.splitlines()[0])
     ap.add_argument("--upstream", required=True, help="llama-server base URL, e.g. http://127.0.0.1:8080")
     ap.add_argument("--port", type=int, default=3000)
     ap.add_argument("--no-ignore-eos", action="store_true", help="let the model stop at EOS (like real TGI)")
