@@ -16,6 +16,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..engines.llamacpp import binary_version
+from ..engines.modelgen import sha256_file
 from ..engines.modelgen.cache import building, model_cache_dir
 from ..engines.modelgen.quant import log_tail, run_tool
 from ..engines.modelgen.tools import tool_binary
@@ -42,8 +44,7 @@ def text_file(path: str | Path | None = None) -> Path:
 
 
 def sha256_of(path: Path) -> str:
-    from ..engines.modelgen import sha256_file  # noqa: PLC0415 (cached by path, size and mtime)
-
+    # sha256_file: cached by path, size and mtime
     return sha256_file(Path(path))
 
 
@@ -138,7 +139,5 @@ def _perplexity_run(model: Path, text: Path, ctx: int, chunks: int, threads: int
 
 
 def tool_version() -> str:
-    from ..engines.llamacpp import binary_version  # noqa: PLC0415
-
     tool = tool_binary("llama-perplexity")
     return f"llama-perplexity {binary_version(tool)}"

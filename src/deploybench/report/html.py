@@ -29,6 +29,7 @@ from .render.markdown import DEFINITIONS
 from .picks import Recommendation, cost_reader
 from .render.columns import Column
 from .tables import CELL_COLUMNS, STUDY_COLUMNS, TTFT_SPLIT_COLUMNS, TTFT_SPLIT_NOTE, split_cells
+from .quality import chart as quality_chart
 from .quality import html_section as quality_section
 from .pruned import html_section as pruned_section
 from .interactivity import html_section as interactivity_section
@@ -166,8 +167,6 @@ def _slo_row_attrs(entry: dict[str, Any], limits, best) -> str:
 def charts_section(ctx: ReportContext) -> tuple[str, list[str]]:
     cost_of = cost_reader(ctx.store, ctx.basis)
     charts, notes = charts_mod.all_charts(ctx.store.cells, ctx.pareto, ctx.recommendations, cost_of)
-    from .quality import chart as quality_chart
-
     charts += [c for c in [quality_chart(ctx)] if c is not None]
     parts = ['<section id="charts"><h2>Charts</h2>']
     figs: list[str] = []

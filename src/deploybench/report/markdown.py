@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 from .context import ReportContext
 from .picks import Recommendation
+from .pruned import markdown_lines as pruned_lines
+from .quality import markdown_lines as quality_lines
 from .render.markdown import DEFINITIONS, md_table, md_text
 from .tables import CELL_COLUMNS, STUDY_COLUMNS, TTFT_SPLIT_COLUMNS, TTFT_SPLIT_NOTE, split_cells
 
@@ -41,11 +43,8 @@ def render(ctx: ReportContext) -> str:
             lines.append(f"- {md_text(p.group)}: {md_text(p.cell.deployment)} @ c={p.cell.concurrency} — "
                          f"${p.cost:.3f} per 1M tokens, {p.latency:.2f} ms/token")
         lines.append("")
-    from .quality import markdown_lines as quality_lines
 
     lines += quality_lines(ctx)
-    from .pruned import markdown_lines as pruned_lines
-
     lines += pruned_lines(ctx)
     if split := split_cells(store.cells):
         lines += ["## Where time to first token goes", "", TTFT_SPLIT_NOTE, ""]
