@@ -143,6 +143,26 @@ def cycles(src: Path = DEFAULT_SRC) -> list[set[str]]:
     return [c for c in strongly_connected(import_graph(src)) if len(c) > 1]
 
 
+def private_names_across_packages(src: Path = DEFAULT_SRC) -> list[tuple[str, int, str]]:
+    """(module, line, statement) for each import of a private name (``_x``, or a module ``_x`` inside a package)
+    from another top-level package. deploybench's own top-level modules (``_clock``, ``_version``) are shared
+    by every layer and do not count."""
+    mods = modules(src)
+    found = []
+    for name, path in mods.items():
+        for node, _ in _imports(ast.parse(path.read_text(), str(path))):
+            for target in _targets(node, name, mods):
+                if package_of(target) == package_of(name) or target.count(".") < 1:
+                    continue
+                inner = target.split(".")[2:]  # below the top-level package
+                names = [a.name for a in node.names] if isinstance(node, ast.ImportFrom) else []
+                if any(seg.startswith("_") for seg in inner) or any(n.startswith("_") and not n.endswith("__") and not target.endswith(f".{n}")
+                                                                    for n in names):
+                    found.append((name, node.lineno, ast.unparse(node)))
+                    break
+    return found
+
+
 def package_of(module: str) -> str:
     """The top-level package (or module) a module belongs to: deploybench.report.html -> report."""
     parts = module.split(".")
@@ -197,6 +217,10 @@ def main(argv: list[str]) -> int:
     for module, _, _ in lazy:
         per_package[package_of(module)] += 1
     print("  " + ", ".join(f"{p}={k}" for p, k in sorted(per_package.items())))
+    private = private_names_across_packages(src)
+    print(f"private names imported across packages: {len(private)}")
+    for module, line, statement in private:
+        print(f"  {module}:{line}: {statement}")
     big = long_modules(src)
     print(f"modules over 300 lines: {len(big)}")
     for name, length in big:

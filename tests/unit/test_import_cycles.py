@@ -37,3 +37,8 @@ def test_no_import_cycles():
     found = {frozenset(c) for c in structure.cycles()}
     new = [sorted(c) for c in found - PENDING]
     assert not new, f"import circles: {new}"
+
+
+def test_no_private_name_crosses_a_package():
+    """What another package needs is public where it is defined (``from ..x import _name`` stays inside x)."""
+    assert structure.private_names_across_packages() == []
