@@ -11,20 +11,37 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from . import storage, workloads
+from . import quality, recommend, seed, storage, sweep, workloads
 from .catalog import DEFAULT_REGION, Catalog
+from .catalog import load_catalog as read_catalog
+from .engines import needs
 from .engines.external import ExternalEngine  # public vocabulary (registered like any engine)
 from .engines.llamacpp import LlamaCppEngine
+from .engines.shortcut import shortcut_config
 from .ingest import FORMATS as _IMPORT_READERS
+from .ingest import DeploymentFacts, export_rows, import_files
+from .ingest.table import EXPORT_COLUMNS, write_csv
 from .metrics import Constraint, ttft_ms
 from .metrics import slo as slo_mod
+from .predict.capacity import Lifecycle
+from .predict.cells import load_cells
+from .predict.features import measure_cpu_bandwidth
 from .predict.study import MODEL_FILE as PREDICT_MODEL_FILE
+from .predict.study import capacity_plan, fit_study, predicted_cells
+from .predict.validate import HOLDOUTS, validate
+from .quality import study as quality_study
+from .quality.ladder import LADDER_METHODS
 from .recommend import DEFAULT_LATENCY, TIE_REL, ParetoPoint, Pick, SpeedPick
 from .recommend import Front as InteractivityFront
 from .schemas import ConfigError, DeploybenchError, EngineError, RunConfig, RunSummary, Study
+from .schemas.plugins import engine_plugin, engine_plugins
+from .schemas.study import PruneConfig
+from .schemas.validation import from_validation
 from .storage.cells import combined_cells, finished_dirs, load_cell, summarize_cell
 from .storage.lock import StudyLock
 from .sweep import Reporter, run_deployment
+from .sweep import doctor as sweep_doctor
+from .sweep import prune as sweep_prune
 from .sweep.judge import helper_process
 
 # Names never equal a subpackage's (``deploybench.report`` is the package, ``write_report`` the function).
@@ -52,8 +69,6 @@ def run(cfg: RunConfig, out: Path | str = "runs", name: str | None = None,
     """Measure one deployment at every load level; returns the study folder and the summaries.
 
     One run writes a study folder at a time: another run on it raises ``StudyBusy`` (``wait``: blocks)."""
-    from .engines import needs
-
     needs.check([cfg.deployment])
     name = name or f"run-{time.strftime('%Y%m%d-%H%M%S')}"
     study_dir = Path(out) / name
@@ -89,13 +104,11 @@ def default_study(quick: bool = False):
 
     import yaml
 
-    from .sweep import validate_study
-
     data = yaml.safe_load(resources.files("deploybench").joinpath("data/default-study.yaml").read_text())
     if quick:
         data["name"] = "default-quick"
         data["load"].update(QUICK_LOAD)
-    return validate_study(data, "default study")
+    return sweep.validate_study(data, "default study")
 
 
 def _check_installed(planned, est) -> None:
@@ -124,30 +137,24 @@ def run_study(study, out: Path | str = "runs", reporter: Reporter | None = None,
 
 def _run_study_locked(study, study_dir: Path, reporter, resume, fresh, max_cost, prune, prune_margin,
                       parallel_deployments, cluster):
-    from .sweep import check_cost, estimate, plan, run_study as _run
-
-    planned = plan(study)
+    planned = sweep.plan(study)
     if fresh and study_dir.exists():
         study_dir.rename(study_dir.with_name(f"{study.name}.{time.strftime('%Y%m%d-%H%M%S')}"))
-    est = estimate(study, planned, study_dir)
-    check_cost(est, study.max_cost if max_cost is None else max_cost)
+    est = sweep.estimate(study, planned, study_dir)
+    sweep.check_cost(est, study.max_cost if max_cost is None else max_cost)
     _check_installed(planned, est)
-    from .quality.study import check as check_quality, measure as measure_quality
-
-    check_quality(study, planned)
+    quality_study.check(study, planned)
     pruning = _pruning(study, prune, prune_margin)
     if pruning is not None:
-        from .sweep.prune import run_pruned
-
-        summaries, failures, _ = run_pruned(study, planned, study_dir, reporter, pruning.margin, pruning.calibration)
+        summaries, failures, _ = sweep_prune.run_pruned(study, planned, study_dir, reporter, pruning.margin, pruning.calibration)
     else:
-        summaries, failures = _run(study, planned, study_dir, reporter=reporter, resume=resume,
+        summaries, failures = sweep.run_study(study, planned, study_dir, reporter=reporter, resume=resume,
                                    parallel=parallel_deployments, cluster=cluster)
     if summaries:  # one per cell, its rounds combined from their records
         summaries = load_summaries(study_dir)
     if study.quality is not None:
         try:
-            measure_quality(study, planned, study_dir)
+            quality_study.measure(study, planned, study_dir)
         except DeploybenchError as exc:  # the measured cells stay; quality can be measured on a re-run
             failures.append(f"quality: {exc.line()}")
     return study_dir, summaries, failures
@@ -155,8 +162,6 @@ def _run_study_locked(study, study_dir: Path, reporter, resume, fresh, max_cost,
 
 def _pruning(study, prune: bool | None, margin: float | None):
     """The study's prune settings, with ``--prune`` / ``--prune-margin`` applied (None: measure every cell)."""
-    from .schemas.study import PruneConfig
-
     if prune is False or (prune is None and study.prune is None and margin is None):
         return None
     base = study.prune or PruneConfig()
@@ -165,9 +170,7 @@ def _pruning(study, prune: bool | None, margin: float | None):
 
 def prune_result(study_dir: Path | str):
     """What ``--prune`` decided for a study folder (every cell, predicted or measured; savings), or None."""
-    from .sweep.prune import read_result
-
-    return read_result(study_dir)
+    return sweep_prune.read_result(study_dir)
 
 
 # --------------------------------------------------------------------------- planning
@@ -175,36 +178,26 @@ def prune_result(study_dir: Path | str):
 
 def load_study(path: Path | str) -> Study:
     """A study YAML file, validated (a bad field is one ConfigError line)."""
-    from .sweep import load_study as _load
-
-    return _load(Path(path))
+    return sweep.load_study(Path(path))
 
 
 def validate_study(data: dict, where: str = "study") -> Study:
     """A study from a dict (a parsed YAML, or a dumped study with overrides), validated."""
-    from .sweep import validate_study as _validate
-
-    return _validate(data, where)
+    return sweep.validate_study(data, where)
 
 
 def plan(study: Study, where: str | None = None):
     """The study's deployments, expanded from its grid and checked against the hardware (``Planned``)."""
-    from .sweep import plan as _plan
-
-    return _plan(study, where) if where is not None else _plan(study)
+    return sweep.plan(study, where) if where is not None else sweep.plan(study)
 
 
 def estimate(study: Study, planned=None, out: Path | str = "runs"):
     """Time and cloud cost of what a run would still measure under ``out/<study name>`` (``Estimate``)."""
-    from .sweep import estimate as _estimate
-
-    return _estimate(study, planned if planned is not None else plan(study), Path(out) / study.name)
+    return sweep.estimate(study, planned if planned is not None else plan(study), Path(out) / study.name)
 
 
 def check_installed(deployments) -> None:
     """ConfigError naming every package these deployments need that is not installed here."""
-    from .engines import needs
-
     needs.check(deployments)
 
 
@@ -224,7 +217,7 @@ def stored_runs(path: Path | str) -> list[Path]:
 def write_report(path: Path | str, formats: str | list[str] | None = None, out: Path | str | None = None,
            slo: str | list[Constraint] | None = None, basis: str = "deploybench") -> list[Path]:
     """Write the report (md, csv, xlsx, html, json) of the runs under ``path``; returns the files."""
-    from .report import build_report
+    from .report import build_report  # report loads scipy (and plotly for HTML): only when one is written
 
     constraints = parse_slo(slo) if slo is None or isinstance(slo, str) else list(slo)
     return build_report(path, formats, out, slo=constraints, basis=basis)
@@ -232,7 +225,7 @@ def write_report(path: Path | str, formats: str | list[str] | None = None, out: 
 
 def compare(a: Path | str, b: Path | str, confidence: float = 0.95):
     """Two runs or studies cell by cell, each change judged against run-to-run noise (``Comparison``)."""
-    from .report import compare as _compare
+    from .report import compare as _compare  # report loads scipy: only when runs are compared
 
     if not 0.5 <= confidence < 1:
         raise ConfigError(f"--confidence {confidence} is out of range", "use e.g. 0.95")
@@ -248,63 +241,51 @@ def recommend_picks(data: Path | str | list[RunSummary], scenario: str, slo: str
               max_error_rate: float = 0.01) -> list[Pick]:
     """The best deployment per model for a scenario (cost | latency | throughput | capacity), with its
     rule and margin. ``data``: a study folder (its imported figures are read too) or summaries."""
-    from .recommend import recommend as _recommend
-
     if not 0 <= max_error_rate <= 1:
         raise ConfigError(f"--max-error-rate: {max_error_rate} is out of range", "use a fraction, e.g. 0.01 for 1%")
     if external is None and not isinstance(data, list):
         external = load_external(data)
     constraints = parse_slo(slo) if slo is None or isinstance(slo, str) else list(slo)
-    return _recommend(_summaries(data), scenario, slo=constraints or None, basis=basis, external=external,
+    return recommend.recommend(_summaries(data), scenario, slo=constraints or None, basis=basis, external=external,
                       tie_threshold=TIE_REL if tie_threshold is None else tie_threshold, max_error_rate=max_error_rate)
 
 
 def pareto(data: Path | str | list[RunSummary], latency: str | None = None, per_concurrency: bool = True,
            basis: str = "deploybench", external: dict | None = None) -> list[ParetoPoint]:
     """Cells on the cost vs latency Pareto front, per model (and per concurrency level)."""
-    from .recommend import pareto as _pareto
-
     if external is None and not isinstance(data, list):
         external = load_external(data)
-    return _pareto(_summaries(data), latency=latency or DEFAULT_LATENCY, per_concurrency=per_concurrency,
+    return recommend.pareto(_summaries(data), latency=latency or DEFAULT_LATENCY, per_concurrency=per_concurrency,
                    basis=basis, external=external)
 
 
 def _cells_and_devices(path: Path | str, catalog: Path | str | None):
-    from .recommend import devices_by_run
-
     cells = combined_cells(Path(path))
     if not cells:
         raise ConfigError(f"no runs under {path}", "give a folder written by `deploybench run` or `deploybench import`")
-    return [c.summary for c in cells], devices_by_run(cells, load_catalog(catalog))
+    return [c.summary for c in cells], recommend.devices_by_run(cells, load_catalog(catalog))
 
 
 def interactivity(path: Path | str, at: float | None = None, catalog: Path | str | None = None) -> InteractivityFront:
     """Per-user speed (1000 / TPOT p50) against output tokens/s per device and $ per 1M tokens: one curve per
     deployment over its load levels and the fronts per model; with ``at`` (tokens/s per user) each curve read
     off there, interpolated monotonically and never extrapolated (docs/metrics.md, "The interactivity front")."""
-    from .recommend import interactivity_front
-
     summaries, devices = _cells_and_devices(path, catalog)
-    return interactivity_front(summaries, devices, at)
+    return recommend.interactivity_front(summaries, devices, at)
 
 
 def recommend_at_interactivity(path: Path | str, at: float, tie_threshold: float | None = None,
                                catalog: Path | str | None = None) -> list[SpeedPick]:
     """``recommend --scenario cost --at-interactivity N``: per model, the cheapest deployment at N tokens/s per user."""
-    from .recommend import cheapest_at, interactivity_front
-
     summaries, devices = _cells_and_devices(path, catalog)
-    return cheapest_at(interactivity_front(summaries, devices).curves, at,
+    return recommend.cheapest_at(recommend.interactivity_front(summaries, devices).curves, at,
                        TIE_REL if tie_threshold is None else tie_threshold)
 
 
 def import_seed(seed_dir: Path | str | None = None, out: Path | str = "runs", include_superseded: bool = False,
                 catalog: Path | str | None = None, region: str | None = None) -> Path:
     """Import the 2023 Llama 2 SageMaker study's results (default: the copy shipped with deploybench)."""
-    from .seed import import_seed as _import
-
-    return _import(seed_dir, out, include_superseded=include_superseded, catalog=load_catalog(catalog),
+    return seed.import_seed(seed_dir, out, include_superseded=include_superseded, catalog=load_catalog(catalog),
                    region=region or DEFAULT_REGION)
 
 
@@ -320,9 +301,6 @@ def import_results(paths, fmt: str, out: Path | str = "runs", name: str | None =
     summaries. A bad file raises one ConfigError and stores nothing."""
     from pydantic import ValidationError
 
-    from .ingest import DeploymentFacts, import_files
-    from .schemas.errors import from_validation
-
     try:
         facts = DeploymentFacts(**{k: v for k, v in deployment.items() if v is not None})
     except ValidationError as exc:
@@ -336,9 +314,6 @@ def export_table(path: Path | str, out: Path | str | None = None, to: str = "tab
                  catalog: Path | str | None = None) -> tuple[Path, int]:
     """Every cell of a study as one row of the table format (CSV, or Parquet for a ``.parquet`` name);
     default ``<study>/export-table.csv``. Returns the file and the row count."""
-    from .ingest import export_rows
-    from .ingest.table import EXPORT_COLUMNS, write_csv
-
     if to != "table":
         raise ConfigError(f"--to: unknown format '{to}'", "use --to table")
     root = Path(path)
@@ -362,16 +337,12 @@ def export_table(path: Path | str, out: Path | str | None = None, to: str = "tab
 
 def load_external(path: Path | str) -> dict:
     """Figures an imported study published itself, per run id (empty for measured studies)."""
-    from .seed import load_external as _load
-
-    return _load(path) if Path(path).is_dir() else {}
+    return seed.load_external(path) if Path(path).is_dir() else {}
 
 
 def load_catalog(path: Path | str | None = None) -> Catalog:
     """The hardware catalog (GPUs, memory, bandwidth, dated prices), with ``path`` merged over it."""
-    from .catalog import load_catalog as _load
-
-    return _load(Path(path) if path is not None else None)
+    return read_catalog(Path(path) if path is not None else None)
 
 
 # --------------------------------------------------------------------------- quality
@@ -380,22 +351,17 @@ def load_catalog(path: Path | str | None = None) -> Catalog:
 def quality_ladder(model: str, quantizations: str, method: str = "kld", ctx: int = 256, chunks: int = 8,
                    threads: int | None = None, text: Path | str | None = None, fresh: bool = False):
     """What each quantization of ``model`` costs in quality against its least-quantized form (cached)."""
-    from .quality import measure_ladder
-    from .quality.ladder import LADDER_METHODS
-
     if method not in LADDER_METHODS:
         raise ConfigError(f"--method: '{method}' is not a model-file method",
                           "use kld or perplexity (agreement compares deployments: set quality: in a study)")
-    return measure_ladder(model, quantizations, method, ctx=ctx, chunks=chunks, threads=threads,
+    return quality.measure_ladder(model, quantizations, method, ctx=ctx, chunks=chunks, threads=threads,
                           text=Path(text) if text is not None else None, fresh=fresh)
 
 
 def quality_gate(path: Path | str, summaries: list[RunSummary], spec: str | None, external: dict | None = None):
     """``--max-quality-loss``: (kept summaries, exclusions, limits, the study's quality table or None)."""
-    from .quality import gate_folder, read_table
-
-    kept, excluded, limits = gate_folder(Path(path), summaries, spec, external)
-    return kept, excluded, limits, (read_table(Path(path)) if limits else None)
+    kept, excluded, limits = quality.gate_folder(Path(path), summaries, spec, external)
+    return kept, excluded, limits, (quality.read_table(Path(path)) if limits else None)
 
 
 # --------------------------------------------------------------------------- predict
@@ -403,17 +369,12 @@ def quality_gate(path: Path | str, summaries: list[RunSummary], spec: str | None
 
 def predict_fit(path: Path | str, out: Path | str | None = None):
     """Calibrate the predict model on a study; returns (model, file written)."""
-    from .predict.study import fit_study
-
     return fit_study(path, out)
 
 
 def predict_validate(path: Path | str, holdout: str = "model", train: list[str] | None = None):
     """Fit on all but one model size (or instance type), predict it: MAPE and picks agreement.
     ``train``: fit only on these, predict each of the others."""
-    from .predict.cells import load_cells
-    from .predict.validate import HOLDOUTS, validate
-
     if holdout not in HOLDOUTS:
         raise ConfigError(f"--holdout: unknown '{holdout}'", f"use one of: {', '.join(HOLDOUTS)}")
     if not Path(path).exists():
@@ -424,15 +385,11 @@ def predict_validate(path: Path | str, holdout: str = "model", train: list[str] 
 
 def predict_cells(path: Path | str, model_file: Path | str | None = None) -> list[dict]:
     """Every cell of a study predicted beside its measurement."""
-    from .predict.study import predicted_cells
-
     return predicted_cells(path, model_file)
 
 
 def host_bandwidth() -> dict:
     """This host's memory bandwidth and float32 FLOP/s (about a second)."""
-    from .predict.features import measure_cpu_bandwidth
-
     return measure_cpu_bandwidth()
 
 
@@ -440,9 +397,6 @@ def capacity(path: Path | str, target_rate: float, slo: str | None = None, hours
              min_replicas: int = 0, startup_s: float | None = None, model_file: Path | str | None = None):
     """Replicas and fleet cost per deployment for a target request rate within an SLO (predicted);
     returns (rows cheapest first, constraints, lifecycle)."""
-    from .predict.capacity import Lifecycle
-    from .predict.study import capacity_plan
-
     if not 0 < hours_per_day <= 24:
         raise ConfigError(f"--hours-per-day: {hours_per_day} is not in (0, 24]", "give hours a day, e.g. 12")
     if min_replicas < 0 or (startup_s is not None and startup_s < 0):
@@ -458,8 +412,6 @@ def capacity(path: Path | str, target_rate: float, slo: str | None = None, hours
 def cloud_leftovers(region: str, study: str | None = None, older_than_hours: float | None = None):
     """Cloud resources a run left behind (tagged ``deploybench:managed=true``), from every engine that creates
     any (:meth:`~deploybench.schemas.EnginePlugin.find_leftovers`); each says its ``engine``."""
-    from .schemas.plugins import engine_plugins
-
     found: list = []
     for plugin in engine_plugins().values():
         found += plugin.find_leftovers(region, study=study, older_than_hours=older_than_hours) or []
@@ -469,8 +421,6 @@ def cloud_leftovers(region: str, study: str | None = None, older_than_hours: flo
 def delete_cloud_leftovers(region: str, leftovers, report=None) -> list:
     """Delete what :func:`cloud_leftovers` found, each by its engine; ``report(leftover, error_or_None)`` after
     each; returns ``(leftover, error or None)`` per item."""
-    from .schemas.plugins import engine_plugin
-
     results: list = []
     for kind in dict.fromkeys(lo.engine for lo in leftovers):
         results += engine_plugin(kind).delete_leftovers(region, [lo for lo in leftovers if lo.engine == kind], report)
@@ -480,18 +430,14 @@ def delete_cloud_leftovers(region: str, leftovers, report=None) -> list:
 def shortcut_engine(**options):
     """The engine config of ``deploybench run``'s one-server shortcut (``--endpoint URL`` or ``--model M
     --threads N ...``; None: not given): the engine whose shortcut key is given, else the default engine
-    (:func:`deploybench.schemas.plugins.shortcut_config`). Bad input raises one ConfigError line."""
-    from .schemas.plugins import shortcut_config
-
+    (:func:`deploybench.engines.shortcut.shortcut_config`). Bad input raises one ConfigError line."""
     return shortcut_config(options)
 
 
 def doctor(streams: int = 256, seconds: float = 3.0, workers: int | str = 1):
     """Drive ``streams`` streams at the bundled scripted server (loopback) for ``seconds``: what this client
     keeps up here (:class:`deploybench.sweep.doctor.Check`: tok/s, lag, TTFT added, ceiling)."""
-    from .sweep import doctor as doc
-
-    return doc.check(streams, seconds, workers)
+    return sweep_doctor.check(streams, seconds, workers)
 
 
 def doctor_figures(check) -> dict:
@@ -504,24 +450,18 @@ def doctor_figures(check) -> dict:
 
 def planned_peak(load) -> int | None:
     """The most streams a study's levels keep in flight (None when no level says)."""
-    from .sweep.doctor import planned_peak as peak
-
-    return peak(load)
+    return sweep_doctor.planned_peak(load)
 
 
 def preflight(load, seconds: float = 3.0):
     """``run``'s pre-flight: ``(check or None, warnings)``; skipped when the planned peak is <= 64 streams."""
-    from .sweep.doctor import preflight as pre
-
-    return pre(load, seconds)
+    return sweep_doctor.preflight(load, seconds)
 
 
 def roofline(path: Path | str) -> dict:
     """run id -> :class:`deploybench.report.roofline.Roofline` (share of its roofline bound) for every
     measured cell under ``path`` that has the features to compute it."""
-    from .report.roofline import cell_roofline
-    from .storage.cells import load_cell
-
+    from .report.roofline import cell_roofline  # report loads scipy: only when asked for
     out = {}
     for d in storage.run_dirs(Path(path)):
         c = load_cell(d)

@@ -380,8 +380,8 @@ def llama(tmp_path_factory, have_llama):
 
 @pytest.fixture(scope="module")
 def adapter(llama):
-    from deploybench.adapters import BackgroundServer
-    from deploybench.adapters.sagemaker import SageMakerAdapter
+    from deploybench.testing.adapters import BackgroundServer
+    from deploybench.testing.adapters.sagemaker import SageMakerAdapter
 
     with BackgroundServer(SageMakerAdapter(llama.url, endpoint_names=("local", "split")).app) as url:
         yield url
@@ -389,8 +389,8 @@ def adapter(llama):
 
 @pytest.fixture(scope="module")
 def split_adapter(llama):
-    from deploybench.adapters import BackgroundServer
-    from deploybench.adapters.sagemaker import SageMakerAdapter
+    from deploybench.testing.adapters import BackgroundServer
+    from deploybench.testing.adapters.sagemaker import SageMakerAdapter
 
     with BackgroundServer(SageMakerAdapter(llama.url, split_bytes=7, fail_after_tokens=None).app) as url:
         yield url
@@ -450,8 +450,8 @@ async def test_closed_loop_load_over_the_event_stream(adapter):
 
 
 async def test_errors_become_one_line_record_errors(llama, adapter):
-    from deploybench.adapters import BackgroundServer
-    from deploybench.adapters.sagemaker import SageMakerAdapter
+    from deploybench.testing.adapters import BackgroundServer
+    from deploybench.testing.adapters.sagemaker import SageMakerAdapter
 
     d = Draft()
     await _client(adapter, "no-such-endpoint").send(Prompt("p", "x"), GenParams(max_tokens=4), d)

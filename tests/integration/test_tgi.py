@@ -85,8 +85,8 @@ def llama(tmp_path_factory, have_llama):
 
 @pytest.fixture(scope="module")
 def tgi_url(llama):
-    from deploybench.adapters import BackgroundServer
-    from deploybench.adapters.tgi import TgiAdapter
+    from deploybench.testing.adapters import BackgroundServer
+    from deploybench.testing.adapters.tgi import TgiAdapter
 
     with BackgroundServer(TgiAdapter(llama.url).app) as url:
         yield url
@@ -120,8 +120,8 @@ async def test_generate_stream_counts_and_timestamps(tgi_url, n):
 
 async def test_model_stopping_at_eos_looks_like_tgi(llama):
     """Real TGI has no ignore_eos: the EOS token comes as the final event, special, finish eos_token."""
-    from deploybench.adapters import BackgroundServer
-    from deploybench.adapters.tgi import TgiAdapter
+    from deploybench.testing.adapters import BackgroundServer
+    from deploybench.testing.adapters.tgi import TgiAdapter
 
     prompt = "<|im_start|>user\nIs the sky blue? Answer yes or no.<|im_end|>\n<|im_start|>assistant\n"
     with BackgroundServer(TgiAdapter(llama.url, ignore_eos=False).app) as url:
@@ -165,8 +165,8 @@ async def test_wire_format_is_tgi(tgi_url):
 
 
 async def test_http_and_in_stream_errors(llama, tgi_url):
-    from deploybench.adapters import BackgroundServer
-    from deploybench.adapters.tgi import TgiAdapter
+    from deploybench.testing.adapters import BackgroundServer
+    from deploybench.testing.adapters.tgi import TgiAdapter
 
     d = await _send(tgi_url, 0)
     assert d.http_status == 422 and d.error.startswith("HTTP 422") and "max_new_tokens" in d.error

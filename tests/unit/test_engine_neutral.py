@@ -43,7 +43,7 @@ ALLOWED_NAMES: dict[tuple[str, str], str] = {
     ("protocols/sagemaker.py", "sagemaker-runtime"): "the AWS service protocol 'sagemaker-tgi' calls",
     ("protocols/sagemaker.py", "sagemaker-stream"): "the thread name of protocol 'sagemaker-tgi''s stream readers",
     # the catalog: where an instance type is sold
-    ("catalog/__init__.py", "sagemaker"): "a catalog entry's platform (sagemaker, ec2, local)",
+    ("catalog/hardware.py", "sagemaker"): "a catalog entry's platform (sagemaker, ec2, local)",
     ("cli/analysis.py", "sagemaker"): "`deploybench catalog` lists SageMaker platform entries first",
     # the 2023 data's description of its own deployments (seed import)
     ("seed.py", "sagemaker"): "the 2023 study ran on SageMaker: its folder and its cells' engine",

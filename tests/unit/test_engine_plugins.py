@@ -147,7 +147,7 @@ def test_default_engine_is_the_registrys(monkeypatch):
 
 
 def test_the_cli_shortcut_is_the_plugins(monkeypatch):
-    from deploybench.schemas import plugins
+    from deploybench.engines.shortcut import shortcut_config
 
     llama = deploybench.shortcut_engine(model="smollm2", threads=3, parallel=None)
     assert (llama.kind, llama.threads, llama.parallel) == ("llamacpp", 3, 4)  # unset: the config's own default
@@ -163,7 +163,7 @@ def test_the_cli_shortcut_is_the_plugins(monkeypatch):
     monkeypatch.setattr(vllm, "shortcut", {"model": "model", "parallel": "max_num_seqs"})
     assert deploybench.shortcut_engine(parallel=16).max_num_seqs == 16
     with pytest.raises(ConfigError, match="^--ctx-size: engine 'vllm'"):
-        plugins.shortcut_config({"ctx_size": 1024})
+        shortcut_config({"ctx_size": 1024})
 
 
 def test_cloud_cleanup_is_asked_of_every_plugin(monkeypatch):

@@ -12,9 +12,8 @@ import zlib
 import pytest
 
 from deploybench.protocols.base import Draft, GenParams, Prompt
-from deploybench.protocols.eventstream import (
-    Decoder, EventStreamError, LineBuffer, decode_all, encode_message, exception_message, payload_part,
-)
+from deploybench.protocols.eventstream import Decoder, EventStreamError, LineBuffer, decode_all
+from deploybench.testing.eventstream import encode_message, exception_message, payload_part
 
 PAYLOADS = [b'data:{"token":{"id":1,"text":"Hi","special":false}}\n\n', b"", b"\x00\xff" * 300, "é€".encode()]
 

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from deploybench.engines import modelgen as mg
-from deploybench.engines.modelgen import _gguf
+from deploybench.engines.modelgen import gguf as _gguf
 from deploybench.engines.modelgen.generate import tokenizer_kv
 from deploybench.schemas import ConfigError
 
@@ -176,7 +176,7 @@ def test_gemma_missing_packages_names_the_pip_command(monkeypatch, cache):
 
 
 def test_building_is_atomic(cache):
-    from deploybench.engines.modelgen._cache import building
+    from deploybench.engines.modelgen.cache import building
 
     target = cache / "t" / "x.bin"
     with pytest.raises(RuntimeError):
@@ -192,7 +192,7 @@ def test_building_is_atomic(cache):
 
 
 def test_building_removes_tmps_of_dead_builders(cache):
-    from deploybench.engines.modelgen._cache import building
+    from deploybench.engines.modelgen.cache import building
 
     target = cache / "t" / "y.bin"
     target.parent.mkdir(parents=True)

@@ -23,7 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..schemas import ConfigError
-from ..schemas.errors import from_validation
+from ..schemas.validation import from_validation
 
 __all__ = ["ModelArchitecture", "architecture", "from_hf_config", "load_architectures"]
 

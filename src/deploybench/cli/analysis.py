@@ -19,6 +19,8 @@ from rich.table import Table
 from .. import api
 from ..api import DEFAULT_LATENCY, DEFAULT_REGION, TIE_REL, Catalog, ParetoPoint, Pick
 from ..schemas import ConfigError, RunSummary
+from .interactivity import FRONTS, print_front, print_speed_picks
+from .quality import Gated
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -192,8 +194,6 @@ def recommend_cmd(
     details: bool = typer.Option(False, "--details", help="also the picks' full table (the 2023 study's columns)"),
 ) -> None:
     """Pick the best deployment per model for a scenario, with the rule and the margin."""
-    from .quality import Gated
-
     if at_interactivity is not None:
         _at_interactivity(path, scenario, at_interactivity, tie, as_json, slo, max_quality_loss, basis)
         return
@@ -224,8 +224,6 @@ def recommend_cmd(
 
 
 def _at_interactivity(path: Path, scenario: str, at: float, tie: float, as_json: bool, *others) -> None:
-    from .interactivity import print_speed_picks
-
     if scenario != "cost":
         raise ConfigError(f"--at-interactivity: works with --scenario cost, not '{scenario}'", "use --scenario cost")
     if others[0] or others[1] or others[2] != "deploybench":
@@ -251,8 +249,6 @@ def pareto_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Cells on the cost vs latency Pareto front, per model (and per concurrency level); or the interactivity front."""
-    from .interactivity import FRONTS, print_front
-
     if front not in FRONTS:
         raise ConfigError(f"--front: unknown front '{front}'", f"use one of: {', '.join(FRONTS)}")
     if front == "interactivity" or at_interactivity is not None:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
+from .. import api
 from ..schemas import RunSummary
 
 
@@ -44,8 +45,6 @@ def print_plan(study, planned, est, console: Console) -> None:
 
 def print_picks(summaries: Sequence[RunSummary], console: Console) -> None:
     """The three recommendations, one table per scenario titled with the rule that chose them."""
-    from .. import api
-
     for scenario in ("cost", "latency", "throughput"):
         picks = api.recommend_picks(list(summaries), scenario)
         if not picks:
@@ -61,8 +60,6 @@ def print_picks(summaries: Sequence[RunSummary], console: Console) -> None:
 
 def end_picks(summaries: Sequence[RunSummary], slo: str | None = None) -> list[tuple[str, list]]:
     """(scenario, picks) for the end of a run: the three rules, and the SLO's cheapest cell if the study has one."""
-    from .. import api
-
     out = [(scenario, api.recommend_picks(list(summaries), scenario)) for scenario in ("cost", "latency", "throughput")]
     if slo:
         out.append(("slo", api.recommend_picks(list(summaries), "cost", slo=slo)))

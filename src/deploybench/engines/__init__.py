@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..schemas.plugins import check_budget, engine_plugin, engine_plugins
+from ..schemas.plugins import engine_plugin, engine_plugins
+from .budget import check_budget
+from .shortcut import shortcut_config
 
-__all__ = ["create"]
+__all__ = ["check_budget", "create", "shortcut_config"]
 
 
 def __getattr__(name: str):

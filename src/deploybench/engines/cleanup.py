@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..schemas import ConfigError, EngineError
-from .sagemaker import CREATED_TAG, MANAGED_TAG, STUDY_TAG, _error_code, _is_gone
+from .aws import CREATED_TAG, MANAGED_TAG, STUDY_TAG, aws_error, error_code, is_gone  # noqa: F401 (aws_error: importable from here as before)
 
 # (kind, list operation, result key, name field, arn field, delete operation, delete argument)
 _KINDS = [
@@ -76,7 +76,7 @@ def find_leftovers(client: Any, study: str | None = None, older_than_hours: floa
             try:
                 tags = _tags(client, item[arn_f])
             except Exception as exc:  # noqa: BLE001 (deleted meanwhile: skip)
-                if _is_gone(exc):
+                if is_gone(exc):
                     continue
                 raise
             if tags.get(MANAGED_TAG) != "true":
@@ -104,23 +104,10 @@ def delete_leftovers(client: Any, leftovers: list[Leftover],
         try:
             getattr(client, op)(**{arg: lo.name})
         except Exception as exc:  # noqa: BLE001 (reported per item)
-            if not _is_gone(exc):
-                code, msg = _error_code(exc)
+            if not is_gone(exc):
+                code, msg = error_code(exc)
                 error = f"{code}: {msg}"[:200]
         results.append((lo, error))
         if on_result:
             on_result(lo, error)
     return results
-
-
-def aws_error(exc: BaseException, region: str) -> ConfigError | EngineError:
-    """An AWS client failure as one line: missing credentials, unreachable region, or the service's own error."""
-    name = type(exc).__name__
-    if name in ("NoCredentialsError", "PartialCredentialsError"):
-        return ConfigError("no AWS credentials found", "set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY")
-    if name in ("NoRegionError", "EndpointConnectionError"):
-        return ConfigError(f"cannot reach SageMaker in region {region}: {exc}", "check --region and your network")
-    resp = getattr(exc, "response", None) or {}
-    err = resp.get("Error", {}) if isinstance(resp, dict) else {}
-    return EngineError(f"SageMaker: {err.get('Code', name)}: {err.get('Message', exc)}"[:300],
-                       "check your AWS credentials, region and IAM permissions")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import process
-from ..schemas import ConfigError, Endpoint, EngineInfo, EnginePlugin, Serving
+from ..schemas import ConfigError, Endpoint, EngineInfo, EnginePlugin, ProtocolKind, Serving
 
 
 class ExternalEngine(BaseModel):
@@ -60,7 +60,7 @@ class ExternalPlugin(EnginePlugin):
 
     kind = "external"
     config = ExternalEngine
-    protocols = ("openai-chat", "openai-completions", "tgi", "sagemaker-tgi")
+    protocols = get_args(ProtocolKind)  # every protocol deploybench speaks
     hardware_kinds = ()
     startup_s = 0.5
     prunable = False  # someone else's server: its hardware and model are unknown to the predictor

@@ -12,6 +12,8 @@ from ..schemas import ConfigError, Endpoint, EngineInfo, EnginePlugin, GridPoint
 from . import process
 from .modelgen import QTYPES, sha256_file
 from .modelgen.tools import server_binary, tool_binary  # noqa: F401 (where llama.cpp's programs are)
+from .modelgen import BUNDLED, bundled_name, describe, parse_params, parse_random_ref, resolve
+from .needs import llama_cpp_needs
 
 
 class LlamaCppEngine(BaseModel):
@@ -47,14 +49,10 @@ def binary_version(binary: Path) -> str:
 
 def _resolve(ref: str, quantization: str | None) -> Path:
     """Bundled name or path as is; generated models and requantized rungs via the model factory."""
-    from .modelgen import resolve  # bundled, generated (random-llama:<size>) or a path; then requantized
-
     return resolve(ref, quantization)
 
 
 def _describe(path: Path) -> dict:
-    from .modelgen import describe
-
     try:
         return describe(path)
     except Exception as exc:  # metadata is a nicety; never fail a run over it
@@ -138,8 +136,6 @@ class LlamaCppPlugin(EnginePlugin):
         return cfg.model, cfg.quantization or "native"
 
     def needs(self, cfg: LlamaCppEngine) -> list:
-        from .needs import llama_cpp_needs  # noqa: PLC0415
-
         return llama_cpp_needs(cfg.binary, cfg.model)
 
     def server(self, cfg: LlamaCppEngine, log_dir: Path, **context) -> LlamaCppServer:
@@ -152,8 +148,6 @@ class LlamaCppPlugin(EnginePlugin):
                               cpu_set=hw.cpu_set, **point.settings)
 
     def check_model(self, source: str, where: str) -> None:
-        from .modelgen import BUNDLED, bundled_name, parse_params, parse_random_ref  # noqa: PLC0415
-
         if source.startswith("random-llama:"):
             try:
                 parse_params(parse_random_ref(source)[0])

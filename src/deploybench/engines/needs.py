@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..schemas import ConfigError, Deployment, engine_plugin
+from .modelgen import bundled, bundled_name, random_llama_path
+from .modelgen.resolver import RANDOM_PREFIX, parse_random_ref
+from .modelgen.tools import server_binary
 
 
 @dataclass(frozen=True)
@@ -42,8 +45,6 @@ def _has_module(module: str) -> bool:
 
 
 def _has_smollm2() -> bool:
-    from .modelgen import bundled  # noqa: PLC0415
-
     try:
         bundled.smollm2()
         return True
@@ -52,8 +53,6 @@ def _has_smollm2() -> bool:
 
 
 def _has_llama_server() -> bool:
-    from .modelgen.tools import server_binary  # noqa: PLC0415
-
     try:
         return server_binary().is_file()
     except ConfigError:
@@ -61,9 +60,6 @@ def _has_llama_server() -> bool:
 
 
 def _model_needs(ref: str) -> list[Need]:
-    from .modelgen import bundled_name, random_llama_path  # noqa: PLC0415
-    from .modelgen.resolver import RANDOM_PREFIX, parse_random_ref  # noqa: PLC0415
-
     ref = ref.strip()
     if bundled_name(ref) == "smollm2":
         return [] if _has_smollm2() else [SMOLLM2]

@@ -13,7 +13,8 @@ import threading
 import time
 from pathlib import Path
 
-from ..schemas import ConfigError
+from ..schemas import ConfigError, EngineError
+from .needs import rebuild_llama_cpp_without_amx
 
 _PR_SET_PDEATHSIG = 1
 _live: dict[int, subprocess.Popen] = {}
@@ -172,16 +173,12 @@ def http_ok(url: str, timeout_s: float = 2.0) -> bool:
 def start_server(argv: list[str], log_path: Path, health_url: str, timeout_s: float, *, name: str, fix: str,
                  interval_s: float = 0.1, grace_s: float = 5.0, env: dict[str, str] | None = None) -> subprocess.Popen:
     """Spawn a server and wait until ``health_url`` answers; on failure stop it and raise one line."""
-    from ..schemas import EngineError
-
     proc = spawn(argv, log_path, env=env)
     if wait_until(lambda: http_ok(health_url), timeout_s, interval_s, lambda: proc.poll() is None):
         return proc
     code = proc.poll()
     stop(proc, grace_s)
     if code == -signal.SIGILL:
-        from .needs import rebuild_llama_cpp_without_amx  # noqa: PLC0415
-
         raise EngineError(f"{name} crashed on an illegal CPU instruction (SIGILL); log {log_path}",
                           rebuild_llama_cpp_without_amx() if "llama" in name else
                           "its binary was built for CPU features this machine does not allow: rebuild it here")

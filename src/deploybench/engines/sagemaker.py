@@ -30,6 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..protocols.sagemaker import runtime_url
 from . import process
+from .aws import CREATED_TAG, MANAGED_TAG, STUDY_TAG, aws_error, error_code, is_gone
+from .cleanup import delete_leftovers, find_leftovers
 from ..schemas import (ConfigError, DeploybenchError, Endpoint, EngineError, EngineInfo, EnginePlugin, GridPoint,
                        Serving)
 
@@ -107,9 +109,6 @@ def container_env(cfg: SageMakerEngine) -> dict[str, str]:
 
 # ---------------------------------------------------------------------------- names and tags
 
-MANAGED_TAG = "deploybench:managed"
-STUDY_TAG = "deploybench:study"
-CREATED_TAG = "deploybench:created"
 DEPLOYMENT_TAG = "deploybench:deployment"
 _TAG_VALUE_BAD = re.compile(r"[^\w .:/=+\-@]")
 
@@ -138,20 +137,8 @@ def sagemaker_client(region: str):
         "sagemaker", config=Config(retries={"max_attempts": 8, "mode": "standard"}))
 
 
-def _error_code(exc: BaseException) -> tuple[str, str]:
-    resp = getattr(exc, "response", None) or {}
-    err = resp.get("Error", {}) if isinstance(resp, dict) else {}
-    return str(err.get("Code", type(exc).__name__)), str(err.get("Message", exc))
-
-
-def _is_gone(exc: BaseException) -> bool:
-    code, msg = _error_code(exc)
-    return code in ("ValidationException", "ResourceNotFound") and bool(
-        re.search(r"could not find|does not exist|not found", msg, re.I))
-
-
 def _is_busy(exc: BaseException) -> bool:
-    code, msg = _error_code(exc)
+    code, msg = error_code(exc)
     return code == "ValidationException" and bool(re.search(r"in-progress|in progress|Creating|Updating|status", msg))
 
 
@@ -331,17 +318,17 @@ class SageMakerDeployment(process.ContextServer):
                 self._log(f"deleted {kind} {self.name}")
                 return None
             except Exception as exc:  # noqa: BLE001 (classified below)
-                if _is_gone(exc):
+                if is_gone(exc):
                     return None
                 if _is_busy(exc) and time.monotonic() < deadline:
                     time.sleep(self.poll_s)
                     continue
-                code, msg = _error_code(exc)
+                code, msg = error_code(exc)
                 self._log(f"delete {kind} {self.name} failed: {code}: {msg}")
                 return f"{code}: {msg}"[:160]
 
     def _engine_error(self, what: str, exc: Exception) -> EngineError:
-        code, msg = _error_code(exc)
+        code, msg = error_code(exc)
         if type(exc).__name__ in ("NoCredentialsError", "PartialCredentialsError"):
             return EngineError("no AWS credentials found",
                                "set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in the environment")
@@ -390,22 +377,16 @@ class SageMakerPlugin(EnginePlugin):
         return f"tgi-{cfg.tgi_version}"
 
     def find_leftovers(self, region: str, study: str | None = None, older_than_hours: float | None = None) -> list:
-        from .cleanup import find_leftovers  # noqa: PLC0415
-
         return _aws(region, lambda: find_leftovers(sagemaker_client(region), study=study,
                                                    older_than_hours=older_than_hours))
 
     def delete_leftovers(self, region: str, leftovers: list, report=None) -> list:
-        from .cleanup import delete_leftovers  # noqa: PLC0415
-
         return _aws(region, lambda: delete_leftovers(sagemaker_client(region), leftovers,
                                                      report or (lambda lo, error: None)))
 
 
 def _aws(region: str, call):
     """``call()``, an AWS client failure as one line (credentials, region, the service's own error)."""
-    from .cleanup import aws_error  # noqa: PLC0415
-
     try:
         return call()
     except DeploybenchError:

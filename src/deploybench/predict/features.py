@@ -171,11 +171,11 @@ def arch_from_hf_config(config: dict[str, Any] | Path | str, name: str | None = 
 def arch_from_gguf(path: Path | str) -> tuple[Architecture, float]:
     """(architecture, bits per weight of its matrices) from a GGUF file's header and tensor table.
 
-    Reads the header with :func:`deploybench.engines.modelgen._gguf.model_header` (array contents
+    Reads the header with :func:`deploybench.engines.modelgen.gguf.model_header` (array contents
     skipped: milliseconds, where a full tokenizer decode takes seconds); a tensor's bytes from the
     ``gguf`` package's block sizes.
     """
-    from ..engines.modelgen._gguf import model_header
+    from ..engines.modelgen.gguf import model_header
 
     try:
         from gguf import GGML_QUANT_SIZES

@@ -1,7 +1,8 @@
-"""AWS event-stream framing (``application/vnd.amazon.eventstream``), both directions.
+"""AWS event-stream framing (``application/vnd.amazon.eventstream``): reading it.
 
-Used by the SageMaker streaming protocol (lines inside ``PayloadPart`` events) and by the local
-SageMaker-runtime adapter that frames a real server's stream exactly as the service does.
+Used by the SageMaker streaming protocol (lines inside ``PayloadPart`` events). The encoder, for the
+local SageMaker-runtime imitation that frames a real server's stream exactly as the service does,
+is :mod:`deploybench.testing.eventstream`.
 
 A message is::
 
@@ -27,8 +28,8 @@ MIN_MESSAGE_LEN = PRELUDE_LEN + CRC_LEN
 MAX_MESSAGE_LEN = 24 * 1024 * 1024  # the service's limit (16 MiB payload + headers); guards bad input
 MAX_HEADERS_LEN = 128 * 1024
 
-# header value types
-_TRUE, _FALSE, _BYTE, _SHORT, _INT, _LONG, _BYTES, _STRING, _TIMESTAMP, _UUID = range(10)
+# header value types (the wire's numbers)
+TYPE_TRUE, TYPE_FALSE, TYPE_BYTE, TYPE_SHORT, TYPE_INT, TYPE_LONG, TYPE_BYTES, TYPE_STRING, TYPE_TIMESTAMP, TYPE_UUID = range(10)
 
 
 class EventStreamError(ValueError):
@@ -49,54 +50,8 @@ class Message:
         return self.headers.get(":message-type")
 
 
-def _crc(data: bytes, start: int = 0) -> int:
+def crc(data: bytes, start: int = 0) -> int:
     return zlib.crc32(data, start) & 0xFFFFFFFF
-
-
-def encode_headers(headers: dict[str, Any]) -> bytes:
-    """Encode headers; ``str`` values as strings, ``bytes`` as byte arrays, ``bool``/``int`` typed."""
-    out = bytearray()
-    for name, value in headers.items():
-        raw_name = name.encode("utf-8")
-        if len(raw_name) > 255:
-            raise EventStreamError(f"header name too long: {name[:40]}...")
-        out += struct.pack("!B", len(raw_name)) + raw_name
-        if isinstance(value, bool):
-            out += struct.pack("!B", _TRUE if value else _FALSE)
-        elif isinstance(value, int):
-            out += struct.pack("!Bq", _LONG, value)
-        elif isinstance(value, bytes):
-            out += struct.pack("!BH", _BYTES, len(value)) + value
-        elif isinstance(value, uuid.UUID):
-            out += struct.pack("!B", _UUID) + value.bytes
-        else:
-            raw = str(value).encode("utf-8")
-            out += struct.pack("!BH", _STRING, len(raw)) + raw
-    return bytes(out)
-
-
-def encode_message(headers: dict[str, Any], payload: bytes) -> bytes:
-    """One complete event-stream message."""
-    raw_headers = encode_headers(headers)
-    total = PRELUDE_LEN + len(raw_headers) + len(payload) + CRC_LEN
-    prelude = struct.pack("!II", total, len(raw_headers))
-    prelude += struct.pack("!I", _crc(prelude))
-    body = prelude + raw_headers + payload
-    return body + struct.pack("!I", _crc(body))
-
-
-def payload_part(data: bytes, content_type: str = "application/json") -> bytes:
-    """A SageMaker ``PayloadPart`` event carrying ``data``."""
-    return encode_message(
-        {":event-type": "PayloadPart", ":content-type": content_type, ":message-type": "event"}, data
-    )
-
-
-def exception_message(exception_type: str, payload: bytes, content_type: str = "application/json") -> bytes:
-    """A modeled exception inside the stream (e.g. ``ModelStreamError``)."""
-    return encode_message(
-        {":exception-type": exception_type, ":content-type": content_type, ":message-type": "exception"}, payload
-    )
 
 
 def _decode_headers(data: bytes) -> dict[str, Any]:
@@ -110,31 +65,31 @@ def _decode_headers(data: bytes) -> dict[str, Any]:
             i += name_len
             kind = data[i]
             i += 1
-            if kind == _TRUE:
+            if kind == TYPE_TRUE:
                 value: Any = True
-            elif kind == _FALSE:
+            elif kind == TYPE_FALSE:
                 value = False
-            elif kind == _BYTE:
+            elif kind == TYPE_BYTE:
                 value = struct.unpack_from("!b", data, i)[0]
                 i += 1
-            elif kind == _SHORT:
+            elif kind == TYPE_SHORT:
                 value = struct.unpack_from("!h", data, i)[0]
                 i += 2
-            elif kind == _INT:
+            elif kind == TYPE_INT:
                 value = struct.unpack_from("!i", data, i)[0]
                 i += 4
-            elif kind in (_LONG, _TIMESTAMP):
+            elif kind in (TYPE_LONG, TYPE_TIMESTAMP):
                 value = struct.unpack_from("!q", data, i)[0]
                 i += 8
-            elif kind in (_BYTES, _STRING):
+            elif kind in (TYPE_BYTES, TYPE_STRING):
                 length = struct.unpack_from("!H", data, i)[0]
                 i += 2
                 raw = data[i:i + length]
                 if len(raw) != length:
                     raise EventStreamError("truncated header value")
                 i += length
-                value = raw.decode("utf-8") if kind == _STRING else bytes(raw)
-            elif kind == _UUID:
+                value = raw.decode("utf-8") if kind == TYPE_STRING else bytes(raw)
+            elif kind == TYPE_UUID:
                 value = uuid.UUID(bytes=bytes(data[i:i + 16]))
                 i += 16
             else:
@@ -161,7 +116,7 @@ class Decoder:
         out: list[Message] = []
         while len(self._buf) >= PRELUDE_LEN:
             total, headers_len, prelude_crc = struct.unpack_from("!III", self._buf, 0)
-            if _crc(bytes(self._buf[:8])) != prelude_crc:
+            if crc(bytes(self._buf[:8])) != prelude_crc:
                 raise EventStreamError("prelude CRC mismatch")
             if total < MIN_MESSAGE_LEN or total > MAX_MESSAGE_LEN or headers_len > min(MAX_HEADERS_LEN, total - MIN_MESSAGE_LEN):
                 raise EventStreamError(f"bad message lengths (total {total}, headers {headers_len})")
@@ -170,7 +125,7 @@ class Decoder:
             raw = bytes(self._buf[:total])
             del self._buf[:total]
             (message_crc,) = struct.unpack_from("!I", raw, total - CRC_LEN)
-            if _crc(raw[:-CRC_LEN]) != message_crc:
+            if crc(raw[:-CRC_LEN]) != message_crc:
                 raise EventStreamError("message CRC mismatch")
             headers = _decode_headers(raw[PRELUDE_LEN:PRELUDE_LEN + headers_len])
             out.append(Message(headers, raw[PRELUDE_LEN + headers_len:-CRC_LEN]))

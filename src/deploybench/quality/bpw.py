@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from ..engines.modelgen import _gguf
+from ..engines.modelgen import gguf
 from ..engines.modelgen.quant import file_type_name
 
 #: ggml type id -> (name, weights per block, bytes per block); ggml's own table (gguf-py constants)
@@ -40,7 +40,7 @@ def nominal_type(file_type: str | None) -> str | None:
 def weights_info(path: Path | str) -> dict[str, Any]:
     """``bits_per_weight`` (tensor data bits / weights), ``tensor_types`` (weights per ggml type),
     ``file_type`` (the name in the header) and ``nominal_type_share`` (weights in that type)."""
-    hdr = _gguf.model_header(Path(path), "quality")
+    hdr = gguf.model_header(Path(path), "quality")
     by_type: Counter[str] = Counter()
     bits = 0.0
     for t in hdr.tensors:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..engines.modelgen import check_qtype, quantize, resolve_base
-from ..engines.modelgen._cache import model_cache_dir
+from ..engines.modelgen.cache import model_cache_dir
 from ..engines.modelgen.quant import NATIVE
 from ..schemas import ConfigError
 from ..schemas.quality import QualityResult

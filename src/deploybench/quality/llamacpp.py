@@ -16,8 +16,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..engines.modelgen._cache import building, model_cache_dir
-from ..engines.modelgen.quant import _run, _tail, _tool
+from ..engines.llamacpp import binary_version
+from ..engines.modelgen import sha256_file
+from ..engines.modelgen.cache import building, model_cache_dir
+from ..engines.modelgen.quant import log_tail, run_tool
+from ..engines.modelgen.tools import tool_binary
 from ..schemas import ConfigError, EngineError
 
 _NUM = r"([-+0-9.eE]+|nan|inf)"
@@ -41,8 +44,7 @@ def text_file(path: str | Path | None = None) -> Path:
 
 
 def sha256_of(path: Path) -> str:
-    from ..engines.modelgen import sha256_file  # noqa: PLC0415 (cached by path, size and mtime)
-
+    # sha256_file: cached by path, size and mtime
     return sha256_file(Path(path))
 
 
@@ -55,7 +57,7 @@ def scored_tokens(ctx: int, chunks: int) -> int:
 
 
 def _argv(model: Path, ctx: int, threads: int) -> list[str]:
-    return [str(_tool("llama-perplexity")), "-m", str(model), "-c", str(ctx), "-b", str(ctx),
+    return [str(tool_binary("llama-perplexity")), "-m", str(model), "-c", str(ctx), "-b", str(ctx),
             "-t", str(threads)]
 
 
@@ -74,11 +76,11 @@ def base_logits(base: Path, text: Path, ctx: int, chunks: int, threads: int | No
         if tmp is not None:
             argv = _argv(base, ctx, default_threads(threads)) + [
                 "-f", str(text), "--chunks", str(chunks), "--kl-divergence-base", str(tmp)]
-            out = _run(argv, target.with_suffix(".log"), timeout_s, f"llama-perplexity (baseline) {base.name}")
+            out = run_tool(argv, target.with_suffix(".log"), timeout_s, f"llama-perplexity (baseline) {base.name}")
             m = _FINAL.search(out)
             if not m:
                 raise EngineError(f"llama-perplexity {base.name}: no final estimate; log {target.with_suffix('.log')}: "
-                                  f"{_tail(target.with_suffix('.log'))}",
+                                  f"{log_tail(target.with_suffix('.log'))}",
                                   f"the text may be too short for ctx={ctx} (needs >= {2 * ctx} tokens)")
             used = _chunks_used(out, chunks)
             info_path.write_text(json.dumps({"perplexity": float(m.group(1)), "chunks": used,
@@ -93,8 +95,8 @@ def kld_run(model: Path, logits: Path, ctx: int, threads: int | None = None,
     tag = hashlib.sha256(f"{model}|{logits}".encode()).hexdigest()[:12]
     log = model_cache_dir() / "logs" / f"kld-{Path(model).stem}-{tag}.log"
     argv = _argv(model, ctx, default_threads(threads)) + ["--kl-divergence-base", str(logits), "--kl-divergence"]
-    out = _run(argv, log, timeout_s, f"llama-perplexity --kl-divergence {Path(model).name}")
-    return parse_kld(out, f"llama-perplexity --kl-divergence {Path(model).name}; log {log}: {_tail(log)}")
+    out = run_tool(argv, log, timeout_s, f"llama-perplexity --kl-divergence {Path(model).name}")
+    return parse_kld(out, f"llama-perplexity --kl-divergence {Path(model).name}; log {log}: {log_tail(log)}")
 
 
 def parse_kld(out: str, where: str = "llama-perplexity") -> dict[str, float]:
@@ -127,17 +129,15 @@ def _perplexity_run(model: Path, text: Path, ctx: int, chunks: int, threads: int
                     timeout_s: float) -> dict[str, float]:
     log = model_cache_dir() / "logs" / f"ppl-{Path(model).stem}-{sha256_of(text)[:8]}-c{ctx}x{chunks}.log"
     argv = _argv(model, ctx, default_threads(threads)) + ["-f", str(text), "--chunks", str(chunks)]
-    out = _run(argv, log, timeout_s, f"llama-perplexity {Path(model).name}")
+    out = run_tool(argv, log, timeout_s, f"llama-perplexity {Path(model).name}")
     m = _FINAL.search(out)
     if not m:
-        raise EngineError(f"llama-perplexity {Path(model).name}: no final estimate; log {log}: {_tail(log)}",
+        raise EngineError(f"llama-perplexity {Path(model).name}: no final estimate; log {log}: {log_tail(log)}",
                           f"the text may be too short for ctx={ctx} (needs >= {2 * ctx} tokens)")
     used = _chunks_used(out, chunks)
     return {"perplexity": float(m.group(1)), "chunks": used, "tokens_scored": scored_tokens(ctx, used)}
 
 
 def tool_version() -> str:
-    from ..engines.llamacpp import binary_version  # noqa: PLC0415
-
-    tool = _tool("llama-perplexity")
+    tool = tool_binary("llama-perplexity")
     return f"llama-perplexity {binary_version(tool)}"

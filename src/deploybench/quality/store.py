@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .. import storage
+from ..seed import load_external
 from ..schemas import ConfigError, RunSummary
 from ..schemas.quality import QualityTable
 from . import gate
@@ -60,7 +61,6 @@ def gate_folder(path: Path | str, summaries: Sequence[RunSummary], spec: str | N
     if not limits:
         return list(summaries), [], []
     if external is None:
-        from ..seed import load_external  # noqa: PLC0415
 
         external = load_external(path) if Path(path).is_dir() else {}
     ext = external

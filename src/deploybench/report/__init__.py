@@ -20,6 +20,8 @@ from ..schemas import ConfigError
 from .compare import Comparison, compare
 from .context import BASES, ReportContext, build_context
 from .data import Cell, Store, load_store
+from . import markdown, spreadsheet
+from .quality import json_block
 
 __all__ = ["BASES", "FORMATS", "Cell", "Comparison", "ReportContext", "Store", "build_context", "build_report",
            "compare", "load_store", "parse_formats", "report_json"]
@@ -80,8 +82,6 @@ def report_json(ctx: ReportContext) -> dict[str, Any]:
 
 
 def _quality_json(ctx: ReportContext) -> dict[str, Any]:
-    from .quality import json_block
-
     return json_block(ctx)
 
 
@@ -92,8 +92,6 @@ def _write_json(ctx: ReportContext, out: Path) -> list[Path]:
 
 
 def _write_md(ctx: ReportContext, out: Path) -> list[Path]:
-    from . import markdown
-
     path = out / "report.md"
     storage.atomic_write(path, markdown.render(ctx))
     return [path]
@@ -102,7 +100,7 @@ def _write_md(ctx: ReportContext, out: Path) -> list[Path]:
 def build_report(path: Path | str, formats: str | Sequence[str] | None = None, out: Path | str | None = None,
                  slo: Sequence[Constraint] | None = None, basis: str = "deploybench") -> list[Path]:
     """Write the report files for the runs under ``path``; default folder ``path/report``."""
-    from . import html, spreadsheet
+    from . import html  # html loads plotly: only when a report is written
 
     fmts = parse_formats(formats)
     ctx = build_context(path, slo, basis)

@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..metrics import Constraint
+from ..schemas import FLAGS, ConfigError
 from .data import Store, load_store
 from .picks import FrontPoint, Recommendation, pareto_front, recommendations
+from .roofline import of_cell
 
 BASES = ("deploybench", "study")
 
@@ -56,8 +58,6 @@ class ReportContext:
 
 
 def build_context(path_or_store, slo: Sequence[Constraint] | None = None, basis: str = "deploybench") -> ReportContext:
-    from ..schemas import ConfigError
-
     if basis not in BASES:
         raise ConfigError(f"--basis: unknown basis '{basis}'", f"use one of: {', '.join(BASES)}")
     store = path_or_store if isinstance(path_or_store, Store) else load_store(path_or_store)
@@ -66,8 +66,6 @@ def build_context(path_or_store, slo: Sequence[Constraint] | None = None, basis:
     if any(c.summary.price_per_hour is None for c in store.cells):
         ctx.notes.append(Note("some cells have no price per hour: their cost columns are empty "
                               "(give --price-per-hour, or a hardware price in the study)", "cells without a price"))
-    from ..schemas import FLAGS
-
     for flag, meaning in FLAGS.items():
         hit = [c.run_id for c in store.cells if flag in c.summary.flags]
         if hit:
@@ -140,8 +138,6 @@ def error_mix_note(cells) -> str:
 
 def roofline_note(ctx: ReportContext) -> str | None:
     """One line: how close each picked cell comes to its hardware's roofline (docs/predict.md)."""
-    from .roofline import of_cell
-
     seen, parts = set(), []
     for rec in ctx.recommendations:
         for row in rec.rows:

@@ -24,45 +24,15 @@ from . import charts as charts_mod
 from . import slo as slo_mod
 from .context import ReportContext
 from ._html_assets import CSS, ERROR_CATCHER, OPEN_NOTES, RENDER_CHARTS, SLO_FILTER
-from .markdown import DEFINITIONS
+from .render.html import _finite, h, html_table, safe_json  # noqa: F401 (importable from here as before)
+from .render.markdown import DEFINITIONS
 from .picks import Recommendation, cost_reader
-from .tables import CELL_COLUMNS, STUDY_COLUMNS, TTFT_SPLIT_COLUMNS, TTFT_SPLIT_NOTE, Column, split_cells
+from .render.columns import Column
+from .tables import CELL_COLUMNS, STUDY_COLUMNS, TTFT_SPLIT_COLUMNS, TTFT_SPLIT_NOTE, split_cells
+from .quality import chart as quality_chart
 from .quality import html_section as quality_section
 from .pruned import html_section as pruned_section
 from .interactivity import html_section as interactivity_section
-
-
-def h(text: Any) -> str:
-    return html.escape(str(text), quote=True)
-
-
-def _finite(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
-
-
-def safe_json(obj: Any) -> str:
-    """JSON that cannot close the <script> element it sits in (NaN/inf become null)."""
-    text = obj if isinstance(obj, str) else json.dumps(_finite(obj), allow_nan=False, default=str)
-    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
-
-
-def html_table(columns: Sequence[Column], rows: Sequence, table_id: str | None = None,
-               row_attrs: Callable[[Any], str] | None = None) -> str:
-    head = "".join(f'<th class="{"num" if c.fmt else "text"}">{h(c.title)}</th>' for c in columns)
-    body = []
-    for r in rows:
-        cells = "".join(f'<td class="{"num" if c.fmt else "text"}">{h(c.text(r))}</td>' for c in columns)
-        body.append(f"<tr{row_attrs(r) if row_attrs else ''}>{cells}</tr>")
-    tid = f' id="{h(table_id)}"' if table_id else ""
-    return (f'<div class="table-wrap"><table{tid}><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(body)}</tbody></table></div>")
 
 
 # --------------------------------------------------------------------------- sections
@@ -197,8 +167,6 @@ def _slo_row_attrs(entry: dict[str, Any], limits, best) -> str:
 def charts_section(ctx: ReportContext) -> tuple[str, list[str]]:
     cost_of = cost_reader(ctx.store, ctx.basis)
     charts, notes = charts_mod.all_charts(ctx.store.cells, ctx.pareto, ctx.recommendations, cost_of)
-    from .quality import chart as quality_chart
-
     charts += [c for c in [quality_chart(ctx)] if c is not None]
     parts = ['<section id="charts"><h2>Charts</h2>']
     figs: list[str] = []

@@ -20,7 +20,8 @@ from ..catalog import load_catalog
 from ..recommend import Front, ReadOff, devices_by_run, interactivity_front
 from ..recommend.interactivity import Curve, read_off
 from .charts import HEIGHT, esc
-from .tables import Column
+from .render.columns import Column
+from .render.html import h, html_table
 
 X_TITLE = "output tokens/s per user (1000 / TPOT p50)"
 READ_COLUMNS = [
@@ -113,7 +114,6 @@ def _figure(view: Front, offs: list[ReadOff], axis: str) -> go.Figure:
 
 def html_section(ctx) -> tuple[str, list[str]]:
     """The section's HTML and its charts as ``"id": figure-json`` entries of the page's chart map."""
-    from .html import h, html_table
 
     view = front_of(ctx)
     head = '<section id="interactivity"><h2>Interactivity: speed per user vs throughput per device and cost</h2>'

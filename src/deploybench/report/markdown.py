@@ -2,33 +2,14 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 
 from .context import ReportContext
 from .picks import Recommendation
-from .tables import CELL_COLUMNS, STUDY_COLUMNS, TTFT_SPLIT_COLUMNS, TTFT_SPLIT_NOTE, Column, split_cells
-
-DEFINITIONS = (
-    "Times in milliseconds. TTFT = first output token (of any kind) − sent; TPOT = (last token − first token) / "
-    "(streamed tokens after the first event); E2E = done − sent; ms/token = client E2E / output tokens (queue, "
-    "prefill and network included; imported 2023 cells have TGI's server-side time per token instead); "
-    "throughput = output tokens completed in the measurement window / window; "
-    "minutes to 1M tokens = 1e6 / throughput / 60; $ per 1M tokens = $/hour × minutes to 1M tokens / 60."
-)
-
-
-def md_text(value: str) -> str:
-    """A table cell or inline text: HTML escaped (Markdown allows raw HTML), pipes and newlines neutralised."""
-    return html.escape(str(value), quote=False).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
-
-
-def md_table(columns: Sequence[Column], rows: Sequence) -> list[str]:
-    head = "| " + " | ".join(md_text(c.title) for c in columns) + " |"
-    rule = "|" + "|".join("---:" if c.fmt else "---" for c in columns) + "|"
-    body = ["| " + " | ".join(md_text(c.text(r)) for c in columns) + " |" for r in rows]
-    return [head, rule, *body]
-
+from .pruned import markdown_lines as pruned_lines
+from .quality import markdown_lines as quality_lines
+from .render.markdown import DEFINITIONS, md_table, md_text
+from .tables import CELL_COLUMNS, STUDY_COLUMNS, TTFT_SPLIT_COLUMNS, TTFT_SPLIT_NOTE, split_cells
 
 def recommendation_section(rec: Recommendation) -> list[str]:
     lines = [f"### {rec.title}", ""]
@@ -62,11 +43,8 @@ def render(ctx: ReportContext) -> str:
             lines.append(f"- {md_text(p.group)}: {md_text(p.cell.deployment)} @ c={p.cell.concurrency} — "
                          f"${p.cost:.3f} per 1M tokens, {p.latency:.2f} ms/token")
         lines.append("")
-    from .quality import markdown_lines as quality_lines
 
     lines += quality_lines(ctx)
-    from .pruned import markdown_lines as pruned_lines
-
     lines += pruned_lines(ctx)
     if split := split_cells(store.cells):
         lines += ["## Where time to first token goes", "", TTFT_SPLIT_NOTE, ""]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..metrics import Constraint
+from ..recommend import figures, pareto, recommend
 from .data import Cell, Store
 
 SCENARIOS = ("cost", "latency", "throughput")
@@ -68,8 +69,6 @@ def external_of(store: Store) -> dict[str, dict[str, Any]]:
 def recommendations(store: Store, slo: Sequence[Constraint] | None = None,
                     basis: str = "deploybench") -> list[Recommendation]:
     """The 2023 study's three rules (and, with an SLO, the cheapest cell meeting it), resolved to cells."""
-    from ..recommend import recommend
-
     ext = external_of(store)
     runs = [(s, recommend(store.summaries, s, basis=basis, external=ext)) for s in SCENARIOS]
     if slo:
@@ -109,8 +108,6 @@ def _row(store: Store, scenario: str, pick: Any) -> PickRow | None:
 
 def pareto_front(store: Store, basis: str = "deploybench") -> list[FrontPoint]:
     """Each model's cost / median ms/token front across all its cells (any concurrency)."""
-    from ..recommend import pareto
-
     points = pareto(store.summaries, per_concurrency=False, per_group=True, basis=basis,
                     external=external_of(store))
     out = []
@@ -123,7 +120,5 @@ def pareto_front(store: Store, basis: str = "deploybench") -> list[FrontPoint]:
 
 def cost_reader(store: Store, basis: str):
     """A function giving a cell's $ per 1M tokens on the report's basis (study throughput for "study")."""
-    from ..recommend import figures
-
     ext = external_of(store)
     return lambda cell: figures.cost(cell.summary, basis, ext)

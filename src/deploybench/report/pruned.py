@@ -4,7 +4,9 @@ figures, marked PREDICTED, of the cells pruning skipped (read from ``prune.json`
 from __future__ import annotations
 
 from ..predict.prune import PruneResult, read_result
-from .tables import Column
+from .render.columns import Column
+from .render.html import h, html_table
+from .render.markdown import md_table, md_text
 
 __all__ = ["COLUMNS", "html_section", "markdown_lines", "result_of"]
 
@@ -45,7 +47,6 @@ def _saving(r: PruneResult) -> str:
 
 
 def markdown_lines(ctx) -> list[str]:
-    from .markdown import md_table, md_text
 
     r = result_of(ctx)
     if r is None:
@@ -55,7 +56,6 @@ def markdown_lines(ctx) -> list[str]:
 
 
 def html_section(ctx) -> str:
-    from .html import h, html_table
 
     r = result_of(ctx)
     if r is None:

@@ -18,6 +18,11 @@ from typing import Any
 from .. import storage
 from ..schemas.quality import QualityResult, QualityTable
 from .data import Cell
+from .picks import cost_reader
+from .render.columns import Column
+from .render.html import h, html_table
+from .render.markdown import md_table, md_text
+from .render.spreadsheet import safe_text
 
 QUALITY_FILE = "quality.json"
 NO_DATA_IMPORTED = ("Quality: no quality data. The imported study published latency, throughput and cost only; "
@@ -164,7 +169,6 @@ def status(cells: Sequence[Cell], table: QualityTable | None) -> list[str]:
 
 
 def write_csv(rows: Sequence[QualityRow], path: Path) -> Path:
-    from .spreadsheet import safe_text
 
     with storage.replacing(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
@@ -178,14 +182,11 @@ def write_csv(rows: Sequence[QualityRow], path: Path) -> Path:
 
 
 def _rows(ctx) -> tuple[list[QualityRow], QualityTable | None]:
-    from .picks import cost_reader
 
     return quality_rows(ctx.store.cells, cost_reader(ctx.store, ctx.basis)), table_for(ctx.store.root)
 
 
 def markdown_lines(ctx) -> list[str]:
-    from .markdown import md_table, md_text
-    from .tables import Column
 
     rows, table = _rows(ctx)
     lines = ["## Quality", ""] + [md_text(x) for x in status(ctx.store.cells, table)] + [""]
@@ -203,8 +204,6 @@ def markdown_lines(ctx) -> list[str]:
 
 
 def html_section(ctx) -> str:
-    from .html import h, html_table
-    from .tables import Column
 
     rows, table = _rows(ctx)
     notes = "".join(f'<p class="muted">{h(x)}</p>' for x in status(ctx.store.cells, table))
@@ -216,7 +215,7 @@ def chart(ctx):
     """Cost per 1M tokens against quality loss, each model's front joined by a line (None without data)."""
     import plotly.graph_objects as go
 
-    from .charts import Chart, _color, _layout, esc
+    from .charts import Chart, _color, _layout, esc  # charts loads plotly: only when a chart is drawn
 
     rows, _ = _rows(ctx)
     pts = [r for r in rows if r.cost is not None and r.loss is not None]

@@ -20,6 +20,9 @@ from __future__ import annotations
 import weakref
 from dataclasses import dataclass
 
+from ..catalog import load_catalog
+from ..predict.cells import cell_features, measured_figures
+from ..predict.model import Params, roofline_decode, step_times
 from ..schemas import RunMeta, RunSummary
 
 __all__ = ["Roofline", "cell_roofline", "of_cell"]
@@ -66,8 +69,6 @@ class Roofline:
 
 def _catalog_gpu(meta: RunMeta) -> bool:
     """The cell ran on catalog GPUs: an instance type with GPUs, or a GPU named directly (an imported table)."""
-    from ..catalog import load_catalog
-
     name = meta.labels.get("hardware") or ""
     cat = load_catalog()
     return (name in cat and cat.get(name).gpu_count > 0) or name.lower() in {g.lower() for g in cat.gpus}
@@ -75,9 +76,6 @@ def _catalog_gpu(meta: RunMeta) -> bool:
 
 def cell_roofline(meta: RunMeta, summary: RunSummary) -> Roofline | None:
     """The share of the roofline bound a measured cell reaches, or None where it cannot be computed."""
-    from ..predict.cells import cell_features, measured_figures
-    from ..predict.model import Params, roofline_decode, step_times
-
     if not summary.completed or (not meta.features and not _catalog_gpu(meta)):
         return None
     try:

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..metrics import Constraint
 from .data import Cell
-from .tables import fmt_value
+from .render.columns import fmt_value
 
 
 @dataclass(frozen=True)

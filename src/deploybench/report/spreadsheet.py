@@ -10,19 +10,14 @@ from typing import Any
 from .. import storage
 from .context import ReportContext
 from .picks import Recommendation
+from .quality import csv_files as quality_csv
+from .quality import xlsx_sheet
+from .render.spreadsheet import safe_text
 from .tables import CELL_COLUMNS, RECORD_COLUMNS, STUDY_COLUMNS, cell_rows
 
 XLSX_MAX_ROWS = 1_048_576
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 NO_RECORDS = ("No per-request records: these runs hold summary figures only (e.g. imported 2023 data). "
               "Run `deploybench run` to measure requests.")
-
-
-def safe_text(v: Any) -> Any:
-    """Keep a spreadsheet from reading text (a deployment name, a prompt) as a formula."""
-    if isinstance(v, str) and v.startswith(_FORMULA_START):
-        return "'" + v
-    return v
 
 
 # --------------------------------------------------------------------------- rows
@@ -52,7 +47,6 @@ def write_csv(ctx: ReportContext, out: Path) -> list[Path]:
     cells_path, picks_path = out / "cells.csv", out / "recommendations.csv"
     _csv(cells_path, [c.key for c in CELL_COLUMNS], ([row[c.key] for c in CELL_COLUMNS] for row in cell_rows(ctx.store.cells)))
     _csv(picks_path, pick_header(), pick_rows(ctx.recommendations))
-    from .quality import csv_files as quality_csv
 
     return [cells_path, picks_path, *quality_csv(ctx, out)]
 
@@ -79,7 +73,6 @@ def write_xlsx(ctx: ReportContext, out: Path) -> list[Path]:
                 for r in rec.rows]
         _sheet(wb, rec.title, ["rule", *[c.title for c in STUDY_COLUMNS], "run", "runner-up",
                                "margin (relative)", "tie"], rows)
-    from .quality import xlsx_sheet
 
     _sheet(wb, "Quality", *xlsx_sheet(ctx))
     _sheet(wb, "All cells", [c.title for c in CELL_COLUMNS],

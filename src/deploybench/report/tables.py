@@ -7,35 +7,14 @@ to print it. Formats only decide how to lay the values out, so a number means th
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from .. import metrics
 from ..schemas import RequestRecord
 from .data import Cell
 from .quality import cell_columns as quality_columns
+from .render.columns import Column, fmt_value
 from .roofline import of_cell
-
-
-@dataclass(frozen=True)
-class Column:
-    key: str
-    title: str
-    get: Callable[[Any], Any]
-    fmt: str | None = None  # format for display; None = str()
-
-    def text(self, row: Any) -> str:
-        return fmt_value(self.get(row), self.fmt)
-
-
-def fmt_value(v: Any, fmt: str | None = None) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if fmt and isinstance(v, (int, float)):
-        return fmt.format(v)
-    return str(v)
 
 
 def _d(metric: str, stat: str) -> Callable[[Cell], float | None]:

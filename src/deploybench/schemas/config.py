@@ -15,6 +15,7 @@ from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, GetCoreSchemaH
 from pydantic_core import core_schema
 
 from .errors import ConfigError
+from .plugins import default_kind, engine_plugin, engine_plugins
 
 ProtocolKind = Literal["openai-chat", "openai-completions", "tgi", "sagemaker-tgi"]
 
@@ -40,8 +41,6 @@ class _EngineConfigUnion:
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-        from .plugins import engine_plugins
-
         models = [p.config for _, p in sorted(engine_plugins().items())]
         if not models:
             raise ConfigError("engine: no engines are installed", "reinstall deploybench (pip install -e .)")
@@ -54,8 +53,6 @@ EngineConfig = Annotated[Any, _EngineConfigUnion]
 
 def default_engine() -> BaseModel:
     """The engine of a deployment that names none: the registry's default kind, all defaults."""
-    from .plugins import default_kind, engine_plugin
-
     return engine_plugin(default_kind()).config()
 
 

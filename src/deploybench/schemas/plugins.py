@@ -27,8 +27,7 @@ from .errors import ConfigError
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
-
-    from .study import HardwareProfile
+# GridPoint.hardware is a schemas.study.HardwareProfile (named as a string: study sits above this registry)
 
 ENTRY_POINT_GROUP = "deploybench.engines"
 OPENAI_PROTOCOLS = ("openai-chat", "openai-completions")
@@ -256,32 +255,6 @@ def calibration_group(cfg: "BaseModel") -> str:
     return engine_plugin(cfg.kind).calibration_group(cfg)
 
 
-def shortcut_config(options: dict[str, Any]) -> "BaseModel":
-    """The engine config of the CLI's one-server shortcut: ``options`` are ``run``'s shortcut options
-    (None: not given). An engine whose ``shortcut_key`` is given takes them, else the default engine; an
-    option that engine does not take is one line naming it."""
-    from pydantic import ValidationError  # noqa: PLC0415
-
-    from .errors import from_validation  # noqa: PLC0415
-
-    given = {k: v for k, v in options.items() if v is not None}
-    plugins = engine_plugins()
-    keyed = [p for _, p in sorted(plugins.items()) if p.shortcut_key and p.shortcut_key in given]
-    plugin = keyed[0] if keyed else engine_plugin(default_kind())
-    flag = f"--{(plugin.shortcut_key or '').replace('_', '-')}" if plugin.shortcut_key else "engine"
-    if not plugin.shortcut:
-        raise ConfigError(f"engine '{plugin.kind}' has no command-line shortcut", "describe it in a study file")
-    extra = [k for k in given if k not in plugin.shortcut]
-    if extra:
-        opts = ", ".join(f"--{k.replace('_', '-')}" for k in plugin.shortcut)
-        raise ConfigError(f"--{extra[0].replace('_', '-')}: engine '{plugin.kind}' ({flag}) does not take it",
-                          f"drop it; this engine takes {opts}")
-    try:
-        return plugin.config(**{plugin.shortcut[k]: v for k, v in given.items()})
-    except ValidationError as exc:
-        raise from_validation(exc, flag, "see `deploybench run --help`") from None
-
-
 def server_series() -> tuple[dict[str, tuple[str, ...]], tuple[str, ...], tuple[str, ...]]:
     """(readable gauge -> candidate series, token counters, series prefixes) over all engines."""
     gauges: dict[str, tuple[str, ...]] = {}
@@ -293,20 +266,3 @@ def server_series() -> tuple[dict[str, tuple[str, ...]], tuple[str, ...], tuple[
         counters += tuple(p.token_counters)
         prefixes += tuple(p.metric_prefixes)
     return gauges, counters, prefixes
-
-
-def create_server(cfg: "BaseModel", log_dir: Path, **context: Any) -> Any:
-    """The engine object for a validated engine config."""
-    return engine_plugin(cfg.kind).server(cfg, log_dir, **context)
-
-
-def check_budget(estimate_usd: float | None, max_usd: float | None, what: str, fix: str) -> float | None:
-    """The one cost guard: ConfigError when ``estimate_usd`` (None: no price known) exceeds ``max_usd``."""
-    if max_usd is None:
-        return estimate_usd
-    if estimate_usd is None:
-        raise ConfigError(f"{what}: no price known", "give hardware.price_per_hour (or a catalog instance type), "
-                          "or remove the cost limit")
-    if estimate_usd > max_usd:
-        raise ConfigError(f"estimated cost ${estimate_usd:.2f} ({what}) exceeds max_cost ${max_usd:.2f}", fix)
-    return estimate_usd

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from ..schemas.errors import from_validation
+from ..schemas.validation import from_validation
 from ..schemas import ConfigError, Deployment, GridPoint, Hardware, HardwareProfile, Study, engine_plugin
 
 

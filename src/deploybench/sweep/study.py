@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .. import storage, workloads
 from ..schemas import ConfigError, RunConfig, RunSummary, Study, engine_plugin
-from ..schemas.plugins import check_budget
+from ..engines.budget import check_budget
 from .plan import Planned
 from ..storage import run_id_for
 from .interleave import interleavable, run_back_to_back, run_interleaved

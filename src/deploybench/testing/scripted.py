@@ -55,7 +55,7 @@ import struct
 import time
 
 from .. import _clock
-from ..protocols.eventstream import payload_part
+from .eventstream import payload_part
 
 
 SPIN_NS = 2_000_000

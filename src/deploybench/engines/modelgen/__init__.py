@@ -6,7 +6,7 @@ Everything is built once into ``model_cache_dir()`` (``$DEPLOYBENCH_CACHE/models
 The ``gguf`` package is imported only when a random model is generated.
 """
 
-from ._cache import FORMAT_VERSION, model_cache_dir, sha256_file
+from .cache import FORMAT_VERSION, model_cache_dir, sha256_file
 from .bundled import BUNDLED, GEMMA_PIP, bundled_name, gemma3_270m, resolve_bundled
 from .info import describe
 from .quant import DEFAULT_LADDER, QTYPES, check_qtype, ladder, perplexity, quantize

@@ -16,7 +16,7 @@ import importlib.util
 from pathlib import Path
 
 from ...schemas import ConfigError
-from ._cache import building, model_cache_dir
+from .cache import building, model_cache_dir
 
 #: bundled name -> other names it goes by
 BUNDLED: dict[str, tuple[str, ...]] = {

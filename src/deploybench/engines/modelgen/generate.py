@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...schemas import ConfigError
-from . import _gguf
-from ._cache import FORMAT_VERSION, building, model_cache_dir
+from . import gguf as gguf_header  # ours (the header reader); `gguf` below is the third-party writer
+from .cache import FORMAT_VERSION, building, model_cache_dir
 from .bundled import resolve_bundled
 from .shapes import LlamaShape, parse_params, shape_for, size_label
 
@@ -61,9 +61,9 @@ def random_llama(params: str | int, seed: int = 0, dtype: str = "f16") -> Path:
     return target
 
 
-def tokenizer_kv(ref: str = TOKENIZER_SOURCE) -> dict[str, _gguf.KV]:
+def tokenizer_kv(ref: str = TOKENIZER_SOURCE) -> dict[str, gguf_header.KV]:
     """Every ``tokenizer.*`` key/value of a bundled model (tokens, merges, types, ids, chat template)."""
-    hdr = _gguf.read_header(resolve_bundled(ref))
+    hdr = gguf_header.read_header(resolve_bundled(ref))
     return {k: v for k, v in hdr.kv.items() if k.startswith("tokenizer.")}
 
 
@@ -87,7 +87,7 @@ def _write(path: Path, shape: LlamaShape, target: int, seed: int, dtype: str) ->
     gguf = _gguf_module()
     import numpy as np  # noqa: PLC0415
 
-    tok = _gguf.raw_values(resolve_bundled(TOKENIZER_SOURCE), "tokenizer.")
+    tok = gguf_header.raw_values(resolve_bundled(TOKENIZER_SOURCE), "tokenizer.")
     n_vocab = tok["tokenizer.ggml.tokens"][0].count
     if n_vocab != shape.n_vocab:
         raise ConfigError(f"random-llama: tokenizer has {n_vocab} tokens, expected {shape.n_vocab}",

@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from . import _gguf
+from . import gguf
 from .quant import file_type_name
 from .generate import GEN_KEY
 
@@ -30,7 +30,7 @@ def describe(path: Path) -> dict[str, Any]:
     generated models).
     """
     path = Path(path)
-    hdr = _gguf.model_header(path, "describe")
+    hdr = gguf.model_header(path, "describe")
     arch = hdr.get("general.architecture", "")
     params = sum(t.n_elements for t in hdr.tensors)
     by_type: Counter[str] = Counter()

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ...schemas import ConfigError, EngineError
-from . import _gguf
-from ._cache import building, model_cache_dir, sha256_file
+from . import gguf
+from .cache import building, model_cache_dir, sha256_file
 from .tools import tool_binary
 
 #: types llama-quantize makes without an importance matrix (the IQ1/IQ2 types need one)
@@ -47,11 +47,7 @@ def file_type_name(ftype: int | None) -> str | None:
     return name.removeprefix("MOSTLY_").removeprefix("ALL_")
 
 
-def _tool(name: str) -> Path:
-    return tool_binary(name)
-
-
-def _tail(path: Path, n: int = 6) -> str:
+def log_tail(path: Path, n: int = 6) -> str:
     try:
         lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
     except OSError:
@@ -76,32 +72,32 @@ def quantize(src: Path, qtype: str, *, threads: int | None = None, timeout_s: fl
     if str(qtype).strip().lower() in NATIVE:
         return src
     q = check_qtype(qtype)
-    hdr = _gguf.model_header(src, "quantize")
+    hdr = gguf.model_header(src, "quantize")
     ftype = hdr.get("general.file_type")
     if file_type_name(ftype) == q:
         return src
     target = quantized_path(src, q)
     with building(target) as tmp:
         if tmp is not None:
-            argv = [str(_tool("llama-quantize"))]
+            argv = [str(tool_binary("llama-quantize"))]
             if ftype is None or ftype not in _UNQUANTIZED_FTYPES:
                 argv.append("--allow-requantize")
             argv += [str(src), str(tmp), q, str(threads or os.cpu_count() or 1)]
-            _run(argv, target.with_suffix(".log"), timeout_s, f"llama-quantize {src.name} -> {q}")
+            run_tool(argv, target.with_suffix(".log"), timeout_s, f"llama-quantize {src.name} -> {q}")
     return target
 
 
-def _run(argv: list[str], log: Path, timeout_s: float, what: str) -> str:
+def run_tool(argv: list[str], log: Path, timeout_s: float, what: str) -> str:
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as out:
         try:
             proc = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                   timeout=timeout_s, check=False)
         except subprocess.TimeoutExpired as exc:
-            raise EngineError(f"{what}: timed out after {timeout_s:.0f}s; log {log}: {_tail(log)}",
+            raise EngineError(f"{what}: timed out after {timeout_s:.0f}s; log {log}: {log_tail(log)}",
                               "raise the timeout or use a smaller model") from exc
     if proc.returncode != 0:
-        raise EngineError(f"{what}: exited with code {proc.returncode}; log {log}: {_tail(log)}",
+        raise EngineError(f"{what}: exited with code {proc.returncode}; log {log}: {log_tail(log)}",
                           "check the source model and the quantization type")
     return log.read_text(errors="replace")
 
@@ -126,11 +122,11 @@ def perplexity(path: Path, text_file: Path | None = None, ctx: int = 128, chunks
     if not text.is_file():
         raise ConfigError(f"perplexity: text file not found: {text}", "give an existing UTF-8 text file")
     log = model_cache_dir() / "logs" / f"perplexity-{Path(path).stem}-c{ctx}x{chunks}.log"
-    argv = [str(_tool("llama-perplexity")), "-m", str(path), "-f", str(text), "-c", str(ctx),
+    argv = [str(tool_binary("llama-perplexity")), "-m", str(path), "-f", str(text), "-c", str(ctx),
             "--chunks", str(chunks), "-t", str(threads or os.cpu_count() or 1), "-b", str(max(ctx, 32))]
-    out = _run(argv, log, timeout_s, f"llama-perplexity {Path(path).name}")
+    out = run_tool(argv, log, timeout_s, f"llama-perplexity {Path(path).name}")
     m = _PPL_RE.search(out)
     if not m:
-        raise EngineError(f"llama-perplexity {Path(path).name}: no final estimate; log {log}: {_tail(log)}",
+        raise EngineError(f"llama-perplexity {Path(path).name}: no final estimate; log {log}: {log_tail(log)}",
                           f"the text may be too short for ctx={ctx} (needs >= {2 * ctx} tokens)")
     return float(m.group(1))

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ...schemas import ConfigError
+
 MAGIC = b"GGUF"
 # GGUFValueType -> struct format of a scalar
 _SCALAR = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
@@ -168,13 +170,9 @@ def raw_values(path: Path, prefix: str) -> dict[str, tuple[KV, bytes]]:
 
 def model_header(path, what: str) -> "Header":
     """``read_header(path, values=False)`` with one-line ConfigErrors naming ``what`` was asked."""
-    from pathlib import Path as _P
-
-    from ...schemas import ConfigError
-
-    if not _P(path).is_file():
+    if not Path(path).is_file():
         raise ConfigError(f"{what}: model file not found: {path}", "give an existing GGUF file")
     try:
-        return read_header(_P(path), values=False)
+        return read_header(Path(path), values=False)
     except GGUFFormatError as exc:
         raise ConfigError(f"{what}: {exc}", "give a GGUF model file") from exc

@@ -21,7 +21,7 @@ import uuid
 import aiohttp
 from aiohttp import web
 
-from ..protocols.eventstream import exception_message, payload_part
+from ..eventstream import exception_message, payload_part
 from .tgi import _UPSTREAM, TgiAdapter, UpstreamError, _json
 
 EVENTSTREAM = "application/vnd.amazon.eventstream"
@@ -124,7 +124,7 @@ def _stream_error(message: str) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m deploybench.adapters.sagemaker",
+    ap = argparse.ArgumentParser(prog="python -m deploybench.testing.adapters.sagemaker",
                                  description="SageMaker runtime (event-stream) adapter in front of llama-server")
     ap.add_argument("--upstream", required=True, help="llama-server base URL, e.g. http://127.0.0.1:8080")
     ap.add_argument("--port", type=int, default=8081)

@@ -19,6 +19,7 @@ has none: it makes outputs exactly ``max_new_tokens`` long so tests can check co
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -89,18 +90,38 @@ class TgiAdapter:
             raise UpstreamError(422, "`temperature` must be strictly positive", "validation")
         return body["inputs"], params
 
-    async def events(self, session: aiohttp.ClientSession, inputs: str, params: dict) -> AsyncIterator[dict]:
-        """TGI stream events for one request, forwarded as upstream tokens arrive."""
-        max_new = params.get("max_new_tokens", TGI_DEFAULT_MAX_NEW_TOKENS)
+    def _upstream_body(self, inputs: str, params: dict, max_new: int) -> dict:
+        """llama-server's /completion request for one TGI request."""
         sampling = bool(params.get("do_sample")) and params.get("temperature") is not None
-        upstream_body = {
+        body = {
             "prompt": inputs, "n_predict": max_new, "stream": True, "return_tokens": True,
             "ignore_eos": self.ignore_eos, "temperature": float(params["temperature"]) if sampling else 0.0,
         }
         if params.get("seed") is not None:
-            upstream_body["seed"] = params["seed"]
+            body["seed"] = params["seed"]
         if params.get("stop"):
-            upstream_body["stop"] = params["stop"]
+            body["stop"] = params["stop"]
+        return body
+
+    @contextlib.asynccontextmanager
+    async def _upstream_chunks(self, session: aiohttp.ClientSession, body: dict):
+        """The upstream's stream as parsed ``data:`` chunks; UpstreamError when it refuses the request."""
+        async with session.post(f"{self.upstream}/completion", json=body) as resp:
+            if resp.status != 200:
+                raise UpstreamError(resp.status if resp.status < 500 else 424,
+                                    f"upstream HTTP {resp.status}: {(await resp.text())[:200]}")
+
+            async def chunks() -> AsyncIterator[dict]:
+                async for raw in resp.content:
+                    line = raw.strip()
+                    if line.startswith(b"data:"):
+                        yield json.loads(line[5:])
+
+            yield chunks()
+
+    async def events(self, session: aiohttp.ClientSession, inputs: str, params: dict) -> AsyncIterator[dict]:
+        """TGI stream events for one request, forwarded as upstream tokens arrive."""
+        max_new = params.get("max_new_tokens", TGI_DEFAULT_MAX_NEW_TOKENS)
         count = 0
         text: list[str] = []
         seed = params.get("seed")
@@ -109,15 +130,8 @@ class TgiAdapter:
         def details(reason: str) -> dict:
             return {"finish_reason": reason, "generated_tokens": count, "seed": seed}
 
-        async with session.post(f"{self.upstream}/completion", json=upstream_body) as resp:
-            if resp.status != 200:
-                raise UpstreamError(resp.status if resp.status < 500 else 424,
-                                    f"upstream HTTP {resp.status}: {(await resp.text())[:200]}")
-            async for raw in resp.content:
-                line = raw.strip()
-                if not line.startswith(b"data:"):
-                    continue
-                chunk = json.loads(line[5:])
+        async with self._upstream_chunks(session, self._upstream_body(inputs, params, max_new)) as chunks:
+            async for chunk in chunks:
                 if "error" in chunk:
                     err = chunk["error"]
                     yield {"error": err.get("message", str(err)) if isinstance(err, dict) else str(err),
@@ -249,7 +263,7 @@ def _sse_error(message: str) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m deploybench.adapters.tgi", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m deploybench.testing.adapters.tgi", description=__doc__.splitlines()[0])
     ap.add_argument("--upstream", required=True, help="llama-server base URL, e.g. http://127.0.0.1:8080")
     ap.add_argument("--port", type=int, default=3000)
     ap.add_argument("--no-ignore-eos", action="store_true", help="let the model stop at EOS (like real TGI)")
