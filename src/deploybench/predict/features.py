@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..catalog import Catalog, GpuSpec, HardwareEntry, ModelArchitecture, architecture, load_catalog
+from ..engines.modelgen._gguf import model_header
 from ..schemas import ConfigError
 
 __all__ = ["ACTIVATION_DTYPE", "Architecture", "arch_from_catalog", "catalog_arch", "gpu_features", "CellFeatures", "HardwareFeatures", "LLAMA2", "QUANT_BITS", "Workload",
@@ -173,8 +174,6 @@ def arch_from_gguf(path: Path | str) -> tuple[Architecture, float]:
     skipped: milliseconds, where a full tokenizer decode takes seconds); a tensor's bytes from the
     ``gguf`` package's block sizes.
     """
-    from ..engines.modelgen._gguf import model_header
-
     try:
         from gguf import GGML_QUANT_SIZES
     except ImportError:

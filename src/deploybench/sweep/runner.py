@@ -17,14 +17,17 @@ from .. import engines, protocols, storage
 from ..storage import run_id_for
 from .._version import __version__
 from .. import load
-from ..load import faults, workers
+from ..load import faults, pool as load_pool, workers
+from ..load.cluster import distributed_module
 from ..load.scrape import scrape_loop
+from ..predict.deployed import features_or_why
 from ..protocols.base import GenParams, Prompt
 from ..schemas import Endpoint, EngineInfo, RequestRecord, RunConfig, RunMeta, RunSummary, engine_plugin
 from ..storage.cells import summarize_cell
 from ._hostinfo import host_info
 from . import contention, judge, levels, ratesweep, speedprobe
 from ._probe import probe_openai
+from .resume import completed_summary
 
 
 class Engine(Protocol):
@@ -61,17 +64,6 @@ def default_labels(dep, info: EngineInfo) -> dict[str, str]:
         quant = m.group(1).upper() if m else None
     labels["quantization"] = quant or "native"
     return labels
-
-
-def completed_summary(run_dir: Path) -> RunSummary | None:
-    """The stored summary of a cell that finished; None if it must (re)run."""
-    try:
-        meta = storage.read_meta(run_dir)
-    except (OSError, ValueError):
-        return None
-    if meta.status != "complete":
-        return None
-    return storage.read_summary(run_dir) or summarize_cell(run_dir, meta)
 
 
 AUTO = "auto"
@@ -146,8 +138,6 @@ def run_deployment(cfg: RunConfig, prompts: Sequence[Prompt], study_dir: Path, *
     """
     reporter = reporter or NullReporter()
     if cfg.load.cluster:  # before any engine starts: without Dask, one line saying how to get it
-        from ..load.cluster import distributed_module
-
         distributed_module()
     todo, done = todo_cells(cfg, study_dir, resume, reporter)
     client_cores = auto_client_cores(cfg, client_cores)
@@ -224,7 +214,7 @@ async def _measure(cfg: RunConfig, endpoint: Endpoint, info: EngineInfo, cells: 
         ctx = _Ctx(cfg, client, info, host_info(), study_dir, study, reporter, labels, scrape, cursor, server_pid,
                    client_cores, design=design)
         out = []
-        pool = workers.pool_for(cfg.load, endpoint, client_cores, server_pid is not None)
+        pool = load_pool.pool_for(cfg.load, endpoint, client_cores, server_pid is not None)
         try:
             ctx.pool = await pool.__aenter__()
             for trial, level in cells:
@@ -271,8 +261,7 @@ async def _measure_level(ctx: _Ctx, level, trial: int, prompts) -> tuple[RunSumm
                    price_per_hour=dep.hardware.price_per_hour, trial=trial, round_design=ctx.design,
                    level={**level.model_dump(mode="json"), "key": level.key},
                    labels={**default_labels(dep, ctx.info), **dep.labels, **ctx.labels})
-    from ..predict.deployed import features_or_why  # never raises: a run never fails on its features
-
+    # features_or_why never raises: a run never fails on its features
     meta.features, meta.features_note = features_or_why(dep.model_copy(update={"labels": meta.labels}), concurrency,
                                                         cfg.workload, prompts, ctx.info.model_path, level.key, run_id)
     writer = storage.RunWriter(run_dir, meta)
