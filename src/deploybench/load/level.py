@@ -109,7 +109,7 @@ class Deadline:
 def _thread_judge(seen: list[RequestRecord]) -> Judge:
     """Judge on the records in memory, in a thread (load workers' coordinator; a level without a store)."""
     async def judge(start_ns: int, now_ns: int, cfg: LoadConfig, users: int) -> bool:
-        from ..metrics.intervals import precision_met  # scipy: not imported by load workers, which never judge
+        from ..metrics.intervals import precision_met  # lazy: load worker processes never judge, never load numpy
 
         ok, _ = await asyncio.to_thread(precision_met, list(seen), start_ns, now_ns, cfg.target_half_width,
                                         cfg.precision_figures, users)

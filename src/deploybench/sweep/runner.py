@@ -255,15 +255,7 @@ async def _measure_level(ctx: _Ctx, level, trial: int, prompts) -> tuple[RunSumm
         run_dir.rename(run_dir.with_name(f"{run_id}.incomplete-{time.strftime('%Y%m%d-%H%M%S')}"))
     server_cores = getattr(dep.engine, "cpu_set", None)
     shares = ctx.client_cores is None and ctx.server_pid is not None  # a server process on this host
-    meta = RunMeta(run_id=run_id, study=ctx.study, deployment=dep.name, deployment_config=dep.model_dump(mode="json"),
-                   concurrency=concurrency, config=cfg.model_dump(mode="json"), engine=ctx.info, host=ctx.host,
-                   deploybench_version=__version__, started_at=storage.now_iso(),
-                   price_per_hour=dep.hardware.price_per_hour, trial=trial, round_design=ctx.design,
-                   level={**level.model_dump(mode="json"), "key": level.key},
-                   labels={**default_labels(dep, ctx.info), **dep.labels, **ctx.labels})
-    # features_or_why never raises: a run never fails on its features
-    meta.features, meta.features_note = features_or_why(dep.model_copy(update={"labels": meta.labels}), concurrency,
-                                                        cfg.workload, prompts, ctx.info.model_path, level.key, run_id)
+    meta = _new_meta(ctx, level, trial, prompts, run_id, concurrency)
     writer = storage.RunWriter(run_dir, meta)
     params = GenParams(max_tokens=cfg.workload.max_tokens, ignore_eos=cfg.workload.ignore_eos,
                        temperature=cfg.workload.temperature, stall_timeout_s=cfg.load.stall_timeout_s)
@@ -290,15 +282,7 @@ async def _measure_level(ctx: _Ctx, level, trial: int, prompts) -> tuple[RunSumm
         res = await levels.drive(ctx.client, level, cfg.load, params, prompts, writer.append, ctx.reporter,
                                  ctx.cursor[0], run_dir, ctx.pool)
         ctx.cursor[0] += res.prompts_used
-        meta.window_start_ns, meta.window_end_ns = res.window_start_ns, res.window_end_ns
-        meta.contention = watch.result()
-        why = contention.contended(meta.contention, cfg.load.contention_cpu, cfg.load.contention_steal,
-                                   cfg.load.contention_slowdown)
-        meta.contention["contended"] = why
-        meta.flags = [f for f, on in (("contended", why), ("imprecise", res.imprecise), ("shared-cpu", shares),
-                                      ("truncated", res.truncated), ("failed", res.failed)) if on]
-        status, why = ("failed", None) if res.failed else ("complete", why)
-        meta.note = res.failed or meta.note
+        status, why = _conclude(meta, res, watch, cfg, shares)
         if disk_full:  # not the server's fault: measured again on the next run
             status, meta.note = "interrupted", disk_full[0].problem
             meta.flags = [f for f in meta.flags if f != "failed"]
@@ -316,6 +300,35 @@ async def _measure_level(ctx: _Ctx, level, trial: int, prompts) -> tuple[RunSumm
     storage.write_parquet(run_dir)
     ctx.reporter.cell_finished(summary)
     return summary, why
+
+
+def _new_meta(ctx: _Ctx, level, trial: int, prompts, run_id: str, concurrency: int) -> RunMeta:
+    """A cell's meta as it starts: its deployment, config, engine, host, level and labels, and its features."""
+    cfg, dep = ctx.cfg, ctx.cfg.deployment
+    meta = RunMeta(run_id=run_id, study=ctx.study, deployment=dep.name, deployment_config=dep.model_dump(mode="json"),
+                   concurrency=concurrency, config=cfg.model_dump(mode="json"), engine=ctx.info, host=ctx.host,
+                   deploybench_version=__version__, started_at=storage.now_iso(),
+                   price_per_hour=dep.hardware.price_per_hour, trial=trial, round_design=ctx.design,
+                   level={**level.model_dump(mode="json"), "key": level.key},
+                   labels={**default_labels(dep, ctx.info), **dep.labels, **ctx.labels})
+    # features_or_why never raises: a run never fails on its features
+    meta.features, meta.features_note = features_or_why(dep.model_copy(update={"labels": meta.labels}), concurrency,
+                                                        cfg.workload, prompts, ctx.info.model_path, level.key, run_id)
+    return meta
+
+
+def _conclude(meta: RunMeta, res, watch: contention.CpuWatch, cfg: RunConfig, shares: bool) -> tuple[str, str | None]:
+    """A measured level's window, contention, flags and note into its meta; (status, why it was contended)."""
+    meta.window_start_ns, meta.window_end_ns = res.window_start_ns, res.window_end_ns
+    meta.contention = watch.result()
+    why = contention.contended(meta.contention, cfg.load.contention_cpu, cfg.load.contention_steal,
+                               cfg.load.contention_slowdown)
+    meta.contention["contended"] = why
+    meta.flags = [f for f, on in (("contended", why), ("imprecise", res.imprecise), ("shared-cpu", shares),
+                                  ("truncated", res.truncated), ("failed", res.failed)) if on]
+    status, why = ("failed", None) if res.failed else ("complete", why)
+    meta.note = res.failed or meta.note
+    return status, why
 
 
 def _start_scraper(scrape, interval_s: float, run_dir: Path, on_full):
