@@ -52,7 +52,6 @@ async def run_open_level(client: ProtocolClient, prompts: Sequence[Prompt], para
     deadline, watch = arrivals.deadline, arrivals.watch
     helpers = [asyncio.create_task(watch.watch())]
     helpers += [asyncio.create_task(deadline.watch(arrivals.seen))] if cfg.adaptive or COORDINATED.get() else []
-    sent, cut, truncated = 0, False, False
     try:
         sent, cut = await arrivals.send(offsets_s, first, max_in_flight)
         truncated = await arrivals.drain(helpers)
@@ -73,7 +72,8 @@ class _Arrivals:
 
     def __init__(self, client: ProtocolClient, cycle: Callable[[int], Prompt], params: GenParams, cfg: LoadConfig,
                  sink: Callable[[RequestRecord], None], progress: Progress | None, start: int) -> None:
-        self.client, self.cycle, self.params, self.cfg, self.sink, self.progress = client, cycle, params, cfg, sink, progress
+        self.client, self.cycle, self.params, self.cfg = client, cycle, params, cfg
+        self.sink, self.progress = sink, progress
         self.start = start
         self.deadline = Deadline(start, cfg)
         self.seen: list[RequestRecord] = []
