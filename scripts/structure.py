@@ -209,8 +209,8 @@ def main(argv: list[str]) -> int:
                 print(f"    {len(component)}: {', '.join(sorted(component))}")
     print(f"  total: {sum(len(f) for f in inner.values())}")
     whole = cycles(src)
-    print(f"circles in the whole tree: {len(whole)} "
-          f"({', '.join(str(len(c)) for c in whole) or 'none'} modules)")
+    sizes = f" (of {', '.join(str(len(c)) for c in whole)} modules)" if whole else ""
+    print(f"circles in the whole tree: {len(whole)}{sizes}")
     lazy = function_level_imports(src)
     print(f"function-level imports of deploybench's own modules: {len(lazy)}")
     per_package: dict[str, int] = defaultdict(int)

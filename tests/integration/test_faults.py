@@ -8,9 +8,8 @@ import time
 
 import aiohttp
 
-import deploybench.load as load
 from deploybench import api, protocols, storage
-from deploybench.load import faults, run_level
+from deploybench.load import closed, faults, run_level
 from deploybench.protocols.base import GenParams, Prompt
 from deploybench.schemas import Deployment, Endpoint, LoadConfig, RunConfig, SyntheticWorkload, Workload
 from deploybench.engines import ExternalEngine
@@ -81,7 +80,7 @@ def test_error_mix_is_counted_by_kind_and_the_level_completes(tmp_path):
 def test_hard_limit_stores_requests_in_flight_and_flags_the_cell(tmp_path, monkeypatch):
     """Two 3-second streams cut at 1 s: both stored as cancelled (with their partial tokens), the cell
     flagged truncated; none silently dropped."""
-    monkeypatch.setattr(load, "hard_limit_s", lambda *a: 1.0)
+    monkeypatch.setattr(closed, "hard_limit_s", lambda *a: 1.0)
     with scripted_server(ttft_ms=20, itl_ms=100) as url:
         study, (s,) = api.run(_cfg(url, 4, users=2, max_tokens=30), tmp_path, name="cut")
     recs = _records(study, "s__c2")

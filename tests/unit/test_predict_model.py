@@ -247,10 +247,10 @@ def test_arch_and_bits_from_gguf(tmp_path):
 
 
 def test_local_cpu_cell_features_use_measured_bandwidth(tmp_path, monkeypatch):
-    from deploybench.predict import cells as cells_mod
+    from deploybench.predict import cells as cells_mod, deployed as deployed_mod
     from deploybench.schemas import Dist, EngineInfo, RunMeta, RunSummary
 
-    monkeypatch.setattr(cells_mod, "host_figures", lambda: {"bandwidth_gbs": 12.5, "tflops": 0.2, "source": "test"})
+    monkeypatch.setattr(deployed_mod, "host_figures", lambda: {"bandwidth_gbs": 12.5, "tflops": 0.2, "source": "test"})
     meta = RunMeta(run_id="smol__c4", deployment="smol", concurrency=4, status="complete", price_per_hour=0.09,
                    labels={"model": "7B", "quantization": "Q4_0", "hardware": "cpu-2core", "engine": "llamacpp"},
                    deployment_config={"engine": {"kind": "llamacpp", "settings": {"parallel": 4, "threads": 2}}},

@@ -42,8 +42,10 @@ from .. import protocols
 from .._clock import sleep_until
 from ..protocols.base import GenParams, Prompt
 from ..schemas import Endpoint, LoadConfig, RequestRecord
-from . import (COORDINATED, Deadline, LevelResult, Progress, chat_sessions, faults, hard_limit_s, run_level,
-               run_open_level)
+from . import faults
+from .closed import run_level
+from .level import COORDINATED, Deadline, LevelResult, Progress, chat_sessions, hard_limit_s
+from .openloop import run_open_level
 
 FLUSH_S = 0.05  # a worker sends its records at least this often
 GO_LEAD_NS = 100_000_000  # the common start is this far after the last worker said ready
@@ -485,20 +487,3 @@ def worker_count(cfg: LoadConfig, client_cores: list[int] | None, local_server: 
     if local_server:
         return 1
     return len(_affinity() or []) or os.cpu_count() or 1
-
-
-@contextlib.asynccontextmanager
-async def pool_for(cfg: LoadConfig, endpoint: Endpoint, client_cores: list[int] | None, local_server: bool):
-    """The worker pool a deployment's levels use, or None (one process, as before); always closed."""
-    if cfg.cluster:
-        from .cluster import DaskPool
-
-        pool = await asyncio.to_thread(DaskPool, endpoint, cfg.cluster, cfg.workers)
-    else:
-        n = worker_count(cfg, client_cores, local_server)
-        pool = LocalPool(endpoint, n, client_cores) if n > 1 else None
-    try:
-        yield pool
-    finally:
-        if pool is not None:
-            await asyncio.to_thread(pool.close)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -167,6 +168,29 @@ def tokens_in_window(r: RequestRecord, start_ns: int, end_ns: int) -> float:
 def in_window(records: Sequence[RequestRecord], start_ns: int, end_ns: int) -> list[RequestRecord]:
     """Successful requests whose completion falls inside [start, end]."""
     return [r for r in records if r.error is None and start_ns <= r.done_ns <= end_ns]
+
+
+@dataclass(frozen=True)
+class WindowRates:
+    """A window's throughput: output tokens that arrived inside it, the requests completed inside it, and
+    each per second of the window (0 for an empty window)."""
+
+    tokens: float
+    completed: list[RequestRecord]
+    tok_s: float
+    rps: float
+
+
+def window_rates(records: Sequence[RequestRecord], start_ns: int, end_ns: int) -> WindowRates:
+    """The window's throughput, the one definition every figure uses (``summarize``, the intervals, an
+    adaptive window's point estimates): :func:`tokens_in_window` and :func:`in_window` over [start, end],
+    divided by its length."""
+    tokens = sum(tokens_in_window(r, start_ns, end_ns) for r in records)
+    completed = in_window(records, start_ns, end_ns)
+    window_s = (end_ns - start_ns) / 1e9
+    if window_s <= 0:
+        return WindowRates(tokens, completed, 0.0, 0.0)
+    return WindowRates(tokens, completed, tokens / window_s, len(completed) / window_s)
 
 
 ERROR_KINDS = (  # (start of the error text, kind); first match wins. HTTP errors: http-<status>

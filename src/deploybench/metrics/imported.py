@@ -13,13 +13,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..schemas import Dist, RequestRecord, RunMeta, RunSummary
+from .cost import cost_per_1m, minutes_per_1m
+from .summary import summarize
 
 WINDOW_FIGURES = ("output_throughput_tok_s", "request_throughput_rps", "cost_per_1m_tokens", "goodput_rps")
 
 
 def _cost(price: float | None, tput: float | None) -> tuple[float | None, float | None]:
-    from . import cost_per_1m, minutes_per_1m
-
     if tput is None or tput <= 0:
         return None, None
     return minutes_per_1m(tput), cost_per_1m(price, tput)
@@ -56,8 +56,6 @@ def summarize_imported(meta: RunMeta, records: Sequence[RequestRecord] | None, f
     ext = meta.external
     missing = list(ext.get("missing") or [])
     if records is not None:
-        from . import summarize
-
         s = summarize(records, meta, slos)
         tw = ext.get("tool_window")
         s = with_tool_window(s, tw, meta.labels.get("time") == "relative", missing) if tw else s.model_copy(

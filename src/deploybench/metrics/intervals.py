@@ -175,8 +175,8 @@ def _rate_intervals(recs, ok, start_ns: int, end_ns: int, users: int, block: int
     rel = closed_loop_rates(ok, block) if users > 0 else None
     out: dict[str, Interval] = {}
     if rel:
-        points = {"output_throughput_tok_s": sum(core.tokens_in_window(r, start_ns, end_ns) for r in recs) / window_s,
-                  "request_throughput_rps": len(core.in_window(recs, start_ns, end_ns)) / window_s}
+        rates = core.window_rates(recs, start_ns, end_ns)
+        points = {"output_throughput_tok_s": rates.tok_s, "request_throughput_rps": rates.rps}
         for name, (lo, hi) in rel.items():
             out[name] = Interval(lo=points[name] * lo, hi=points[name] * hi, n=len(ok),
                                  method=f"closed-loop ratio, block bootstrap (block {block})")
@@ -262,8 +262,8 @@ def point_values(records: Sequence[RequestRecord], start_ns: int, end_ns: int) -
     out: dict[str, float | None] = {}
     if window_s <= 0:
         return out
-    out["output_throughput_tok_s"] = sum(core.tokens_in_window(r, start_ns, end_ns) for r in recs) / window_s
-    out["request_throughput_rps"] = len(core.in_window(recs, start_ns, end_ns)) / window_s
+    rates = core.window_rates(recs, start_ns, end_ns)
+    out["output_throughput_tok_s"], out["request_throughput_rps"] = rates.tok_s, rates.rps
     for field, fn in _PER_REQUEST.items():
         vals = core.collect(fn(r) for r in recs)
         for stat, q in PERCENTILES:

@@ -28,7 +28,7 @@ import numpy as np
 from ..schemas import Interval, RequestRecord, RunSummary
 from . import core, ttft_split
 from .tdist import t_ppf
-from . import cost_per_1m, minutes_per_1m
+from .cost import cost_per_1m, minutes_per_1m
 
 ROUND_FIGURES = ("output_throughput_tok_s", "request_throughput_rps", "cost_per_1m_tokens",
                  "ttft_ms.p50", "ttft_ms.p90", "tpot_ms.p50", "tpot_ms.p90", "ms_per_token.p50",

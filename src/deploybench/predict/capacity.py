@@ -24,8 +24,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from ..metrics.slo import Constraint
+from ..metrics.capacity import max_rate_within_slo, nominal_rps
+from ..metrics.slo import OPS, Constraint
 from ..schemas import ConfigError, engine_plugins
+from ..storage import read_sweeps  # the sweep file's one reader
+from ..storage.cells import IMPORT, combined_cells, load_cell
 from .features import CellFeatures, Workload
 from .fit import FittedModel
 from .model import Params, decode_step_ms, max_batch, prefill_ms
@@ -140,8 +143,6 @@ def _wait_q(pw: float, s: float, c: int, load: float, stat: str) -> float:
 
 
 def _meets(rp: RatePoint, slo: Sequence[Constraint]) -> bool:
-    from ..metrics.slo import OPS
-
     return rp.stable and all(OPS[k.op](rp.figures[k.metric][k.stat or "p50"], k.value) for k in slo)
 
 
@@ -176,10 +177,6 @@ def measured_rates(study_dir: Path | str, slo: Sequence[Constraint]) -> dict[str
     the server over-saturated; with several trials, the lowest. A sweep none of whose rates meets the
     SLO gives 0 (measured: no swept rate met it).
     """
-    from ..metrics.capacity import max_rate_within_slo, nominal_rps
-    from ..storage.cells import load_cell
-    from ..storage import read_sweeps  # the sweep file's one reader
-
     out: dict[str, tuple[float, str]] = {}
     for sw in read_sweeps(Path(study_dir)):
         if sw.get("status") != "complete":
@@ -205,9 +202,6 @@ def measured_rates(study_dir: Path | str, slo: Sequence[Constraint]) -> dict[str
 def _imported_rates(study_dir: Path, slo: Sequence[Constraint]) -> dict[str, tuple[float, str]]:
     """deployment -> (highest imported open-loop rate within ``slo``, how), for deployments imported with rate
     cells (``deploybench import``: another tool's or a table's measured rates), judged like a sweep's points."""
-    from ..metrics.capacity import max_rate_within_slo, nominal_rps
-    from ..storage.cells import IMPORT, combined_cells
-
     points: dict[str, list] = {}
     for c in combined_cells(study_dir):
         if c.meta.labels.get("source") == IMPORT and c.summary.level_kind == "rate":

@@ -8,20 +8,21 @@ counted output tokens/s, median TTFT and TPOT.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .. import storage
-from ..ingest import SOURCE as IMPORTED
+from ..ingest import SOURCE as IMPORTED, DeploymentFacts, prepare, table
+from ..ingest.store import digest, now
 from ..storage.cells import load_cell
 from ..catalog import Catalog, load_catalog
 from ..schemas import ConfigError, RunMeta, RunSummary, Serving
 from ..schemas import plugins
-from .deployed import kv_bits, model_arch, serving_hardware
+from ..seed import TOOL as SEED_TOOL
+from .deployed import host_figures, kv_bits, model_arch, serving_hardware
 from .scheduling import attention_dp
 from .features import (SEED_WORKLOAD, Architecture, CellFeatures, HardwareFeatures, Workload, bits_per_weight,
-                       gpu_features, measure_cpu_bandwidth)
+                       gpu_features)
 
 __all__ = ["Cell", "cell_features", "load_cells", "measured_figures", "host_figures"]
 
@@ -38,12 +39,6 @@ class Cell:
     summary: RunSummary | None = None
     meta: RunMeta | None = None
     extra: dict = field(default_factory=dict)
-
-
-@functools.lru_cache(maxsize=1)
-def host_figures() -> dict[str, float]:
-    """This host's measured memory bandwidth and float32 FLOP/s (measured once per process)."""
-    return measure_cpu_bandwidth()
 
 
 def measured_figures(s: RunSummary) -> dict[str, float]:
@@ -126,8 +121,6 @@ def _hardware(meta: RunMeta, catalog: Catalog) -> HardwareFeatures:
 
 
 def _workload(meta: RunMeta, s: RunSummary) -> Workload:
-    from ..seed import TOOL as SEED_TOOL
-
     if meta.labels.get("source") == "import-seed" or meta.labels.get("tool") == SEED_TOOL:
         return SEED_WORKLOAD
     done = max(1, s.completed)
@@ -192,9 +185,6 @@ def table_cells(path: Path, catalog: Catalog) -> list[tuple[RunMeta, RunSummary]
     """A table file (``deploybench import --from table`` format) read by the importer's own code, cells built
     exactly as the import stores them but kept in memory: rows that differ only in their workload (the
     public data's output lengths at one concurrency) would share a cell folder in one study."""
-    from ..ingest import DeploymentFacts, prepare, table
-    from ..ingest.store import digest, now
-
     d, when = digest(path), now()
     study = path.stem
     out = []

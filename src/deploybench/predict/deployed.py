@@ -7,6 +7,7 @@ stores ``features: null`` and the reason instead (features must never make a run
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,16 @@ from ..catalog import Catalog, load_catalog
 from ..schemas import ConfigError, DeploybenchError, Serving
 from ..schemas import plugins
 from .features import (Architecture, CellFeatures, HardwareFeatures, Workload, arch_from_gguf, arch_from_hf_config,
-                       bits_per_weight, catalog_arch, hardware_features, llama2_arch)
+                       bits_per_weight, catalog_arch, hardware_features, llama2_arch, measure_cpu_bandwidth)
 
-__all__ = ["cpu_hardware", "deployment_features", "features_or_why", "kv_bits", "model_arch", "serving_hardware",
-           "workload_of"]
+__all__ = ["cpu_hardware", "deployment_features", "features_or_why", "host_figures", "kv_bits", "model_arch",
+           "serving_hardware", "workload_of"]
+
+
+@functools.lru_cache(maxsize=1)
+def host_figures() -> dict[str, float]:
+    """This host's measured memory bandwidth and float32 FLOP/s (measured once per process)."""
+    return measure_cpu_bandwidth()
 
 
 def model_arch(refs: list[str], model_path: str | Path | None) -> tuple[Architecture, float | None]:
@@ -60,8 +67,6 @@ def serving_hardware(name: str, price: float | None, serving: Serving, catalog: 
     inst = serving.instance_type or name
     if inst in catalog and catalog.get(inst).gpu_count > 0:
         return hardware_features(inst, serving.devices, catalog, price)
-    from .cells import host_figures
-
     return cpu_hardware(name, serving.threads, price, host_figures())
 
 

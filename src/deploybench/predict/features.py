@@ -18,6 +18,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..catalog import Catalog, GpuSpec, HardwareEntry, ModelArchitecture, architecture, load_catalog
+from ..engines.modelgen.gguf import model_header
+from .scheduling import kv_admission
 from ..schemas import ConfigError
 
 __all__ = ["ACTIVATION_DTYPE", "Architecture", "arch_from_catalog", "catalog_arch", "gpu_features", "CellFeatures", "HardwareFeatures", "LLAMA2", "QUANT_BITS", "Workload",
@@ -175,8 +177,6 @@ def arch_from_gguf(path: Path | str) -> tuple[Architecture, float]:
     skipped: milliseconds, where a full tokenizer decode takes seconds); a tensor's bytes from the
     ``gguf`` package's block sizes.
     """
-    from ..engines.modelgen.gguf import model_header
-
     try:
         from gguf import GGML_QUANT_SIZES
     except ImportError:
@@ -356,8 +356,6 @@ class CellFeatures(_M):
     @property
     def admission(self) -> str:
         """``reserve`` or ``on-demand`` (:func:`~.scheduling.kv_admission` of the engine label unless set)."""
-        from .scheduling import kv_admission
-
         return self.kv_admission or kv_admission(self.engine)
 
     @property

@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from ..schemas import engine_plugins
+
 __all__ = ["KV_ADMISSION", "attention_dp", "kv_admission"]
 
 # engine kind (the label's first word: "vllm", "sglang", "tensorrt-llm") -> KV admission, for engines whose
@@ -35,8 +37,6 @@ def kv_admission(engine: str) -> str:
     m = _KIND.match(label)
     kind = m.group(0) if m else label
     try:
-        from ..schemas import engine_plugins
-
         plugin = engine_plugins().get(kind)
     except Exception:  # noqa: BLE001 - a plugin that fails to load says nothing here
         plugin = None

@@ -70,17 +70,14 @@ class _Watchdog:
 async def events(resp: aiohttp.ClientResponse, stall_s: float | None = None) -> AsyncIterator[tuple[int, str]]:
     """Yield ``(monotonic_ns, data)`` for each ``data:`` line (``error:`` lines become JSON errors).
 
-    One generator, one await per network read (``readany``: whatever bytes have arrived). Each event
-    is stamped with the time its last byte came off the socket (:func:`arrival_marks`); on a connection
-    that keeps no marks, with the time the read returned. Bounded: a line over
-    :data:`MAX_EVENT_BYTES` raises :class:`OversizedEvent`, bytes that are not UTF-8 raise
-    ``UnicodeDecodeError``, and ``stall_s`` without a complete line raises :class:`StalledStream`.
-    This runs once per streamed event, so it is written for speed: no nested generator, no call for
-    the common ``data:`` line.
+    One await per network read (``readany``); each event stamped when its last byte came off the socket
+    (:func:`arrival_marks`; without marks, when the read returned). Bounded: a line over
+    :data:`MAX_EVENT_BYTES` raises :class:`OversizedEvent`, bytes that are not UTF-8
+    ``UnicodeDecodeError``, ``stall_s`` without a complete line :class:`StalledStream`. Runs once per
+    streamed event, so written for speed: no nested generator, no call for the common ``data:`` line.
     """
     dog = _Watchdog(stall_s) if stall_s else None
-    content, buf = resp.content, b""
-    marks = arrival_marks(resp)
+    content, buf, marks = resp.content, b"", arrival_marks(resp)
     end = 0  # payload bytes read so far: the offset just past ``data``
     try:
         while True:
@@ -108,12 +105,11 @@ async def events(resp: aiohttp.ClientResponse, stall_s: float | None = None) -> 
                 if len(raw) > MAX_EVENT_BYTES:
                     raise OversizedEvent(f"an SSE line longer than {MAX_EVENT_BYTES} bytes")
                 pos += len(raw) + 1  # just past this line's newline
+                ts = now
                 if marks is not None:  # the first socket read that reached it
                     while marks and marks[0][0] < pos:
                         marks.popleft()
                     ts = marks[0][1] if marks else now
-                else:
-                    ts = now
                 if raw[:5] == b"data:":  # the common line, without a call
                     yield ts, raw[5:].strip().decode("utf-8")
                 elif raw and raw != b"\r" and (event := _event(raw)) is not None:

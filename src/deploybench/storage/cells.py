@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import metrics
+from ..metrics import rounds as rounds_mod
 from ..schemas import LoadConfig, RunMeta, RunSummary
-from . import read_meta, read_records, read_server_metrics, read_summary, run_dirs
+from .runs import read_meta, read_records, read_server_metrics, read_summary, run_dirs
 
 IMPORTED = "import-seed"
 """``labels.source`` of cells imported before ``deploybench import`` existed (the 2023 study: aggregates only)."""
@@ -103,8 +104,6 @@ def combined_cells(root: Path, slo: str | None = None) -> list[StoredCell]:
     records (:func:`deploybench.metrics.rounds.combine`). Cells being measured are left out; only completed
     rounds are combined; a cell with
     none keeps its first stored round (failed, interrupted) as it is. ``run_dir`` and ``meta`` are round 1's."""
-    from ..metrics import rounds as rounds_mod
-
     groups: dict[tuple[str, str], list[StoredCell]] = {}
     for d in run_dirs(root):
         meta = read_meta(d)

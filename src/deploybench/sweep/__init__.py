@@ -1,7 +1,8 @@
 """Run deployments and whole study grids; store every cell as it finishes; resume."""
 
 from .plan import Planned, load_study, plan, validate_study
-from .runner import Engine, NullReporter, Reporter, completed_summary, run_deployment
+from .resume import completed_summary
+from .runner import Engine, NullReporter, Reporter, run_deployment
 from .study import Estimate, check_cost, estimate, run_study
 
 __all__ = ["Engine", "Estimate", "NullReporter", "Planned", "Reporter", "check_cost", "completed_summary",

@@ -20,7 +20,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import storage
+from ..engines import ExternalEngine
 from ..schemas import Deployment, LoadConfig, RunConfig, SyntheticWorkload, Workload
+from ..testing.servers import first_token_timings, scripted_server
+from ..workloads import load_prompts
+from .runner import run_deployment
 
 HOLD_SHARE = 0.9  # of the scripted server's theoretical token rate
 HOLD_TTFT_MS = 5.0  # the most the client may add to TTFT p50
@@ -80,11 +85,6 @@ def theory_tok_s(streams: int, ttft_ms: float = TTFT_MS, itl_ms: float = ITL_MS,
 def check(streams: int, seconds: float = 3.0, workers: int | str = 1, url: str | None = None) -> Check:
     """Drive ``streams`` closed-loop streams at the scripted server for about ``seconds`` (``url``: one
     already running, started with the doctor's timing; default: a fresh one)."""
-    from ..engines import ExternalEngine
-    from ..testing.servers import first_token_timings, scripted_server
-    from ..workloads import load_prompts
-    from .runner import run_deployment
-
     load = dict(concurrency=[streams], duration_s=seconds, requests=streams * 20, warmup_requests=streams,
                 request_timeout_s=30, scrape_interval_s=0, pin_client=False, contention_retries=0, rounds=1)
     if workers != 1 and "workers" in LoadConfig.model_fields:
@@ -95,8 +95,6 @@ def check(streams: int, seconds: float = 3.0, workers: int | str = 1, url: str |
                         workload=Workload(source=SyntheticWorkload(input_tokens=16, prompts=64), max_tokens=TOKENS),
                         load=LoadConfig(**load))
         (s,) = run_deployment(cfg, load_prompts(cfg.workload.source), Path(out), study="doctor")
-        from .. import storage
-
         meta = storage.read_meta(Path(out) / s.run_id)
         late = [(w - due) / 1e6 for read, due, w in first_token_timings(url)
                 if meta.window_start_ns <= read <= (meta.window_end_ns or read)]

@@ -19,21 +19,20 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from .. import storage
+from ..metrics import tdist
+from ..metrics.intervals import precision_met
 from ..schemas import LoadConfig
 
 _POOL: ProcessPoolExecutor | None = None
 
 
 def _warm() -> int:
-    from ..metrics import intervals, tdist  # noqa: F401  (scipy.special and numpy, before the first look)
-
+    """Import scipy.special (and this module's numpy) in the helper, before the first look."""
     tdist.t_ppf(0.975, 3)
     return os.getpid()
 
 
 def _judge(run_dir: str, start_ns: int, now_ns: int, target: float, figures: list[str], users: int) -> bool:
-    from ..metrics.intervals import precision_met
-
     records = [r for r in storage.iter_records(Path(run_dir)) if not r.warmup]
     return precision_met(records, start_ns, now_ns, target, figures, users)[0]
 

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from ..catalog import check_tp, load_catalog
 from ..schemas.validation import from_validation
 from ..schemas import ConfigError, Deployment, GridPoint, Hardware, HardwareProfile, Study, engine_plugin
 
@@ -135,12 +136,8 @@ def price_of(hw: HardwareProfile, where: str) -> float:
     if hw.price_per_hour is not None:
         return hw.price_per_hour
     if hw.kind == "instance":
-        from ..catalog import load_catalog
-
         return load_catalog().price(hw.instance_type, hw.region).usd_per_hour
     if hw.price_per_vcpu_hour == "catalog":
-        from ..catalog import load_catalog
-
         return load_catalog().cpu_profile_price(hw.threads or 1)
     if isinstance(hw.price_per_vcpu_hour, (int, float)):
         return float(hw.price_per_vcpu_hour) * (hw.threads or 1)
@@ -170,8 +167,6 @@ def _gpus(hw: HardwareProfile, where: str) -> int | None:
     """The instance type's GPU count (catalog), with hardware.tp checked against it; None for CPU profiles."""
     if hw.kind != "instance":
         return None
-    from ..catalog import check_tp, load_catalog
-
     if hw.tp is None:
         return load_catalog().get(hw.instance_type).gpu_count
     try:

@@ -26,7 +26,8 @@ from ..predict.prune import PRUNE_FILE, FIGS, PrunedCell, PruneResult, calibrati
 from ..schemas import ConfigError, DeploybenchError, EngineError, RunConfig, RunSummary, Study, engine_plugin
 from .plan import Planned
 from ..storage import run_id_for
-from .runner import NullReporter, Reporter, completed_summary, run_deployment
+from .resume import completed_summary
+from .runner import NullReporter, Reporter, run_deployment
 from .study import estimate
 
 __all__ = ["PRUNE_FILE", "PruneResult", "PrunedCell", "read_result", "run_pruned"]

@@ -25,11 +25,10 @@ import numpy as np
 from .. import metrics, storage
 from ..metrics.capacity import max_rate_within_slo, nominal_rps
 from ..schemas import ClosedLevel, RateLevel, RunSummary
+from .resume import completed_summary
 
 def completed(study_dir: Path, deployment: str, trial: int) -> list[RunSummary] | None:
     """The sweep's cells if it finished before (resume), else None."""
-    from .runner import completed_summary
-
     path = study_dir / storage.sweep_file(deployment, trial)
     try:
         data = json.loads(path.read_text())
@@ -75,8 +74,6 @@ def _rps(s: RunSummary, cfg) -> float:
 
 async def run_sweep(ctx, level, trial: int, prompts, measure) -> list[RunSummary]:
     """Measure the sweep's cells in order; ``measure(ctx, level, trial, prompts)`` measures one cell."""
-    from .runner import completed_summary
-
     slos = metrics.slo.parse(ctx.cfg.load.slo)
     dep = ctx.cfg.deployment.name
 

@@ -17,14 +17,17 @@ from .. import engines, protocols, storage
 from ..storage import run_id_for
 from .._version import __version__
 from .. import load
-from ..load import faults, workers
+from ..load import faults, pool as load_pool, workers
+from ..load.cluster import distributed_module
 from ..load.scrape import scrape_loop
+from ..predict.deployed import features_or_why
 from ..protocols.base import GenParams, Prompt
 from ..schemas import Endpoint, EngineInfo, RequestRecord, RunConfig, RunMeta, RunSummary, engine_plugin
 from ..storage.cells import summarize_cell
 from ._hostinfo import host_info
 from . import contention, judge, levels, ratesweep, speedprobe
 from ._probe import probe_openai
+from .resume import completed_summary
 
 
 class Engine(Protocol):
@@ -61,17 +64,6 @@ def default_labels(dep, info: EngineInfo) -> dict[str, str]:
         quant = m.group(1).upper() if m else None
     labels["quantization"] = quant or "native"
     return labels
-
-
-def completed_summary(run_dir: Path) -> RunSummary | None:
-    """The stored summary of a cell that finished; None if it must (re)run."""
-    try:
-        meta = storage.read_meta(run_dir)
-    except (OSError, ValueError):
-        return None
-    if meta.status != "complete":
-        return None
-    return storage.read_summary(run_dir) or summarize_cell(run_dir, meta)
 
 
 AUTO = "auto"
@@ -146,8 +138,6 @@ def run_deployment(cfg: RunConfig, prompts: Sequence[Prompt], study_dir: Path, *
     """
     reporter = reporter or NullReporter()
     if cfg.load.cluster:  # before any engine starts: without Dask, one line saying how to get it
-        from ..load.cluster import distributed_module
-
         distributed_module()
     todo, done = todo_cells(cfg, study_dir, resume, reporter)
     client_cores = auto_client_cores(cfg, client_cores)
@@ -224,7 +214,7 @@ async def _measure(cfg: RunConfig, endpoint: Endpoint, info: EngineInfo, cells: 
         ctx = _Ctx(cfg, client, info, host_info(), study_dir, study, reporter, labels, scrape, cursor, server_pid,
                    client_cores, design=design)
         out = []
-        pool = workers.pool_for(cfg.load, endpoint, client_cores, server_pid is not None)
+        pool = load_pool.pool_for(cfg.load, endpoint, client_cores, server_pid is not None)
         try:
             ctx.pool = await pool.__aenter__()
             for trial, level in cells:
@@ -265,16 +255,7 @@ async def _measure_level(ctx: _Ctx, level, trial: int, prompts) -> tuple[RunSumm
         run_dir.rename(run_dir.with_name(f"{run_id}.incomplete-{time.strftime('%Y%m%d-%H%M%S')}"))
     server_cores = getattr(dep.engine, "cpu_set", None)
     shares = ctx.client_cores is None and ctx.server_pid is not None  # a server process on this host
-    meta = RunMeta(run_id=run_id, study=ctx.study, deployment=dep.name, deployment_config=dep.model_dump(mode="json"),
-                   concurrency=concurrency, config=cfg.model_dump(mode="json"), engine=ctx.info, host=ctx.host,
-                   deploybench_version=__version__, started_at=storage.now_iso(),
-                   price_per_hour=dep.hardware.price_per_hour, trial=trial, round_design=ctx.design,
-                   level={**level.model_dump(mode="json"), "key": level.key},
-                   labels={**default_labels(dep, ctx.info), **dep.labels, **ctx.labels})
-    from ..predict.deployed import features_or_why  # never raises: a run never fails on its features
-
-    meta.features, meta.features_note = features_or_why(dep.model_copy(update={"labels": meta.labels}), concurrency,
-                                                        cfg.workload, prompts, ctx.info.model_path, level.key, run_id)
+    meta = _new_meta(ctx, level, trial, prompts, run_id, concurrency)
     writer = storage.RunWriter(run_dir, meta)
     params = GenParams(max_tokens=cfg.workload.max_tokens, ignore_eos=cfg.workload.ignore_eos,
                        temperature=cfg.workload.temperature, stall_timeout_s=cfg.load.stall_timeout_s)
@@ -301,15 +282,7 @@ async def _measure_level(ctx: _Ctx, level, trial: int, prompts) -> tuple[RunSumm
         res = await levels.drive(ctx.client, level, cfg.load, params, prompts, writer.append, ctx.reporter,
                                  ctx.cursor[0], run_dir, ctx.pool)
         ctx.cursor[0] += res.prompts_used
-        meta.window_start_ns, meta.window_end_ns = res.window_start_ns, res.window_end_ns
-        meta.contention = watch.result()
-        why = contention.contended(meta.contention, cfg.load.contention_cpu, cfg.load.contention_steal,
-                                   cfg.load.contention_slowdown)
-        meta.contention["contended"] = why
-        meta.flags = [f for f, on in (("contended", why), ("imprecise", res.imprecise), ("shared-cpu", shares),
-                                      ("truncated", res.truncated), ("failed", res.failed)) if on]
-        status, why = ("failed", None) if res.failed else ("complete", why)
-        meta.note = res.failed or meta.note
+        status, why = _conclude(meta, res, watch, cfg, shares)
         if disk_full:  # not the server's fault: measured again on the next run
             status, meta.note = "interrupted", disk_full[0].problem
             meta.flags = [f for f in meta.flags if f != "failed"]
@@ -327,6 +300,35 @@ async def _measure_level(ctx: _Ctx, level, trial: int, prompts) -> tuple[RunSumm
     storage.write_parquet(run_dir)
     ctx.reporter.cell_finished(summary)
     return summary, why
+
+
+def _new_meta(ctx: _Ctx, level, trial: int, prompts, run_id: str, concurrency: int) -> RunMeta:
+    """A cell's meta as it starts: its deployment, config, engine, host, level and labels, and its features."""
+    cfg, dep = ctx.cfg, ctx.cfg.deployment
+    meta = RunMeta(run_id=run_id, study=ctx.study, deployment=dep.name, deployment_config=dep.model_dump(mode="json"),
+                   concurrency=concurrency, config=cfg.model_dump(mode="json"), engine=ctx.info, host=ctx.host,
+                   deploybench_version=__version__, started_at=storage.now_iso(),
+                   price_per_hour=dep.hardware.price_per_hour, trial=trial, round_design=ctx.design,
+                   level={**level.model_dump(mode="json"), "key": level.key},
+                   labels={**default_labels(dep, ctx.info), **dep.labels, **ctx.labels})
+    # features_or_why never raises: a run never fails on its features
+    meta.features, meta.features_note = features_or_why(dep.model_copy(update={"labels": meta.labels}), concurrency,
+                                                        cfg.workload, prompts, ctx.info.model_path, level.key, run_id)
+    return meta
+
+
+def _conclude(meta: RunMeta, res, watch: contention.CpuWatch, cfg: RunConfig, shares: bool) -> tuple[str, str | None]:
+    """A measured level's window, contention, flags and note into its meta; (status, why it was contended)."""
+    meta.window_start_ns, meta.window_end_ns = res.window_start_ns, res.window_end_ns
+    meta.contention = watch.result()
+    why = contention.contended(meta.contention, cfg.load.contention_cpu, cfg.load.contention_steal,
+                               cfg.load.contention_slowdown)
+    meta.contention["contended"] = why
+    meta.flags = [f for f, on in (("contended", why), ("imprecise", res.imprecise), ("shared-cpu", shares),
+                                  ("truncated", res.truncated), ("failed", res.failed)) if on]
+    status, why = ("failed", None) if res.failed else ("complete", why)
+    meta.note = res.failed or meta.note
+    return status, why
 
 
 def _start_scraper(scrape, interval_s: float, run_dir: Path, on_full):

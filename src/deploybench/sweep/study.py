@@ -12,7 +12,9 @@ from ..engines.budget import check_budget
 from .plan import Planned
 from ..storage import run_id_for
 from .interleave import interleavable, run_back_to_back, run_interleaved
-from .runner import NullReporter, Reporter, completed_summary
+from .parallel import run_parallel
+from .resume import completed_summary
+from .runner import NullReporter, Reporter
 
 
 
@@ -86,8 +88,6 @@ def run_study(study: Study, planned: Sequence[Planned], study_dir: Path, reporte
     study_dir.mkdir(parents=True, exist_ok=True)
     storage.atomic_write(study_dir / "study.json", study.model_dump_json(indent=2))
     if parallel > 1:
-        from .parallel import run_parallel
-
         if not (cluster or study.load.cluster):
             raise ConfigError("--parallel-deployments: needs a Dask cluster to run the deployments on",
                               "give --cluster tcp://HOST:8786 (or load.cluster in the study)")
