@@ -64,6 +64,7 @@ def test_full_disk_one_line_whole_records_then_resume(tiny_disk):
         assert storage.read_meta(cell).status == "complete" and _whole_lines(cell / storage.RECORDS) >= 200
         aside = [d.name for d in (tiny_disk / "full").iterdir() if ".incomplete-" in d.name]
         assert len(aside) == 1, aside
+        assert "endpoint__c4: an earlier try ended unfinished" in p.stderr and f"kept as {aside[0]}" in p.stderr
 
 
 def test_a_second_run_of_the_same_study_is_refused_and_the_first_completes(tmp_path):

@@ -58,3 +58,5 @@ def test_kill9_loses_at_most_the_requests_in_flight_and_resume_measures_only_the
     assert storage.read_meta(second).status == "complete"
     (aside,) = study.glob(f"endpoint__c{USERS}.incomplete-*")  # the cut try, kept with its records
     assert len(storage.read_records(aside)) == kept
+    # and the user is told, with the name it is kept under
+    assert f"endpoint__c{USERS}: an earlier try ended unfinished (running); kept as {aside.name}" in p.stderr, p.stderr

@@ -212,6 +212,10 @@ class RunProgress:
         self.retried.append(run_id)
         self._say(f"{run_id}: contended ({why}); set aside, measuring again")
 
+    def cell_set_aside(self, run_id: str, aside: str, status: str) -> None:
+        """An unfinished earlier try of this cell (a crash, a kill, a full disk) was kept under another name."""
+        self._say(f"{run_id}: an earlier try ended unfinished ({status}); kept as {aside}, measuring again")
+
     def cell_failed(self, deployment: str, why: str) -> None:
         self.eta.cell_ended()
         self._count(1)

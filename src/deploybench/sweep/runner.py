@@ -246,13 +246,27 @@ async def _measure_checked(ctx: _Ctx, level, trial: int, prompts) -> RunSummary:
     return summary
 
 
+def _set_aside(ctx: _Ctx, run_dir: Path) -> None:
+    """Rename an unfinished earlier try of a cell to ``<cell>.incomplete-<time>`` (kept, read by nothing)
+    and say so: its records stay on disk, and the user learns why the cell is measured again."""
+    try:
+        status = storage.read_meta(run_dir).status
+    except Exception:  # noqa: BLE001 - no meta, or a meta cut short by a crash: still an unfinished try
+        status = "no meta"
+    aside = run_dir.with_name(f"{run_dir.name}.incomplete-{time.strftime('%Y%m%d-%H%M%S')}")
+    run_dir.rename(aside)
+    said = getattr(ctx.reporter, "cell_set_aside", None)
+    if said is not None:
+        said(run_dir.name, aside.name, status)
+
+
 async def _measure_level(ctx: _Ctx, level, trial: int, prompts) -> tuple[RunSummary, str | None]:
     cfg, dep = ctx.cfg, ctx.cfg.deployment
     concurrency = levels.users_of(level)
     run_id = run_id_for(dep.name, level, trial)
     run_dir = ctx.study_dir / run_id
     if run_dir.exists():  # an incomplete earlier attempt: keep it aside, start clean
-        run_dir.rename(run_dir.with_name(f"{run_id}.incomplete-{time.strftime('%Y%m%d-%H%M%S')}"))
+        _set_aside(ctx, run_dir)
     server_cores = getattr(dep.engine, "cpu_set", None)
     shares = ctx.client_cores is None and ctx.server_pid is not None  # a server process on this host
     meta = _new_meta(ctx, level, trial, prompts, run_id, concurrency)
