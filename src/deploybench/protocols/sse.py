@@ -139,9 +139,9 @@ class StampingHandler(ResponseHandler):
     rx_payload = None
     rx_marks: collections.deque | None = None
 
-    def data_received(self, data: bytes) -> None:
-        now = time.monotonic_ns()
-        super().data_received(data)
+    def data_received(self, data: bytes, _now=time.monotonic_ns, _parse=ResponseHandler.data_received) -> None:
+        now = _now()  # runs for every socket read of every stream: no global or super() lookups
+        _parse(self, data)
         payload = self._payload
         if payload is None:
             return
