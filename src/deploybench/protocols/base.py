@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass, field
 
 
@@ -47,3 +49,21 @@ class GenParams:
     ignore_eos: bool = True
     temperature: float = 0.0
     stall_timeout_s: float | None = None  # a stream with no complete event for this long ends (timeout-stalled)
+
+
+try:
+    from orjson import loads as _fast_loads
+except ImportError:  # pragma: no cover - orjson is a dependency; json alone still reads every event
+    _fast_loads = None
+
+
+def loads_event(data: str | bytes):
+    """One streamed event's JSON. orjson where installed (a third of json's time, and this runs for every
+    token of every stream), falling back to json for what orjson refuses and json reads (NaN, integers
+    over 64 bits); ``json.JSONDecodeError`` when neither reads it."""
+    if _fast_loads is not None:
+        try:
+            return _fast_loads(data)
+        except ValueError:
+            pass
+    return json.loads(data)

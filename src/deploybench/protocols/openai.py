@@ -9,7 +9,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from ..schemas import Endpoint
-from .base import Draft, GenParams, Prompt
+from .base import Draft, GenParams, Prompt, loads_event
 from .sse import error_text, events, timed_post
 
 
@@ -102,7 +102,7 @@ class OpenAIClient:
     def _event(self, ts: int, data: str, draft: Draft) -> None:
         """One streamed event; anything that is not the documented shape becomes ``draft.error``."""
         try:
-            event = json.loads(data)
+            event = loads_event(data)
         except json.JSONDecodeError:
             draft.error = f"malformed event: {data[:80]!r}"
             return

@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..schemas import ConfigError, Endpoint
-from .base import Draft, GenParams, Prompt
+from .base import Draft, GenParams, Prompt, loads_event
 from .eventstream import LineBuffer
 from .tgi import apply_event, finish_counts, request_body
 
@@ -158,7 +158,7 @@ class SageMakerClient:
         if line.startswith("data:"):
             line = line[5:].strip()
         try:
-            event = json.loads(line)
+            event = loads_event(line)
         except json.JSONDecodeError:
             draft.error = f"malformed event: {line[:80]!r}"
             return True

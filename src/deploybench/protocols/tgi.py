@@ -27,7 +27,7 @@ import time
 import aiohttp
 
 from ..schemas import Endpoint
-from .base import Draft, GenParams, Prompt
+from .base import Draft, GenParams, Prompt, loads_event
 from .sse import error_text, events, timed_post
 
 FINISH_REASONS = {"length": "length", "eos_token": "stop", "stop_sequence": "stop"}
@@ -121,7 +121,7 @@ class TgiClient:
         final = False
         async for ts, data in events(resp):
             try:
-                event = json.loads(data)
+                event = loads_event(data)
             except json.JSONDecodeError:
                 draft.error = f"malformed event: {data[:80]!r}"
                 return
