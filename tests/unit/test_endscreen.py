@@ -63,6 +63,31 @@ def test_warnings_one_line_per_kind(tmp_path):
     assert len(lines) == 3
 
 
+def test_a_flag_on_most_cells_is_said_once_with_the_rounds_spread(tmp_path):
+    """A flag on (nearly) every cell tells no cell from another: it is said once below the table, not on
+    each row; a combined cell is imprecise because its rounds disagree, and the line says by how much."""
+    sums = api.load_summaries(make_store(tmp_path / "s", levels=(1, 5), n=10))
+    assert len(sums) >= 4
+    for s in sums[1:]:
+        s.flags = sorted({*s.flags, "imprecise"})
+        s.trials = 4
+        s.round_values = {"output_throughput_tok_s": [90.0, 100.0, 110.0, 100.0]}  # sd 8.16 / mean 100
+    sums[0].flags = sorted({*sums[0].flags, "contended"})
+    lines = endscreen.warning_lines(sums)
+    n = len(sums)
+    assert lines[1] == (f"{n - 1} of {n} cells imprecise (not marked per row): their rounds disagree, tok/s by "
+                        "8% (median spread)")
+    assert lines[2].startswith("  so 4 rounds give intervals wider than the target")
+    assert lines[0].startswith("1 cell contended")  # on one cell: counted, and kept on its row
+    rows = endscreen.cell_rows(sums, endscreen.ShortNames([s.deployment for s in sums]))
+    assert not any("imprecise" in r for r in rows) and sum("contended" in r for r in rows) == 1
+    # on fewer cells it stays on the rows
+    for s in sums[2:]:
+        s.flags.remove("imprecise")
+    rows = endscreen.cell_rows(sums, endscreen.ShortNames([s.deployment for s in sums]))
+    assert sum("imprecise" in r for r in rows) == 1
+
+
 def test_time_left_starts_from_the_plan_and_follows_the_measured_cells(monkeypatch):
     now = [1000.0]
     monkeypatch.setattr(progress.time, "monotonic", lambda: now[0])

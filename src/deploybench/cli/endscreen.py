@@ -8,6 +8,8 @@ report. Lines are plain text, laid out here, so a terminal and a pipe read the s
 
 from __future__ import annotations
 
+import statistics
+
 from collections.abc import Iterable, Sequence
 
 from ..schemas import FLAGS, RunSummary
@@ -174,6 +176,7 @@ def cell_rows(summaries: Sequence[RunSummary], names: ShortNames, max_rows: int 
         rest = [s for s in shown if s.run_id not in keep][: room - len(must)]
         chosen = {id(s) for s in must + rest}
         shown = [s for s in shown if id(s) in chosen]
+    common = common_flags(summaries)  # said once below the table, not on every row
     rows = [("deployment", "level", "tok/s", "TTFT p50", "TPOT p50", "$/1M", "flags (times in ms)")]
     for s in shown:
         trial = f" t{s.trial}" if s.trial > 1 and s.trials <= 1 else ""
@@ -182,7 +185,7 @@ def cell_rows(summaries: Sequence[RunSummary], names: ShortNames, max_rows: int 
                      "—" if s.ttft_ms.p50 is None else f"{s.ttft_ms.p50:.1f}",
                      "—" if s.tpot_ms.p50 is None else f"{s.tpot_ms.p50:.2f}",
                      "—" if s.cost_per_1m_tokens is None else f"{s.cost_per_1m_tokens:.4g}",
-                     ",".join(s.flags) or "—"))
+                     ",".join(f for f in s.flags if f not in common) or "—"))
     lines = table(rows, right={2, 3, 4, 5}, sep=" ")
     hidden = len(summaries) - len(shown)
     if hidden:
@@ -206,17 +209,52 @@ def _order(summaries: Sequence[RunSummary]) -> list[RunSummary]:
                                             s.level, s.trial))
 
 
+COMMON_SHARE = 0.8
+"""A flag on at least this share of the cells (and on 3 or more) describes the study, not a cell: it is said
+once, below the table, and left out of the rows, where it would tell no cell from another."""
+
+
+def common_flags(summaries: Sequence[RunSummary]) -> set[str]:
+    """The flags on most cells (:data:`COMMON_SHARE`)."""
+    n = len(summaries)
+    return {f for f in FLAGS if (k := sum(f in s.flags for s in summaries)) >= 3 and k >= COMMON_SHARE * n}
+
+
+def _round_spread(s: RunSummary) -> float | None:
+    """How far a combined cell's rounds disagree on tok/s: their standard deviation over their mean."""
+    values = [v for v in s.round_values.get("output_throughput_tok_s", []) if v]
+    if len(values) < 2:
+        return None
+    return statistics.stdev(values) / statistics.fmean(values)
+
+
+def _imprecise_meaning(flagged: Sequence[RunSummary]) -> list[str]:
+    """Why cells are imprecise, in the terms that apply to them (one or two lines): a cell of several rounds
+    because its rounds disagree (by how much, measured), a single window because it hit its time cap."""
+    spreads = sorted(x for s in flagged if s.trials > 1 and (x := _round_spread(s)) is not None)
+    if not spreads:
+        return [_SHORT_MEANING["imprecise"]]
+    rounds = max(s.trials for s in flagged)
+    return [f"their rounds disagree, tok/s by {spreads[len(spreads) // 2]:.0%} (median spread)",
+            f"  so {rounds} rounds give intervals wider than the target; picks tie where they overlap "
+            "(more --rounds)"]
+
+
 def warning_lines(summaries: Sequence[RunSummary], retried: Iterable[str] = ()) -> list[str]:
     """One line per kind of warning, with how many cells it affects."""
     lines = []
     again = set(retried)
     if again:
         lines.append(f"{_cells(len(again))} contended: measured again (a busy host took the server's CPU)")
+    common = common_flags(summaries)
     for flag in FLAGS:
-        n = sum(flag in s.flags for s in summaries)
-        if n:
+        flagged = [s for s in summaries if flag in s.flags]
+        if flagged:
             skip = " (never picked)" if "skipped by recommend" in FLAGS[flag] else ""
-            lines.append(fit(f"{_cells(n)} {flag}{skip}: {_SHORT_MEANING[flag]}"))
+            meaning = _imprecise_meaning(flagged) if flag == "imprecise" else [_SHORT_MEANING[flag]]
+            count = (f"{len(flagged)} of {len(summaries)} cells {flag}{skip} (not marked per row)" if flag in common
+                     else f"{_cells(len(flagged))} {flag}{skip}")
+            lines += [fit(f"{count}: {meaning[0]}"), *(fit(x) for x in meaning[1:])]
     erred = [s for s in summaries if s.errors]
     if erred:
         lines.append(fit(f"{_cells(len(erred))} had failed requests ({sum(s.errors for s in erred)} in all): "
